@@ -1,0 +1,296 @@
+"""PyTorch backend: a Network becomes a trainable ``nn.Module``.
+
+Tensors are ``[time, batch, features]`` as in snnTorch. Each step follows
+the order fixed in the design (and Brian2's schedule): integrate exactly,
+threshold, deliver spikes whose delay has elapsed, reset. Spikes come from
+an snnTorch surrogate-gradient function (Heaviside forward, smooth backward),
+so the same module can be trained by gradient descent. In float64 its
+spikes match the Brian2 backend's one for one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from snntorch import surrogate
+from torch import nn
+
+from ..network import Network, SIGNS
+from ..results import Spikes, Trace
+
+CAPABILITIES = frozenset({"LIF", "reset:subtract", "refractory", "Delta", "ExponentialCurrent", "delay"})
+
+_NEVER = -(2**40)  # "last spike" step of a neuron that has not spiked
+_DTYPES = {"float32": torch.float32, "float64": torch.float64,
+           torch.float32: torch.float32, torch.float64: torch.float64}
+
+
+@dataclass
+class TorchState:
+    """The dynamic state between steps. Tensors are (batch, n).
+
+    ``history[src]`` holds the spikes of the last ``max_delay`` steps of
+    source ``src``, oldest first, for delayed projections.
+    """
+
+    step: int
+    v: dict[str, torch.Tensor]
+    currents: dict[str, dict[str, torch.Tensor]]
+    last_spike: dict[str, torch.Tensor]
+    history: dict[str, list[torch.Tensor]]
+
+
+@dataclass
+class TorchOutput:
+    """What :meth:`TorchNetwork.forward` returns.
+
+    spikes: population name -> (T, batch, n) spike tensor (differentiable).
+    traces: monitor key -> ((T_k,) absolute steps, (T_k, batch, n) values).
+    state: the state after the last step, to continue from.
+    """
+
+    spikes: dict[str, torch.Tensor]
+    traces: dict[str, tuple[np.ndarray, torch.Tensor]]
+    state: TorchState
+
+
+class TorchNetwork(nn.Module):
+    """A :class:`neuroai.Network` as an ``nn.Module``.
+
+    Each projection's weights are one dense (n_pre, n_post) parameter in
+    ``self.weights[name]``, masked to the network's synapses; for signed
+    projections the parameter holds magnitudes and the effective weight is
+    ``sign * weight``.
+
+    dtype: ``"float32"`` (default, speed) or ``"float64"`` (bitwise parity
+    with Brian2). device: default CUDA when available. surrogate: an snnTorch
+    surrogate function (default ``snntorch.surrogate.atan()``).
+    """
+
+    def __init__(self, network: Network, *, dtype="float32", device=None, surrogate_fn=None):
+        super().__init__()
+        if dtype not in _DTYPES:
+            raise ValueError(f"TorchNetwork: 'dtype' must be 'float32' or 'float64', got {dtype!r}")
+        dtype = _DTYPES[dtype]
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.network = network
+        self.spike_fn = surrogate_fn or surrogate.atan()
+        self.weights = nn.ParameterDict()
+        self._constants = {}
+        for pop in network.populations.values():
+            currents = network.currents(pop.name)
+            a, e_m, c, e = pop.model.propagators(network.dt, tuple(tau for _, tau in currents))
+            self._constants[pop.name] = dict(
+                a=float(a), e_m=float(e_m), c=[float(x) for x in c], e=[float(x) for x in e],
+                names=[name for name, _ in currents], ref_steps=pop.model.refractory_steps(network.dt))
+            self.register_buffer(f"v_init__{pop.name}", torch.as_tensor(pop.v_init, dtype=dtype, device=device))
+        for proj in network.projections.values():
+            n_pre, n_post = network.size(proj.pre), network.size(proj.post)
+            dense = torch.zeros(n_pre, n_post, dtype=dtype, device=device)
+            mask = torch.zeros(n_pre, n_post, dtype=dtype, device=device)
+            pre, post = torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)
+            dense[pre, post] = torch.as_tensor(proj.weights, dtype=dtype, device=device)
+            mask[pre, post] = 1.0
+            self.weights[proj.name] = nn.Parameter(dense)
+            self.register_buffer(f"mask__{proj.name}", mask)
+        self.max_delay = {}
+        for proj in network.projections.values():
+            self.max_delay[proj.pre] = max(self.max_delay.get(proj.pre, 0), proj.delay_steps)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(iter(self.buffers())).dtype
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.buffers())).device
+
+    def effective_weight(self, name: str) -> torch.Tensor:
+        """Signed, masked (n_pre, n_post) weight matrix of projection ``name``."""
+        proj = self.network.projections[name]
+        return SIGNS[proj.sign] * self.weights[name] * getattr(self, f"mask__{name}")
+
+    def initial_state(self, batch_size: int = 1) -> TorchState:
+        """The state at step 0: ``v = v_init``, currents zero, no spikes yet."""
+        kw = dict(dtype=self.dtype, device=self.device)
+        net = self.network
+        v = {p: getattr(self, f"v_init__{p}").expand(batch_size, -1).clone() for p in net.populations}
+        currents = {p: {c: torch.zeros(batch_size, pop.n, **kw) for c, _ in net.currents(p)}
+                    for p, pop in net.populations.items()}
+        last = {p: torch.full((batch_size, pop.n), _NEVER, dtype=torch.int64, device=self.device)
+                for p, pop in net.populations.items()}
+        history = {src: [torch.zeros(batch_size, net.size(src), **kw)] * d
+                   for src, d in self.max_delay.items() if d > 0}
+        return TorchState(0, v, currents, last, history)
+
+    def _check_inputs(self, inputs, steps):
+        inputs = dict(inputs or {})
+        unknown = set(inputs) - set(self.network.inputs)
+        missing = set(self.network.inputs) - set(inputs)
+        if unknown or missing:
+            raise ValueError(f"TorchNetwork: 'inputs' must give a spike tensor for exactly the inputs "
+                             f"{sorted(self.network.inputs)}; missing {sorted(missing)}, unknown {sorted(unknown)}")
+        shapes = set()
+        for name, x in inputs.items():
+            n = self.network.inputs[name].n
+            if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[2] != n:
+                got = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+                raise ValueError(f"TorchNetwork: input {name!r} must be a tensor of shape "
+                                 f"(time, batch, {n}), got {got}")
+            shapes.add(tuple(x.shape[:2]))
+            inputs[name] = x.to(dtype=self.dtype, device=self.device)
+        if len(shapes) > 1:
+            raise ValueError(f"TorchNetwork: all inputs must share (time, batch), got {sorted(shapes)}")
+        if shapes:
+            t, b = shapes.pop()
+            if steps is not None and steps != t:
+                raise ValueError(f"TorchNetwork: 'steps' ({steps}) disagrees with the inputs' time length ({t})")
+            return inputs, t, b
+        if steps is None:
+            raise ValueError("TorchNetwork: a network without inputs needs 'steps'")
+        return inputs, steps, None
+
+    def forward(self, inputs=None, *, steps: int | None = None, state: TorchState | None = None,
+                record: tuple[str, ...] | None = None) -> TorchOutput:
+        """Simulate ``steps`` steps (default: the inputs' length).
+
+        inputs: input name -> spike tensor (T, batch, n). state: continue
+        from here (default :meth:`initial_state`). record: populations whose
+        spikes to return (default all).
+        """
+        inputs, steps, batch = self._check_inputs(inputs, steps)
+        if state is None:
+            state = self.initial_state(batch or 1)
+        elif batch is not None and next(iter(state.v.values()), torch.empty(batch)).shape[0] != batch:
+            raise ValueError("TorchNetwork: 'state' batch size differs from the inputs' batch size")
+        net = self.network
+        record = tuple(net.populations) if record is None else tuple(record)
+        W = {name: self.effective_weight(name) for name in net.projections}
+        trace_mons = [m for m in net.monitors if m.variable != "spikes"]
+        out_spikes = {p: [] for p in record}
+        out_traces = {m.key: ([], []) for m in trace_mons}
+        v, cur, last = dict(state.v), {p: dict(c) for p, c in state.currents.items()}, dict(state.last_spike)
+        history = {s: list(h) for s, h in state.history.items()}
+
+        for t in range(steps):
+            step = state.step + t
+            for m in trace_mons:
+                if step % m.every == 0:
+                    out_traces[m.key][0].append(step)
+                    out_traces[m.key][1].append(self._sample(m, v, cur, W))
+            spk, is_open = {}, {}
+            for p, k in self._constants.items():
+                acc = None
+                for coef, name in zip(k["c"], k["names"]):
+                    term = coef * cur[p][name]
+                    acc = term if acc is None else acc + term
+                drive = k["e_m"] * v[p] if acc is None else acc + k["e_m"] * v[p]
+                v_new = k["a"] + drive
+                if k["ref_steps"]:
+                    not_ref = (step - last[p]) >= k["ref_steps"]
+                    v_new = torch.where(not_ref, v_new, v[p])
+                v[p] = v_new
+                cur[p] = {name: e * cur[p][name] for e, name in zip(k["e"], k["names"])}
+                s = self.spike_fn(v[p] - net.populations[p].model.v_th).to(v[p].dtype)
+                if k["ref_steps"]:
+                    s = s * not_ref
+                    is_open[p] = not_ref & (s == 0)
+                spk[p] = s
+            for name, x in inputs.items():
+                spk[name] = x[t]
+            for proj in net.projections.values():
+                d = proj.delay_steps
+                src = spk[proj.pre] if d == 0 else history[proj.pre][-d]
+                gate = is_open.get(proj.post) if proj.target_variable == "v" else None
+                if proj.target_variable == "v":
+                    v[proj.post] = _deliver(v[proj.post], src, W[proj.name], gate)
+                else:
+                    c = cur[proj.post]
+                    c[proj.target_variable] = _deliver(c[proj.target_variable], src, W[proj.name], None)
+            for p, k in self._constants.items():
+                model = net.populations[p].model
+                if model.reset == "value":
+                    v[p] = v[p] * (1.0 - spk[p]) + spk[p] * model.v_reset
+                else:
+                    v[p] = v[p] - spk[p] * (model.v_th - model.v_reset)
+                if k["ref_steps"]:
+                    last[p] = torch.where(spk[p] > 0, step, last[p])
+            for src, h in history.items():
+                h.append(spk[src])
+                del h[0]
+            for p in record:
+                out_spikes[p].append(spk[p])
+
+        new_state = TorchState(state.step + steps, v, cur, last, history)
+        spikes = {p: torch.stack(s) if s else torch.zeros(0, 1, net.size(p)) for p, s in out_spikes.items()}
+        traces = {key: (np.asarray(st, dtype=np.int64), torch.stack(vals) if vals else None)
+                  for key, (st, vals) in out_traces.items()}
+        return TorchOutput(spikes, traces, new_state)
+
+    def _sample(self, monitor, v, cur, W):
+        if monitor.variable == "w":
+            proj = self.network.projections[monitor.target]
+            w = W[monitor.target][torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)]
+            return w.detach().unsqueeze(0)
+        if monitor.variable == "v":
+            return v[monitor.target].detach()
+        return cur[monitor.target][monitor.variable].detach()
+
+    def to_network(self) -> Network:
+        """The Network with this module's current weights."""
+        weights = {}
+        for name, proj in self.network.projections.items():
+            w = self.weights[name].detach()[torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)]
+            weights[name] = w.cpu().double().numpy()
+        return self.network.with_weights(weights)
+
+
+def _deliver(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, gate) -> torch.Tensor:
+    """``target + spikes @ weight`` (gated per target neuron).
+
+    In float64 (the parity mode) contributions are added spike by spike in
+    presynaptic order, as Brian2 adds them, so results agree bit for bit. In
+    float32 a dense matmul takes over when more than 1/8 of sources spike.
+    """
+    b, i = spikes.nonzero(as_tuple=True)
+    if target.dtype != torch.float64 and len(b) * 8 > spikes.numel():
+        out = spikes @ weight
+        return target + (out if gate is None else out * gate)
+    if len(b) == 0:
+        return target
+    rows = weight[i] * spikes[b, i].unsqueeze(1)
+    if gate is not None:
+        rows = rows * gate[b]
+    return target.index_add(0, b, rows)
+
+
+class Runner:
+    """Drives a :class:`TorchNetwork` for the :class:`neuroai.Simulator` (batch 1, no grad)."""
+
+    def __init__(self, network: Network, *, dtype="float32", device=None):
+        self.module = TorchNetwork(network, dtype=dtype, device=device)
+        self.network = network
+        self.state = self.module.initial_state(1)
+        self.spike_record = tuple(m.target for m in network.monitors
+                                  if m.variable == "spikes" and m.target in network.populations)
+
+    @property
+    def step(self) -> int:
+        return self.state.step
+
+    def run(self, input_spikes: dict[str, np.ndarray], n_steps: int):
+        module = self.module
+        inputs = {name: torch.as_tensor(r, dtype=module.dtype, device=module.device).unsqueeze(1)
+                  for name, r in input_spikes.items()}
+        start = self.state.step
+        with torch.no_grad():
+            out = module(inputs, steps=n_steps, state=self.state, record=self.spike_record)
+        self.state = out.state
+        spikes = {}
+        for p, s in out.spikes.items():
+            t, _, idx = torch.nonzero(s > 0, as_tuple=True)
+            spikes[p] = Spikes(t.cpu().numpy() + start, idx.cpu().numpy(), self.network.size(p))
+        traces = {key: Trace(st, vals[:, 0, :].cpu().double().numpy()) for key, (st, vals) in out.traces.items()
+                  if vals is not None}
+        return spikes, traces

@@ -1,0 +1,297 @@
+"""The backend-neutral description of a spiking circuit.
+
+A :class:`Network` holds populations of neurons, inputs driven by encoders,
+projections between them and monitors. Each part is a frozen dataclass,
+validated when it is created; connectivity and weights are resolved to
+explicit arrays at that moment, so every backend builds the same synapses.
+Nothing here imports Brian2 or torch.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import validation as check
+from .coding import Latency, PoissonRate, RegularRate, SpikeArray
+from .neurons import LIF
+from .synapses import AllToAll, Delta, ExponentialCurrent, resolve_values
+
+NEURON_MODELS = (LIF,)
+SYNAPSE_KINDS = (Delta, ExponentialCurrent)
+ENCODERS = (PoissonRate, RegularRate, Latency, SpikeArray)
+SIGNS = {"excitatory": 1.0, "inhibitory": -1.0, None: 1.0}
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """``n`` neurons of one model; ``v_init`` (array of shape (n,)) is the
+    membrane potential at the start of the first run."""
+
+    name: str
+    n: int
+    model: LIF
+    v_init: np.ndarray
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return self.model.state_variables
+
+
+@dataclass(frozen=True)
+class Input:
+    """``n`` spike sources whose spikes come from ``encoder``."""
+
+    name: str
+    n: int
+    encoder: PoissonRate | RegularRate | Latency | SpikeArray
+
+
+@dataclass(frozen=True, eq=False)
+class Projection:
+    """Synapses from ``pre`` to ``post`` (names of an input or population).
+
+    ``pre_idx``, ``post_idx`` and ``weights`` hold one entry per synapse,
+    sorted by (pre, post). ``weights`` are magnitudes when ``sign`` is
+    ``"excitatory"`` or ``"inhibitory"`` (the effective weight is
+    ``sign * weights``) and signed values when ``sign`` is None. ``delay_steps``
+    is the axonal delay in whole steps of the network's ``dt``.
+    """
+
+    name: str
+    pre: str
+    post: str
+    synapse: Delta | ExponentialCurrent
+    pre_idx: np.ndarray
+    post_idx: np.ndarray
+    weights: np.ndarray
+    sign: str | None
+    delay_steps: int
+
+    @property
+    def n_synapses(self) -> int:
+        return len(self.weights)
+
+    @property
+    def signed_weights(self) -> np.ndarray:
+        """Effective weight of each synapse, shape (n_synapses,)."""
+        return SIGNS[self.sign] * self.weights
+
+    @property
+    def target_variable(self) -> str:
+        return self.synapse.target_variable
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """Record ``variable`` of ``target`` every ``every`` steps.
+
+    ``variable`` is ``"spikes"`` (all spikes, for a population or input), a
+    state variable of a population (``"v"`` or a synaptic current), or ``"w"``
+    for the weights of a projection. States are sampled at the start of the
+    step, before integration, as Brian2's StateMonitor does.
+    """
+
+    target: str
+    variable: str = "spikes"
+    every: int = 1
+
+    @property
+    def key(self) -> str:
+        return f"{self.target}.{self.variable}"
+
+
+@dataclass
+class Network:
+    """A circuit description with a shared time step ``dt`` (seconds).
+
+    Build it with :meth:`add_population`, :meth:`add_input`, :meth:`connect`
+    and :meth:`monitor`; each call validates its part against the network so
+    far and returns the frozen part.
+    """
+
+    dt: float = 1e-4
+    populations: dict[str, Population] = field(default_factory=dict)
+    inputs: dict[str, Input] = field(default_factory=dict)
+    projections: dict[str, Projection] = field(default_factory=dict)
+    monitors: list[Monitor] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.dt = check.real("Network", "dt", self.dt, positive=True)
+
+    # --- building -----------------------------------------------------------
+
+    def _check_new_name(self, owner: str, name: str) -> str:
+        check.name(owner, name)
+        if name in self.populations or name in self.inputs or name in self.projections:
+            raise ValueError(f"{owner}: the name {name!r} is already used in this network")
+        return name
+
+    def add_population(self, name: str, n: int, model: LIF | None = None, v_init=None) -> Population:
+        """Add ``n`` neurons of ``model`` (default: normalized :class:`LIF`).
+
+        ``v_init``: a scalar, an array of shape (n,), or an initializer such as
+        ``Uniform(0, 1, seed=1)``; default ``model.v_rest``.
+        """
+        owner = f"Population {name!r}"
+        self._check_new_name(owner, name)
+        n = check.integer(owner, "n", n, minimum=1)
+        model = LIF() if model is None else model
+        if not isinstance(model, NEURON_MODELS):
+            raise TypeError(f"{owner}: 'model' must be one of {[m.__name__ for m in NEURON_MODELS]}, "
+                            f"got {type(model).__name__}")
+        model.validate_dt(self.dt, owner)
+        v0 = resolve_values(owner, "v_init", model.v_rest if v_init is None else v_init, None, None, (n,))
+        pop = Population(name, n, model, v0)
+        self.populations[name] = pop
+        return pop
+
+    def add_input(self, name: str, n: int, encoder=None) -> Input:
+        """Add ``n`` spike sources driven by ``encoder`` (default :class:`PoissonRate`)."""
+        owner = f"Input {name!r}"
+        self._check_new_name(owner, name)
+        n = check.integer(owner, "n", n, minimum=1)
+        encoder = PoissonRate() if encoder is None else encoder
+        if not isinstance(encoder, ENCODERS):
+            raise TypeError(f"{owner}: 'encoder' must be one of {[e.__name__ for e in ENCODERS]}, "
+                            f"got {type(encoder).__name__}")
+        inp = Input(name, n, encoder)
+        self.inputs[name] = inp
+        return inp
+
+    def size(self, name: str) -> int:
+        """Number of neurons (or sources) of a population or input."""
+        part = self.populations.get(name) or self.inputs.get(name)
+        if part is None:
+            raise KeyError(f"Network: no population or input named {name!r}; "
+                           f"known: {sorted(self.populations) + sorted(self.inputs)}")
+        return part.n
+
+    def connect(self, pre, post, connectivity=None, weight=1.0, *, synapse=None, sign=None,
+                delay: float = 0.0, name: str | None = None) -> Projection:
+        """Project ``pre`` (population or input, object or name) onto population ``post``.
+
+        connectivity: :class:`AllToAll` (default), :class:`OneToOne`,
+            :class:`FixedProbability` or :class:`Explicit`.
+        weight: a scalar, an array of shape (n_pre, n_post) read at the
+            connected positions, an array of one value per synapse, or an
+            initializer. Units of the target variable (see ``synapse``).
+        synapse: :class:`Delta` (default) or :class:`ExponentialCurrent`.
+        sign: ``"excitatory"`` or ``"inhibitory"`` to give weights as
+            non-negative magnitudes with a fixed sign (Dale's law); None for
+            signed weights.
+        delay: axonal delay in seconds, rounded to whole steps.
+        """
+        pre = getattr(pre, "name", pre)
+        post = getattr(post, "name", post)
+        name = name or self._free_name(f"{pre}_to_{post}")
+        owner = f"Projection {name!r}"
+        self._check_new_name(owner, name)
+        if pre not in self.populations and pre not in self.inputs:
+            raise ValueError(f"{owner}: 'pre' must name a population or input of this network, got {pre!r}")
+        if post not in self.populations:
+            raise ValueError(f"{owner}: 'post' must name a population of this network, got {post!r}")
+        synapse = Delta() if synapse is None else synapse
+        if not isinstance(synapse, SYNAPSE_KINDS):
+            raise TypeError(f"{owner}: 'synapse' must be one of {[s.__name__ for s in SYNAPSE_KINDS]}, "
+                            f"got {type(synapse).__name__}")
+        if isinstance(synapse, ExponentialCurrent):
+            self._check_current(owner, post, synapse)
+        check.choice(owner, "sign", sign, SIGNS)
+        delay = check.real(owner, "delay", delay, nonnegative=True)
+
+        n_pre, n_post = self.size(pre), self.size(post)
+        connectivity = AllToAll() if connectivity is None else connectivity
+        if not hasattr(connectivity, "resolve"):
+            raise TypeError(f"{owner}: 'connectivity' must be a connectivity pattern such as "
+                            f"AllToAll() or FixedProbability(0.1), got {type(connectivity).__name__}")
+        pre_idx, post_idx = connectivity.resolve(n_pre, n_post)
+        weights = resolve_values(owner, "weight", weight, pre_idx, post_idx, (n_pre, n_post))
+        if sign is not None and np.any(weights < 0):
+            raise ValueError(f"{owner}: with sign={sign!r} weights are magnitudes and must be >= 0, "
+                             f"got minimum {weights.min()}")
+        proj = Projection(name, pre, post, synapse, pre_idx.astype(np.int64), post_idx.astype(np.int64),
+                          weights, sign, int(round(delay / self.dt)))
+        self.projections[name] = proj
+        return proj
+
+    def _free_name(self, base: str) -> str:
+        name, k = base, 1
+        while name in self.projections:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
+    def _check_current(self, owner: str, post: str, synapse: ExponentialCurrent) -> None:
+        if self.dt >= synapse.tau:
+            raise ValueError(f"{owner}: dt ({self.dt} s) must be smaller than the synaptic "
+                             f"time constant tau ({synapse.tau} s)")
+        model = self.populations[post].model
+        if abs(synapse.tau - model.tau_m) <= 1e-9 * model.tau_m:
+            raise ValueError(f"{owner}: ExponentialCurrent tau ({synapse.tau} s) must differ from the "
+                             f"target's tau_m ({model.tau_m} s): exact integration is singular there")
+        for tau_current in self.currents(post):
+            if tau_current[0] == synapse.current and tau_current[1] != synapse.tau:
+                raise ValueError(f"{owner}: current {synapse.current!r} of population {post!r} already has "
+                                 f"tau={tau_current[1]} s, got tau={synapse.tau} s; give this synapse "
+                                 f"another 'current' name")
+
+    def monitor(self, target, variable: str = "spikes", every: int = 1) -> Monitor:
+        """Record ``variable`` of ``target`` every ``every`` steps (see :class:`Monitor`)."""
+        target = getattr(target, "name", target)
+        owner = f"Monitor of {target!r}"
+        every = check.integer(owner, "every", every, minimum=1)
+        allowed = self.recordable(target)
+        if variable not in allowed:
+            raise ValueError(f"{owner}: 'variable' must be one of {list(allowed)}, got {variable!r}")
+        mon = Monitor(target, variable, every)
+        if any(m.key == mon.key for m in self.monitors):
+            raise ValueError(f"{owner}: {mon.key} is already monitored")
+        self.monitors.append(mon)
+        return mon
+
+    # --- queries ------------------------------------------------------------
+
+    def recordable(self, target: str) -> tuple[str, ...]:
+        """The variables a monitor of ``target`` may record."""
+        if target in self.populations:
+            currents = tuple(c for c, _ in self.currents(target))
+            return ("spikes",) + self.populations[target].variables + currents
+        if target in self.inputs:
+            return ("spikes",)
+        if target in self.projections:
+            return ("w",)
+        raise ValueError(f"Network: no population, input or projection named {target!r}")
+
+    def currents(self, population: str) -> tuple[tuple[str, float], ...]:
+        """(name, tau) of each synaptic current of ``population``, sorted by name."""
+        out = {p.synapse.current: p.synapse.tau for p in self.projections.values()
+               if p.post == population and isinstance(p.synapse, ExponentialCurrent)}
+        return tuple(sorted(out.items()))
+
+    def features(self) -> set[str]:
+        """Everything a backend must support to run this network."""
+        out: set[str] = set()
+        for pop in self.populations.values():
+            out |= pop.model.features
+            if pop.model.t_ref > 0:
+                out.add("refractory")
+        for proj in self.projections.values():
+            out.add(proj.synapse.feature)
+            if proj.delay_steps:
+                out.add("delay")
+        return out
+
+    def with_weights(self, weights: dict[str, np.ndarray]) -> "Network":
+        """A copy with new weights (one per synapse, in the projection's
+        convention: magnitudes for signed projections)."""
+        projections = dict(self.projections)
+        for name, w in weights.items():
+            proj = projections[name]
+            w = check.array(f"Projection {name!r}", "weights", w, (proj.n_synapses,))
+            if proj.sign is not None and np.any(w < 0):
+                raise ValueError(f"Projection {name!r}: sign={proj.sign!r} needs weight magnitudes >= 0, "
+                                 f"got minimum {w.min()}")
+            projections[name] = dataclasses.replace(proj, weights=w)
+        return Network(self.dt, dict(self.populations), dict(self.inputs), projections, list(self.monitors))

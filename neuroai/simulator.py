@@ -1,0 +1,122 @@
+"""Simulator: the one entry point that runs a Network on a chosen backend."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import backends
+from . import validation as check
+from .network import Network
+from .results import SimulationResult, Spikes
+
+
+class Simulator:
+    """Run ``network`` on ``backend`` (``"brian2"`` or ``"torch"``).
+
+    Encoders draw their spikes from one generator seeded by ``seed``, in
+    neuroai, and the very same rasters feed whichever backend runs, so two
+    simulators with the same seed see identical input. Successive calls to
+    :meth:`run` and :meth:`present` continue in simulated time.
+
+    Backend options: brian2 ``target="numpy" | "cython"``; torch
+    ``dtype="float32" | "float64"``, ``device``.
+    """
+
+    def __init__(self, network: Network, backend: str = "brian2", *, seed: int = 0, **options):
+        if not isinstance(network, Network):
+            raise TypeError(f"Simulator: 'network' must be a neuroai.Network, got {type(network).__name__}")
+        module = backends.load(backend)
+        backends.check_supported(network, backend)
+        self.network = network
+        self.backend = backend
+        self.rng = np.random.default_rng(check.seed("Simulator", seed))
+        self.runner = module.Runner(network, **options)
+
+    @property
+    def t(self) -> float:
+        """Current simulated time in seconds."""
+        return self.runner.step * self.network.dt
+
+    def _steps(self, name: str, duration) -> int:
+        duration = check.real("Simulator", name, duration, positive=True)
+        steps = int(round(duration / self.network.dt))
+        if steps < 1:
+            raise ValueError(f"Simulator: '{name}' ({duration} s) is shorter than one step dt={self.network.dt} s")
+        return steps
+
+    def _encode(self, inputs: dict, steps: int) -> dict[str, np.ndarray]:
+        inputs = dict(inputs or {})
+        unknown = set(inputs) - set(self.network.inputs)
+        if unknown:
+            raise ValueError(f"Simulator: 'inputs' names unknown inputs {sorted(unknown)}; "
+                             f"the network has {sorted(self.network.inputs)}")
+        rasters = {}
+        for name, inp in self.network.inputs.items():
+            values = inputs.get(name)
+            if values is None:
+                if inp.encoder.feature == "SpikeArray":
+                    values = np.zeros((steps, inp.n), dtype=bool)
+                else:
+                    values = np.ones(inp.n)
+            raster = inp.encoder.encode(values, steps, self.network.dt, self.rng)
+            if raster.shape != (steps, inp.n):
+                raise ValueError(f"Simulator: input {name!r} expects values of shape ({inp.n},) "
+                                 f"(or spikes of shape ({steps}, {inp.n})), got {np.shape(values)}")
+            rasters[name] = raster
+        return rasters
+
+    def _run(self, rasters: dict[str, np.ndarray], steps: int, windows=None) -> SimulationResult:
+        start = self.runner.step
+        t0 = time.perf_counter()
+        spikes, traces = self.runner.run(rasters, steps)
+        wall = time.perf_counter() - t0
+        for mon in self.network.monitors:
+            if mon.variable == "spikes" and mon.target in rasters:
+                st, idx = np.nonzero(rasters[mon.target])
+                spikes[mon.target] = Spikes(st + start, idx, self.network.size(mon.target))
+        return SimulationResult(self.backend, self.network.dt, start, steps, spikes, traces, windows, wall)
+
+    def run(self, duration: float, inputs: dict | None = None) -> SimulationResult:
+        """Simulate ``duration`` seconds.
+
+        inputs: input name -> stimulus values of shape (n,) in [0, 1] for rate
+        and latency encoders (held for the whole run), or a spike raster of
+        shape (steps, n) for ``SpikeArray``. An input given nothing fires at
+        its encoder's maximum rate (``SpikeArray``: stays silent).
+        """
+        steps = self._steps("duration", duration)
+        return self._run(self._encode(inputs, steps), steps)
+
+    def present(self, stimuli: dict, t_on: float, t_off: float = 0.0) -> SimulationResult:
+        """Present a sequence of stimuli in one run: each sample for ``t_on``
+        seconds, then ``t_off`` seconds of silence on every input.
+
+        stimuli: input name -> values of shape (n_samples, n). Inputs not named
+        stay silent throughout. The result's ``windows`` marks each sample.
+        """
+        on = self._steps("t_on", t_on)
+        off = int(round(check.real("Simulator", "t_off", t_off, nonnegative=True) / self.network.dt))
+        unknown = set(stimuli) - set(self.network.inputs)
+        if unknown or not stimuli:
+            raise ValueError(f"Simulator: 'stimuli' must name inputs of the network "
+                             f"{sorted(self.network.inputs)}, got {sorted(stimuli)}")
+        arrays = {name: np.asarray(x) for name, x in stimuli.items()}
+        counts = {name: (x.shape[0] if x.ndim == 2 else -1) for name, x in arrays.items()}
+        n_samples = set(counts.values())
+        if len(n_samples) != 1 or -1 in n_samples:
+            raise ValueError(f"Simulator: every stimulus array must have shape (n_samples, n) with the same "
+                             f"n_samples, got shapes {({k: v.shape for k, v in arrays.items()})}")
+        n_samples = n_samples.pop()
+        rasters = {}
+        for name, inp in self.network.inputs.items():
+            full = np.zeros((n_samples, on + off, inp.n), dtype=bool)
+            if name in arrays:
+                if arrays[name].shape[1] != inp.n:
+                    raise ValueError(f"Simulator: stimuli for input {name!r} must have shape "
+                                     f"(n_samples, {inp.n}), got {arrays[name].shape}")
+                full[:, :on] = np.moveaxis(inp.encoder.encode(arrays[name], on, self.network.dt, self.rng), 0, 1)
+            rasters[name] = full.reshape(n_samples * (on + off), inp.n)
+        start = self.runner.step
+        windows = start + np.arange(n_samples)[:, None] * (on + off) + np.array([[0, on]])
+        return self._run(rasters, n_samples * (on + off), windows)

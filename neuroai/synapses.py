@@ -1,0 +1,178 @@
+"""Synapse kinds, connectivity patterns and weight initializers.
+
+A synapse kind says what a presynaptic spike does to its target:
+:class:`Delta` jumps the membrane potential, :class:`ExponentialCurrent`
+kicks a decaying current. Connectivity patterns and initializers are
+resolved once, from their own seed, when a projection is created, so every
+backend receives the very same synapses and weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import validation as check
+
+
+# --- synapse kinds --------------------------------------------------------
+
+@dataclass(frozen=True)
+class Delta:
+    """On a presynaptic spike: ``v += w`` (``w`` in volts, or dimensionless).
+
+    Discarded while the target is refractory, including the step it spiked.
+    """
+
+    feature = "Delta"
+    target_variable = "v"
+
+
+@dataclass(frozen=True)
+class ExponentialCurrent:
+    r"""Current-based synapse: on a spike ``I += w``; between spikes
+    :math:`\tau\,dI/dt = -I`.
+
+    ``I`` (amperes, or dimensionless) enters the membrane equation through
+    ``R``. Projections that share ``current`` on one population share one
+    variable and must share ``tau``; use distinct names (``"I_exc"``,
+    ``"I_inh"``) for distinct time constants.
+    """
+
+    tau: float = 5e-3
+    current: str = "I_syn"
+    feature = "ExponentialCurrent"
+
+    def __post_init__(self):
+        object.__setattr__(self, "tau", check.real("ExponentialCurrent", "tau", self.tau, positive=True))
+        if not isinstance(self.current, str) or not self.current.isidentifier() or self.current == "v":
+            raise ValueError("ExponentialCurrent: parameter 'current' must be an identifier other "
+                             f"than 'v', got {self.current!r}")
+
+    @property
+    def target_variable(self) -> str:
+        return self.current
+
+
+# --- connectivity ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class AllToAll:
+    """Every presynaptic neuron to every postsynaptic one; ``allow_self=False``
+    drops i == j (meaningful for a population projecting onto itself)."""
+
+    allow_self: bool = True
+
+    def resolve(self, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
+        mask = np.ones((n_pre, n_post), dtype=bool)
+        if not self.allow_self:
+            np.fill_diagonal(mask, False)
+        return np.nonzero(mask)
+
+
+@dataclass(frozen=True)
+class OneToOne:
+    """Neuron i to neuron i; both sides must have the same size."""
+
+    def resolve(self, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
+        if n_pre != n_post:
+            raise ValueError(f"OneToOne: needs equal sizes, got {n_pre} pre and {n_post} post neurons")
+        idx = np.arange(n_pre)
+        return idx, idx.copy()
+
+
+@dataclass(frozen=True)
+class FixedProbability:
+    """Each pair connected independently with probability ``p`` (seeded)."""
+
+    p: float
+    allow_self: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        p = check.real("FixedProbability", "p", self.p)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"FixedProbability: parameter 'p' must be in [0, 1], got {p}")
+        check.seed("FixedProbability", self.seed)
+
+    def resolve(self, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
+        mask = np.random.default_rng(self.seed).random((n_pre, n_post)) < self.p
+        if not self.allow_self:
+            np.fill_diagonal(mask, False)
+        return np.nonzero(mask)
+
+
+@dataclass(frozen=True, eq=False)
+class Explicit:
+    """Synapses given as a boolean ``mask`` of shape (n_pre, n_post)."""
+
+    mask: np.ndarray
+
+    def resolve(self, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
+        mask = np.asarray(self.mask)
+        if mask.dtype != bool or mask.shape != (n_pre, n_post):
+            raise ValueError(f"Explicit: 'mask' must be a boolean array of shape {(n_pre, n_post)}, "
+                             f"got dtype {mask.dtype} and shape {mask.shape}")
+        return np.nonzero(mask)
+
+
+# --- initializers ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Uniform:
+    """Values drawn uniformly from [low, high) with their own seed."""
+
+    low: float
+    high: float
+    seed: int = 0
+
+    def __post_init__(self):
+        low = check.real("Uniform", "low", self.low)
+        high = check.real("Uniform", "high", self.high)
+        if high < low:
+            raise ValueError(f"Uniform: 'high' ({high}) must be >= 'low' ({low})")
+        check.seed("Uniform", self.seed)
+
+    def sample(self, size: int) -> np.ndarray:
+        return np.random.default_rng(self.seed).uniform(self.low, self.high, size)
+
+
+@dataclass(frozen=True)
+class Normal:
+    """Values drawn from a normal distribution with their own seed."""
+
+    mean: float
+    std: float
+    seed: int = 0
+
+    def __post_init__(self):
+        check.real("Normal", "mean", self.mean)
+        check.real("Normal", "std", self.std, nonnegative=True)
+        check.seed("Normal", self.seed)
+
+    def sample(self, size: int) -> np.ndarray:
+        return np.random.default_rng(self.seed).normal(self.mean, self.std, size)
+
+
+INITIALIZERS = (Uniform, Normal)
+
+
+def resolve_values(owner: str, name: str, value, pre: np.ndarray | None, post: np.ndarray | None,
+                   full_shape: tuple[int, ...]) -> np.ndarray:
+    """Turn a scalar, an initializer, a full array or a per-element array into
+    one float64 value per element.
+
+    With ``pre``/``post`` given (synapses), a ``full_shape`` (n_pre, n_post)
+    array is read at the connected positions; otherwise the array must have
+    one value per element.
+    """
+    size = len(pre) if pre is not None else int(np.prod(full_shape))
+    if isinstance(value, INITIALIZERS):
+        out = value.sample(size)
+    elif pre is not None and np.ndim(value) == 2:
+        out = check.array(owner, name, value, full_shape)[pre, post]
+    else:
+        out = check.array(owner, name, value, (size,))
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{owner}: parameter '{name}' produced non-finite values")
+    return out
