@@ -12,6 +12,13 @@ from numbers import Integral, Real
 import numpy as np
 
 
+class _Described(str):
+    """A description of a given value, shown as is rather than quoted."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def _fail(owner: str, name: str, expected: str, given, exc=ValueError):
     raise exc(f"{owner}: parameter '{name}' must be {expected}, got {given!r}")
 
@@ -58,16 +65,16 @@ def array(owner: str, name: str, value, shape: tuple[int, ...], *, nonnegative=F
     """A finite float64 array of exactly ``shape`` (a scalar is broadcast)."""
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
-        _fail(owner, name, f"a real array of shape {shape}", f"dtype {arr.dtype}", TypeError)
+        _fail(owner, name, f"a real array of shape {shape}", _Described(f"dtype {arr.dtype}"), TypeError)
     arr = arr.astype(np.float64)
     if arr.ndim == 0:
         arr = np.full(shape, float(arr))
     if arr.shape != shape:
-        _fail(owner, name, f"of shape {shape}", f"shape {arr.shape}")
+        _fail(owner, name, f"of shape {shape}", _Described(f"shape {arr.shape}"))
     if not np.all(np.isfinite(arr)):
-        _fail(owner, name, "finite everywhere", "an array with NaN or inf")
+        _fail(owner, name, "finite everywhere", _Described("an array with NaN or inf"))
     if nonnegative and np.any(arr < 0):
-        _fail(owner, name, ">= 0 everywhere", f"minimum {arr.min()}")
+        _fail(owner, name, ">= 0 everywhere", _Described(f"minimum {arr.min()}"))
     return arr
 
 

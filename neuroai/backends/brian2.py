@@ -96,8 +96,12 @@ class Runner:
             gen.set_spikes(idx, (steps + self.step) * self.dt * b2.second)
         seen_spikes = {k: m.num_spikes for k, m in self.spike_monitors.items()}
         seen_samples = {k: len(m.t) for k, m in self.state_monitors.items()}
+        previous = b2.prefs.codegen.target  # a process-wide preference: restore it
         b2.prefs.codegen.target = self.target
-        self.net.run(n_steps * self.dt * b2.second)
+        try:
+            self.net.run(n_steps * self.dt * b2.second)
+        finally:
+            b2.prefs.codegen.target = previous
         self.step += n_steps
         spikes = {}
         for name, mon in self.spike_monitors.items():

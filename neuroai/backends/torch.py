@@ -88,12 +88,12 @@ class TorchNetwork(nn.Module):
         for proj in network.projections.values():
             n_pre, n_post = network.size(proj.pre), network.size(proj.post)
             dense = torch.zeros(n_pre, n_post, dtype=dtype, device=device)
-            mask = torch.zeros(n_pre, n_post, dtype=dtype, device=device)
+            sign_mask = torch.zeros(n_pre, n_post, dtype=dtype, device=device)
             pre, post = torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)
             dense[pre, post] = torch.as_tensor(proj.weights, dtype=dtype, device=device)
-            mask[pre, post] = 1.0
+            sign_mask[pre, post] = SIGNS[proj.sign]
             self.weights[proj.name] = nn.Parameter(dense)
-            self.register_buffer(f"mask__{proj.name}", mask)
+            self.register_buffer(f"sign_mask__{proj.name}", sign_mask)
         self.max_delay = {}
         for proj in network.projections.values():
             self.max_delay[proj.pre] = max(self.max_delay.get(proj.pre, 0), proj.delay_steps)
@@ -108,8 +108,7 @@ class TorchNetwork(nn.Module):
 
     def effective_weight(self, name: str) -> torch.Tensor:
         """Signed, masked (n_pre, n_post) weight matrix of projection ``name``."""
-        proj = self.network.projections[name]
-        return SIGNS[proj.sign] * self.weights[name] * getattr(self, f"mask__{name}")
+        return self.weights[name] * getattr(self, f"sign_mask__{name}")
 
     def initial_state(self, batch_size: int = 1) -> TorchState:
         """The state at step 0: ``v = v_init``, currents zero, no spikes yet."""
@@ -259,9 +258,13 @@ def _deliver(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, g
         return target + (out if gate is None else out * gate)
     if len(b) == 0:
         return target
-    rows = weight[i] * spikes[b, i].unsqueeze(1)
+    rows = weight[i] * spikes[b, i].unsqueeze(1)  # the spike factor (1.0) carries gradients
     if gate is not None:
         rows = rows * gate[b]
+    if target.shape[0] == 1:
+        # A running sum adds the rows one by one, in order. Unlike index_add
+        # it starts no worker threads, which stall on a busy CPU.
+        return torch.cat([target, rows]).cumsum(0)[-1:]
     return target.index_add(0, b, rows)
 
 

@@ -1,0 +1,31 @@
+# Set-up and the everyday jobs. Everything runs in a local virtual environment.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Pinned for development and CI: this exact version installs as a CPU build
+# here, while an open range would pull a multi-GB CUDA build.
+TORCH := torch==2.13.0
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)  ## the main job: the flagship comparison on the default data
+	$(BIN)/neuroai run backend_parity
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python simulations/benchmarks/backend_overhead.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,159 @@
+"""The ``neuroai`` command.
+
+::
+
+    neuroai list                                   the simulations and what each does
+    neuroai run NAME [--quick] [--seed N] [--out DIR]
+    neuroai backends                               the backends' capability matrix
+
+Simulations are the files ``simulations/NAME.py`` of the repository (the
+folder next to the ``neuroai`` package; set ``NEUROAI_SIMULATIONS`` to use
+another folder). A simulation module follows one convention:
+
+- its docstring's first line says what it does (``neuroai list`` shows it);
+- it defines ``run(record, *, quick, seed) -> dict``: ``record`` is the
+  :class:`neuroai.experiments.RunRecord` to write ``config.json``,
+  ``metrics.csv``, figures and ``summary.md`` into; ``quick`` asks for a
+  short version (well under a minute); ``seed`` seeds everything random. It
+  prints its result table and returns its headline metrics;
+- it ends with ``if __name__ == "__main__": raise SystemExit(script_main(run))``
+  (``from neuroai.cli import script_main``), so that
+  ``python simulations/NAME.py [--quick] [--seed N] [--out DIR]`` works too.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+from .experiments import RunRecord
+
+SimulationFn = Callable[..., dict]
+
+
+def simulations_dir() -> Path:
+    """``$NEUROAI_SIMULATIONS``, else ``simulations/`` in the repository root."""
+    override = os.environ.get("NEUROAI_SIMULATIONS")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[1] / "simulations"
+
+
+def discover() -> dict[str, Path]:
+    """Simulation name -> script path, sorted by name (``_*.py`` skipped)."""
+    folder = simulations_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.py")) if not p.stem.startswith("_")}
+
+
+def description(path: Path) -> str:
+    """First line of the script's docstring, read without running it."""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    return doc.strip().splitlines()[0] if doc else "(no description)"
+
+
+def load(name: str) -> ModuleType:
+    """Import simulation ``name`` from its file; KeyError if there is none."""
+    scripts = discover()
+    if name not in scripts:
+        raise KeyError(name)
+    spec = importlib.util.spec_from_file_location(f"neuroai_simulations.{name}", scripts[name])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "run", None)):
+        raise TypeError(f"simulation {name!r} ({scripts[name]}) defines no run(record, *, quick, seed) function")
+    return module
+
+
+def execute(name: str, run: SimulationFn, *, quick: bool = False, seed: int = 0,
+            out: str | Path = "runs") -> tuple[RunRecord, dict]:
+    """Run one simulation into a fresh ``RunRecord`` under ``out``; returns
+    the record and the metrics ``run`` returned."""
+    record = RunRecord(name, out)
+    metrics = run(record, quick=quick, seed=seed)
+    print(f"results: {record.path}")
+    return record, metrics
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="short version, well under a minute")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of everything random (default 0)")
+    parser.add_argument("--out", default="runs", help="root folder of the results (default ./runs)")
+
+
+def script_main(run: SimulationFn, argv: list[str] | None = None) -> int:
+    """Command line of a simulation script run as ``python simulations/NAME.py``;
+    NAME and the help text come from ``run``'s module."""
+    module = sys.modules[run.__module__]
+    name = Path(module.__file__).stem
+    parser = argparse.ArgumentParser(prog=f"{name}.py", description=module.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_run_options(parser)
+    args = parser.parse_args(argv)
+    execute(name, run, quick=args.quick, seed=args.seed, out=args.out)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neuroai", description="Run neuroai simulations and inspect backends.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("list", help="list the simulations with their descriptions")
+    run = commands.add_parser("run", help="run one simulation; results go to OUT/NAME/<timestamp>/")
+    run.add_argument("name", metavar="NAME", help="simulation name (see `neuroai list`)")
+    _add_run_options(run)
+    commands.add_parser("backends", help="print the capability matrix of the backends (Markdown)")
+    return parser
+
+
+def _list() -> int:
+    scripts = discover()
+    if not scripts:
+        print(f"no simulations found in {simulations_dir()} (set NEUROAI_SIMULATIONS)", file=sys.stderr)
+        return 1
+    width = max(map(len, scripts))
+    for name, path in scripts.items():
+        print(f"{name:<{width}}  {description(path)}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        module = load(args.name)
+    except KeyError:
+        known = ", ".join(discover()) or "none"
+        print(f"neuroai: unknown simulation {args.name!r}; known simulations in {simulations_dir()}: {known}",
+              file=sys.stderr)
+        return 2
+    execute(args.name, module.run, quick=args.quick, seed=args.seed, out=args.out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``neuroai`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        return _list()
+    if args.command == "run":
+        return _run(args)
+    from .backends import matrix_table
+
+    print(matrix_table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""RunRecord: the folder one simulation run writes its results into.
+
+A run of simulation ``NAME`` gets ``<root>/NAME/<timestamp>/`` (root
+``runs`` by default) holding
+
+- ``config.json``: every parameter, the seed, and the versions of neuroai,
+  torch, brian2, numpy and Python;
+- ``metrics.csv``: one row per measurement (a list of dicts);
+- ``<figure>.png``: figures;
+- ``summary.md``: a title, a Markdown result table and free text.
+
+Every file is written atomically (to a temporary file in the same folder,
+then renamed over the target), so an interrupted run never leaves a
+half-written file behind.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import platform
+import uuid
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+VERSIONED = ("neuroai", "torch", "brian2", "numpy")
+
+
+def atomic_write(path: str | Path, data: str | bytes) -> Path:
+    """Write ``data`` (text as UTF-8, or bytes) to ``path`` atomically."""
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as f:  # a fresh file with the usual permissions
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of neuroai, torch, brian2, numpy (None when
+    missing) and Python, read from package metadata without importing them."""
+    out: dict[str, str | None] = {}
+    for dist in VERSIONED:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    out["python"] = platform.python_version()
+    return out
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """A Markdown table with one column per key (in order of first
+    appearance) and one line per row; floats get 4 significant digits."""
+    columns = _columns(rows)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(key for row in rows for key in row))
+
+
+def _cell(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _jsonable(value):
+    """json.dumps fallback for numpy scalars and arrays, paths and dataclasses."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"RunRecord: cannot write a {type(value).__name__} to config.json")
+
+
+class RunRecord:
+    """The results folder of one run of simulation ``name``.
+
+    The folder ``<root>/<name>/<YYYYmmdd-HHMMSS>`` is created at once; a
+    suffix ``-2``, ``-3``, ... keeps two runs started in the same second apart.
+    """
+
+    def __init__(self, name: str, root: str | Path = "runs"):
+        self.name = name
+        base = Path(root) / name
+        base.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        for k in range(1, 1000):
+            path = base / (stamp if k == 1 else f"{stamp}-{k}")
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise RuntimeError(f"RunRecord: could not create a fresh folder under {base}")
+        self.path = path
+
+    def write_config(self, parameters: dict, seed: int) -> Path:
+        """``config.json``: the simulation name, ``seed``, ``parameters`` and
+        :func:`versions`."""
+        config = {"simulation": self.name, "seed": seed, "parameters": parameters,
+                  "versions": versions(), "created": datetime.now().isoformat(timespec="seconds")}
+        return atomic_write(self.path / "config.json", json.dumps(config, indent=2, default=_jsonable) + "\n")
+
+    def write_metrics(self, rows: list[dict]) -> Path:
+        """``metrics.csv``: one line per row, one column per key (missing keys
+        left empty)."""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=_columns(rows), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return atomic_write(self.path / "metrics.csv", buf.getvalue())
+
+    def save_figure(self, fig, name: str, dpi: int = 150) -> Path:
+        """``<name>.png``: a matplotlib figure (PNG output is always rendered
+        by matplotlib's Agg backend, so this works without a display)."""
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        return atomic_write(self.path / f"{name}.png", buf.getvalue())
+
+    def write_summary(self, title: str, rows: list[dict], text: str = "") -> Path:
+        """``summary.md``: ``# title``, ``rows`` as a Markdown table, then ``text``."""
+        parts = [f"# {title}", markdown_table(rows)]
+        if text:
+            parts.append(text.strip())
+        return atomic_write(self.path / "summary.md", "\n\n".join(parts) + "\n")

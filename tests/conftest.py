@@ -1,0 +1,59 @@
+"""Shared fixtures: a seeded random network generator used by the parity tests."""
+import numpy as np
+import pytest
+
+import neuroai as na
+
+
+def random_network(seed: int, duration_hint: float = 1.0) -> na.Network:
+    """A seeded random circuit: 3 populations (value and subtract resets, with
+    and without refractoriness), Poisson and regular inputs, recurrent,
+    inhibitory, delayed, delta and exponential-current projections."""
+    rng = np.random.default_rng(seed)
+    net = na.Network(dt=1e-4)
+    net.add_input("poisson", 120, na.PoissonRate(max_rate=30.0))
+    net.add_input("regular", 40, na.RegularRate(max_rate=25.0))
+    net.add_population("a", int(rng.integers(150, 250)),
+                       na.LIF(tau_m=rng.uniform(15e-3, 25e-3), t_ref=2e-3, reset="value"),
+                       v_init=na.Uniform(0, 1, seed=seed + 1))
+    net.add_population("b", int(rng.integers(60, 120)),
+                       na.LIF(tau_m=rng.uniform(8e-3, 12e-3), t_ref=0.0, reset="subtract"),
+                       v_init=na.Uniform(0, 1, seed=seed + 2))
+    net.add_population("c", int(rng.integers(40, 80)),
+                       na.LIF(tau_m=rng.uniform(10e-3, 30e-3), v_rest=0.1, v_reset=-0.1, i_bias=0.5,
+                              t_ref=1e-3, reset="subtract"),
+                       v_init=na.Uniform(-0.1, 0.9, seed=seed + 3))
+    s = seed * 10
+    net.connect("poisson", "a", na.FixedProbability(0.15, seed=s + 1), weight=na.Uniform(0.05, 0.35, seed=s + 2))
+    net.connect("regular", "b", na.FixedProbability(0.3, seed=s + 3), weight=0.2,
+                synapse=na.ExponentialCurrent(4e-3, "I_in"))
+    net.connect("a", "a", na.FixedProbability(0.05, allow_self=False, seed=s + 4),
+                weight=na.Uniform(0, 0.1, seed=s + 5), sign="excitatory", delay=rng.uniform(0.5e-3, 3e-3))
+    net.connect("a", "b", na.FixedProbability(0.1, seed=s + 6), weight=0.25,
+                synapse=na.ExponentialCurrent(5e-3, "I_exc"), delay=1e-3)
+    net.connect("b", "a", na.FixedProbability(0.2, seed=s + 7), weight=na.Uniform(0.1, 0.4, seed=s + 8),
+                sign="inhibitory", synapse=na.ExponentialCurrent(3e-3, "I_inh"))
+    net.connect("b", "b", na.FixedProbability(0.1, allow_self=False, seed=s + 9), weight=0.05,
+                sign="inhibitory", delay=0.5e-3)
+    net.connect("a", "c", na.FixedProbability(0.1, seed=s + 10), weight=na.Normal(0.05, 0.05, seed=s + 11))
+    net.connect("c", "c", na.OneToOne(), weight=0.02, synapse=na.ExponentialCurrent(2e-3, "I_self"), delay=2e-3)
+    for name in ("a", "b", "c", "poisson"):
+        net.monitor(name)
+    net.monitor("a", "v", every=7)
+    net.monitor("b", "I_exc", every=5)
+    net.monitor("b_to_a", "w", every=1000)
+    return net
+
+
+@pytest.fixture
+def small_net():
+    """Input -> recurrent LIF population, small enough for quick checks."""
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 20, na.PoissonRate(max_rate=80.0))
+    net.add_population("out", 30, na.LIF(tau_m=10e-3, t_ref=1e-3), v_init=na.Uniform(0, 1, seed=0))
+    net.connect("inp", "out", na.FixedProbability(0.5, seed=1), weight=na.Uniform(0.1, 0.5, seed=2))
+    net.connect("out", "out", na.FixedProbability(0.1, allow_self=False, seed=3), weight=0.1, sign="inhibitory",
+                delay=1e-3)
+    net.monitor("out")
+    net.monitor("out", "v", every=4)
+    return net

@@ -1,0 +1,157 @@
+"""The ``neuroai`` command and the simulation-script convention."""
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neuroai import cli
+
+TOY = '''\
+"""Toy study: writes its arguments.
+
+More text that `neuroai list` does not show.
+"""
+from neuroai.cli import script_main
+
+
+def run(record, *, quick, seed):
+    record.write_config({"quick": quick}, seed)
+    print("toy ran")
+    return {"seed": seed}
+
+
+if __name__ == "__main__":
+    raise SystemExit(script_main(run))
+'''
+
+
+@pytest.fixture
+def toy_dir(tmp_path, monkeypatch):
+    """A simulations folder with one toy study and one file without run()."""
+    folder = tmp_path / "sims"
+    folder.mkdir()
+    (folder / "toy.py").write_text(TOY)
+    (folder / "broken.py").write_text('"""No run function."""\n')
+    (folder / "_helper.py").write_text('"""Not a simulation."""\n')
+    monkeypatch.setenv("NEUROAI_SIMULATIONS", str(folder))
+    return folder
+
+
+def only_run(out: Path, name: str) -> Path:
+    """The one run folder of ``name`` under ``out``."""
+    (path,) = (out / name).iterdir()
+    return path
+
+
+def test_help_names_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("list", "run", "backends"):
+        assert command in out
+
+
+def test_no_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([])
+    assert exit_info.value.code == 2
+    assert "usage: neuroai" in capsys.readouterr().err
+
+
+def test_list_shows_repository_simulations_with_descriptions(capsys):
+    assert cli.main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (line,) = [x for x in lines if x.startswith("backend_parity ")]
+    expected = cli.description(cli.simulations_dir() / "backend_parity.py")
+    assert line.endswith(expected) and expected.startswith("Backend parity")
+
+
+def test_list_uses_the_override_folder_and_first_docstring_line(toy_dir, capsys):
+    assert cli.main(["list"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["broken  No run function.",
+                                                    "toy     Toy study: writes its arguments."]
+
+
+def test_list_of_an_empty_folder_fails(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NEUROAI_SIMULATIONS", str(tmp_path))
+    assert cli.main(["list"]) == 1
+    assert "no simulations found" in capsys.readouterr().err
+
+
+def test_backends_prints_the_capability_matrix(capsys):
+    assert cli.main(["backends"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| feature | brian2 | torch |"
+    assert "| LIF | yes | yes |" in lines
+
+
+def test_unknown_simulation_exits_2_and_lists_known_ones(capsys):
+    assert cli.main(["run", "no_such_study"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown simulation 'no_such_study'" in err and "backend_parity" in err
+
+
+def test_negative_seed_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "backend_parity", "--seed", "-1"])
+    assert exit_info.value.code == 2
+    assert "must be >= 0" in capsys.readouterr().err
+
+
+def test_run_passes_quick_and_seed_and_writes_under_out(toy_dir, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert cli.main(["run", "toy", "--quick", "--seed", "5", "--out", str(out)]) == 0
+    run_dir = only_run(out, "toy")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["seed"] == 5 and config["parameters"] == {"quick": True}
+    assert f"results: {run_dir}" in capsys.readouterr().out
+
+
+def test_simulation_without_run_function_is_reported(toy_dir):
+    with pytest.raises(TypeError, match="defines no run"):
+        cli.load("broken")
+
+
+def test_script_entry_point_runs_the_file_directly(toy_dir, tmp_path):
+    out = tmp_path / "script_runs"
+    proc = subprocess.run([sys.executable, str(toy_dir / "toy.py"), "--seed", "3", "--out", str(out)],
+                          capture_output=True, text=True, check=True)
+    assert "toy ran" in proc.stdout
+    config = json.loads((only_run(out, "toy") / "config.json").read_text())
+    assert config["simulation"] == "toy" and config["seed"] == 3 and config["parameters"] == {"quick": False}
+
+
+def test_console_script_help():
+    exe = Path(sys.executable).with_name("neuroai")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "neuroai.cli"]
+    proc = subprocess.run(command + ["--help"], capture_output=True, text=True, check=True)
+    assert proc.stdout.startswith("usage: neuroai")
+
+
+@pytest.mark.slow
+def test_backend_parity_quick_matches_every_spike(tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert cli.main(["run", "backend_parity", "--quick", "--out", str(out)]) == 0
+    run_dir = only_run(out, "backend_parity")
+    assert {"config.json", "metrics.csv", "summary.md", "rasters.png"} <= {p.name for p in run_dir.iterdir()}
+
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["parameters"]["quick"] is True and config["seed"] == 0
+    assert {"neuroai", "torch", "brian2"} <= set(config["versions"])
+
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["backend"], r["population"]) for r in rows} == {(b, p) for b in ("brian2", "torch")
+                                                              for p in ("exc", "inh")}
+    for r in rows:
+        assert float(r["matched_pct"]) == 100.0
+        assert int(r["matched"]) == int(r["spikes"]) > 0
+        assert 1.0 < float(r["mean_rate_hz"]) < 100.0  # neither silent nor saturated
+
+    summary = (run_dir / "summary.md").read_text()
+    assert summary.startswith("# Backend parity") and "All spikes match" in summary
+    assert "All spikes match" in capsys.readouterr().out

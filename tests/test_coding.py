@@ -1,0 +1,47 @@
+"""Encoders: shapes, statistics, determinism."""
+import numpy as np
+import pytest
+
+import neuroai as na
+
+
+def test_poisson_rate_statistics_and_seed():
+    enc = na.PoissonRate(max_rate=100.0)
+    x = np.array([0.0, 0.25, 1.0])
+    s = enc.encode(x, 20000, 1e-3, np.random.default_rng(0))
+    assert s.shape == (20000, 3) and s.dtype == bool
+    np.testing.assert_allclose(s.mean(0) / 1e-3, [0, 25, 100], rtol=0.05, atol=0.5)
+    again = enc.encode(x, 20000, 1e-3, np.random.default_rng(0))
+    np.testing.assert_array_equal(s, again)
+
+
+def test_regular_rate_is_evenly_spaced():
+    s = na.RegularRate(max_rate=100.0).encode(np.array([1.0, 0.5, 0.0]), 1000, 1e-4, None)
+    assert s.sum(0).tolist() == [10, 5, 0]
+    np.testing.assert_array_equal(np.diff(np.nonzero(s[:, 0])[0]), 100)
+    np.testing.assert_array_equal(np.diff(np.nonzero(s[:, 1])[0]), 200)
+
+
+def test_latency_linear_and_log():
+    lin = na.Latency(t_max=10e-3).encode(np.array([1.0, 0.5, 0.01, 0.0]), 200, 1e-4, None)
+    assert lin.sum(0).tolist() == [1, 1, 1, 0]  # a value at the threshold (0) stays silent
+    assert np.argmax(lin, axis=0)[:3].tolist() == [0, 50, 99]
+    log = na.Latency(kind="log", tau=5e-3, threshold=0.2)
+    t = log.spike_times(np.array([1.0, 0.5, 0.2]))
+    np.testing.assert_allclose(t[:2], 5e-3 * np.log([1.0 / 0.8, 0.5 / 0.3]))
+    assert np.isinf(t[2])
+    assert t[0] < t[1]  # stronger input fires earlier
+
+
+def test_batched_values_give_time_first_rasters():
+    s = na.PoissonRate(50.0).encode(np.full((4, 7), 0.5), 30, 1e-3, np.random.default_rng(1))
+    assert s.shape == (30, 4, 7)
+
+
+def test_spike_array_is_passed_through():
+    raster = np.zeros((5, 2), dtype=int)
+    raster[3, 1] = 1
+    out = na.SpikeArray().encode(raster, 5, 1e-3)
+    assert out.dtype == bool and out[3, 1] and out.sum() == 1
+    with pytest.raises(TypeError, match="boolean or 0/1"):
+        na.SpikeArray().encode(raster * 2, 5, 1e-3)

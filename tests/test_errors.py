@@ -1,0 +1,141 @@
+"""Bad input fails where it enters, naming the object, parameter, expectation and value."""
+import numpy as np
+import pytest
+
+import neuroai as na
+from neuroai.backends.torch import TorchNetwork
+
+
+@pytest.fixture
+def net():
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 4, na.PoissonRate(100.0))
+    net.add_population("p", 3)
+    return net
+
+
+@pytest.mark.parametrize("n, exc, text", [
+    (0, ValueError, "'n' must be >= 1, got 0"),
+    (-5, ValueError, "'n' must be >= 1, got -5"),
+    (2.5, TypeError, "'n' must be an integer, got 2.5"),
+])
+def test_population_size(net, n, exc, text):
+    with pytest.raises(exc, match=f"Population 'q': parameter {text}"):
+        net.add_population("q", n)
+
+
+@pytest.mark.parametrize("kwargs, text", [
+    (dict(tau_m=-0.01), "LIF: parameter 'tau_m' must be > 0, got -0.01"),
+    (dict(tau_m=float("nan")), "LIF: parameter 'tau_m' must be finite, got nan"),
+    (dict(v_th=float("inf")), "LIF: parameter 'v_th' must be finite, got inf"),
+    (dict(t_ref=-1e-3), "LIF: parameter 't_ref' must be >= 0, got -0.001"),
+    (dict(R=0.0), "LIF: parameter 'R' must be > 0, got 0.0"),
+    (dict(reset="zero"), "LIF: parameter 'reset' must be one of \\['value', 'subtract'\\], got 'zero'"),
+    (dict(v_th=0.0, v_reset=0.5), "LIF: v_th \\(0.0\\) must be greater than v_reset \\(0.5\\)"),
+])
+def test_lif_parameters(kwargs, text):
+    with pytest.raises((ValueError, TypeError), match=text):
+        na.LIF(**kwargs)
+
+
+def test_dt_larger_than_time_constants():
+    net = na.Network(dt=2e-3)
+    with pytest.raises(ValueError, match=r"Population 'p': dt \(0.002 s\) must be smaller than .* tau_m \(0.001 s\)"):
+        net.add_population("p", 3, na.LIF(tau_m=1e-3))
+    net.add_population("q", 3)
+    with pytest.raises(ValueError, match=r"dt \(0.002 s\) must be smaller than the synaptic time constant tau"):
+        net.connect("q", "q", synapse=na.ExponentialCurrent(tau=1e-3))
+    with pytest.raises(ValueError, match="Network: parameter 'dt' must be > 0, got 0.0"):
+        na.Network(dt=0.0)
+
+
+def test_weight_shapes_and_signs(net):
+    with pytest.raises(ValueError, match=r"Projection 'inp_to_p': parameter 'weight' must be of shape \(4, 3\), got shape \(3, 4\)"):
+        net.connect("inp", "p", weight=np.ones((3, 4)))
+    with pytest.raises(ValueError, match=r"parameter 'weight' must be of shape \(12,\), got shape \(5,\)"):
+        net.connect("inp", "p", weight=np.ones(5))
+    with pytest.raises(ValueError, match="parameter 'weight' must be finite everywhere"):
+        net.connect("inp", "p", weight=np.full((4, 3), np.nan))
+    with pytest.raises(ValueError, match="with sign='inhibitory' weights are magnitudes and must be >= 0"):
+        net.connect("inp", "p", weight=-0.5, sign="inhibitory")
+    with pytest.raises(ValueError, match="parameter 'sign' must be one of"):
+        net.connect("inp", "p", sign="positive")
+    with pytest.raises(ValueError, match="parameter 'delay' must be >= 0, got -0.001"):
+        net.connect("inp", "p", delay=-1e-3)
+
+
+def test_references_names_and_patterns(net):
+    with pytest.raises(ValueError, match="'pre' must name a population or input of this network, got 'nope'"):
+        net.connect("nope", "p")
+    with pytest.raises(ValueError, match="'post' must name a population of this network, got 'inp'"):
+        net.connect("p", "inp")
+    with pytest.raises(ValueError, match="the name 'p' is already used"):
+        net.add_input("p", 2)
+    with pytest.raises(ValueError, match="parameter 'name' must be a Python identifier"):
+        net.add_population("my pop", 2)
+    with pytest.raises(ValueError, match="OneToOne: needs equal sizes, got 4 pre and 3 post"):
+        net.connect("inp", "p", na.OneToOne())
+    with pytest.raises(ValueError, match=r"FixedProbability: parameter 'p' must be in \[0, 1\], got 1.5"):
+        na.FixedProbability(1.5)
+    with pytest.raises(ValueError, match="Uniform: 'high' \\(0.0\\) must be >= 'low' \\(1.0\\)"):
+        na.Uniform(1.0, 0.0)
+    with pytest.raises(ValueError, match="'variable' must be one of \\['spikes', 'v'\\], got 'u'"):
+        net.monitor("p", "u")
+
+
+def test_current_name_conflict(net):
+    net.connect("inp", "p", synapse=na.ExponentialCurrent(5e-3))
+    with pytest.raises(ValueError, match="current 'I_syn' of population 'p' already has tau=0.005 s"):
+        net.connect("inp", "p", synapse=na.ExponentialCurrent(2e-3))
+    with pytest.raises(ValueError, match="must differ from the target's tau_m"):
+        net.connect("inp", "p", synapse=na.ExponentialCurrent(20e-3, "I_b"))
+
+
+def test_unknown_backend_and_options(net):
+    with pytest.raises(ValueError, match="Simulator: 'backend' must be one of \\['brian2', 'torch'\\], got 'nest'"):
+        na.Simulator(net, "nest")
+    with pytest.raises(ValueError, match="'dtype' must be 'float32' or 'float64', got 'float16'"):
+        na.Simulator(net, "torch", dtype="float16")
+    with pytest.raises(ValueError, match="'target' must be 'numpy' or 'cython', got 'cpp'"):
+        na.Simulator(net, "brian2", target="cpp")
+    with pytest.raises(TypeError, match="'network' must be a neuroai.Network, got dict"):
+        na.Simulator({}, "torch")
+
+
+def test_run_inputs(net):
+    sim = na.Simulator(net, "torch")
+    with pytest.raises(ValueError, match="'inputs' names unknown inputs \\['x'\\]"):
+        sim.run(0.01, inputs={"x": np.ones(4)})
+    with pytest.raises(ValueError, match="input 'inp' expects values of shape \\(4,\\)"):
+        sim.run(0.01, inputs={"inp": np.ones(5)})
+    with pytest.raises(ValueError, match="stimulus values must lie in \\[0, 1\\], got values in \\[0.0, 2.0\\]"):
+        sim.run(0.01, inputs={"inp": np.array([0, 1, 2, 1.0])})
+    with pytest.raises(TypeError, match="stimulus values must be a real array, got dtype <U1"):
+        sim.run(0.01, inputs={"inp": np.array(list("abcd"))})
+    with pytest.raises(ValueError, match="'duration' must be > 0, got -1.0"):
+        sim.run(-1.0)
+    with pytest.raises(ValueError, match="shorter than one step"):
+        sim.run(1e-6)
+    with pytest.raises(ValueError, match="max_rate \\* dt = 2.0 exceeds 1 spike per step"):
+        na.PoissonRate(20000.0).encode(np.ones(4), 10, 1e-4, np.random.default_rng())
+
+
+def test_spike_array_input_shape_and_dtype():
+    net = na.Network(dt=1e-3)
+    net.add_input("raw", 3, na.SpikeArray())
+    net.add_population("p", 2)
+    net.connect("raw", "p")
+    sim = na.Simulator(net, "brian2")
+    with pytest.raises(ValueError, match=r"SpikeArray: spikes must have shape \(steps=10, \.\.\., n\), got \(9, 3\)"):
+        sim.run(0.01, inputs={"raw": np.zeros((9, 3), bool)})
+    with pytest.raises(TypeError, match="SpikeArray: spikes must be boolean or 0/1, got dtype float64"):
+        sim.run(0.01, inputs={"raw": np.full((10, 3), 0.5)})
+
+
+def test_torch_module_inputs(net):
+    import torch
+    model = TorchNetwork(net)
+    with pytest.raises(ValueError, match=r"input 'inp' must be a tensor of shape \(time, batch, 4\), got \(10, 4\)"):
+        model({"inp": torch.zeros(10, 4)})
+    with pytest.raises(ValueError, match="missing \\['inp'\\]"):
+        model({}, steps=5)

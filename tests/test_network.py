@@ -1,0 +1,80 @@
+"""The front end: parts are resolved once, deterministically, and validated."""
+import numpy as np
+import pytest
+
+import neuroai as na
+
+
+def test_connectivity_patterns_resolve_to_sorted_synapses():
+    net = na.Network()
+    net.add_population("p", 5)
+    all_ = net.connect("p", "p", na.AllToAll(allow_self=False))
+    assert all_.n_synapses == 20 and not np.any(all_.pre_idx == all_.post_idx)
+    one = net.connect("p", "p", na.OneToOne())
+    np.testing.assert_array_equal(one.pre_idx, np.arange(5))
+    np.testing.assert_array_equal(one.post_idx, np.arange(5))
+    mask = np.zeros((5, 5), bool)
+    mask[0, 4] = mask[3, 1] = True
+    exp = net.connect("p", "p", na.Explicit(mask))
+    assert list(zip(exp.pre_idx, exp.post_idx)) == [(0, 4), (3, 1)]
+    assert [p.name for p in net.projections.values()] == ["p_to_p", "p_to_p_2", "p_to_p_3"]
+
+
+def test_fixed_probability_is_seeded_and_has_the_right_density():
+    net = na.Network()
+    net.add_population("a", 300)
+    p1 = net.connect("a", "a", na.FixedProbability(0.1, seed=7))
+    p2 = net.connect("a", "a", na.FixedProbability(0.1, seed=7))
+    p3 = net.connect("a", "a", na.FixedProbability(0.1, seed=8))
+    np.testing.assert_array_equal(p1.post_idx, p2.post_idx)
+    assert not np.array_equal(p1.post_idx[:50], p3.post_idx[:50])
+    assert abs(p1.n_synapses / 300**2 - 0.1) < 0.01
+
+
+def test_weights_from_matrix_initializer_and_sign():
+    net = na.Network()
+    net.add_population("a", 3)
+    net.add_population("b", 2)
+    W = np.arange(6.0).reshape(3, 2)
+    proj = net.connect("a", "b", weight=W)
+    np.testing.assert_array_equal(proj.weights, W[proj.pre_idx, proj.post_idx])
+    inh = net.connect("a", "b", weight=na.Uniform(0.2, 0.4, seed=3), sign="inhibitory")
+    assert np.all((inh.weights >= 0.2) & (inh.weights < 0.4))
+    np.testing.assert_array_equal(inh.signed_weights, -inh.weights)
+    again = net.connect("a", "b", weight=na.Uniform(0.2, 0.4, seed=3))
+    np.testing.assert_array_equal(again.weights, inh.weights)
+
+
+def test_delay_is_rounded_to_whole_steps_and_currents_are_grouped():
+    net = na.Network(dt=1e-4)
+    net.add_population("a", 2, na.LIF(tau_m=10e-3))
+    p = net.connect("a", "a", delay=1.26e-3, synapse=na.ExponentialCurrent(5e-3, "I_exc"))
+    net.connect("a", "a", synapse=na.ExponentialCurrent(2e-3, "I_inh"), sign="inhibitory")
+    net.connect("a", "a", synapse=na.ExponentialCurrent(5e-3, "I_exc"))
+    assert p.delay_steps == 13
+    assert net.currents("a") == (("I_exc", 5e-3), ("I_inh", 2e-3))
+    assert net.recordable("a") == ("spikes", "v", "I_exc", "I_inh")
+    assert net.features() == {"LIF", "ExponentialCurrent", "delay"}
+
+
+def test_with_weights_returns_an_updated_copy():
+    net = na.Network()
+    net.add_population("a", 2)
+    net.connect("a", "a", weight=0.5, sign="excitatory", name="rec")
+    new = net.with_weights({"rec": [0.1, 0.2, 0.3, 0.4]})
+    np.testing.assert_array_equal(new.projections["rec"].weights, [0.1, 0.2, 0.3, 0.4])
+    np.testing.assert_array_equal(net.projections["rec"].weights, 0.5)
+    with pytest.raises(ValueError, match="magnitudes >= 0"):
+        net.with_weights({"rec": [-0.1, 0.2, 0.3, 0.4]})
+
+
+def test_lif_propagators_are_the_exact_solution():
+    lif = na.LIF(tau_m=20e-3, v_rest=0.1, R=2.0, i_bias=0.3)
+    dt, tau_s = 1e-4, 5e-3
+    a, e_m, (c,), (e,) = lif.propagators(dt, (tau_s,))
+    # closed-form solution of tau_m dv/dt = v_rest - v + R*(i_bias + I), tau_s dI/dt = -I
+    v0, I0 = 0.7, 0.9
+    v_exact = (lif.v_rest + lif.R * lif.i_bias + (v0 - lif.v_rest - lif.R * lif.i_bias) * np.exp(-dt / 20e-3)
+               + lif.R * I0 * tau_s / (20e-3 - tau_s) * (np.exp(-dt / 20e-3) - np.exp(-dt / tau_s)))
+    assert a + (c * I0 + e_m * v0) == pytest.approx(v_exact, rel=1e-12)
+    assert e == pytest.approx(np.exp(-dt / tau_s))

@@ -1,0 +1,24 @@
+"""The README's promises: its example runs as printed and its capability
+matrix is the one the backends declare."""
+import re
+from pathlib import Path
+
+import neuroai as na
+from neuroai.backends import matrix_table
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_capability_matrix_is_current():
+    block = re.search(r"<!-- capability-matrix -->\n(.*?)\n<!-- /capability-matrix -->", README, re.S)
+    assert block and block.group(1) == matrix_table()
+
+
+def test_example_runs_on_both_backends_with_identical_spikes(capsys):
+    code = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+    assert len(code.strip().splitlines()) <= 16
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    for pop in ("exc", "inh"):
+        matched, n_brian, n_torch = na.spike_agreement(scope["brian"], scope["torch_"], pop)
+        assert matched == n_brian == n_torch > 0

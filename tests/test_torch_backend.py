@@ -1,0 +1,91 @@
+"""The torch backend as an nn.Module: batches, gradients, and the round trip
+of trained weights back into a Network that Brian2 runs."""
+import numpy as np
+import pytest
+import torch
+
+import neuroai as na
+from neuroai import backends
+from neuroai.backends.torch import TorchNetwork
+
+
+def poisson_inputs(net, steps, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    n = net.inputs["inp"].n
+    raster = net.inputs["inp"].encoder.encode(rng.uniform(0, 1, (batch, n)), steps, net.dt, rng)
+    return torch.as_tensor(raster, dtype=torch.float32)
+
+
+def test_defaults_float32_and_time_batch_feature_shapes(small_net):
+    model = TorchNetwork(small_net)
+    assert model.dtype == torch.float32 and model.device.type in ("cpu", "cuda")
+    out = model({"inp": poisson_inputs(small_net, 100, 3)})
+    assert out.spikes["out"].shape == (100, 3, 30)
+    steps, v = out.traces["out.v"]
+    assert steps.tolist() == list(range(0, 100, 4)) and v.shape == (25, 3, 30)
+    assert out.state.step == 100
+
+
+def test_batch_elements_are_independent(small_net):
+    model = TorchNetwork(small_net, dtype="float64")
+    x = poisson_inputs(small_net, 200, 3)
+    batched = model({"inp": x}).spikes["out"]
+    for b in range(3):
+        single = model({"inp": x[:, b:b + 1]}).spikes["out"]
+        torch.testing.assert_close(batched[:, b:b + 1], single, rtol=0, atol=0)
+    assert batched.sum() > 0
+
+
+def test_surrogate_gradients_reach_every_projection_and_training_changes_output(small_net):
+    torch.manual_seed(0)
+    model = TorchNetwork(small_net)
+    x = poisson_inputs(small_net, 150, 8)
+    target = 5.0  # spikes per neuron per trial
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    losses = []
+    for _ in range(15):
+        counts = model({"inp": x}).spikes["out"].sum(0)
+        loss = ((counts - target) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        for name, w in model.weights.items():
+            assert w.grad is not None and w.grad.abs().sum() > 0, name
+            mask = getattr(model, f"sign_mask__{name}")
+            assert torch.all(w.grad[mask == 0] == 0), "gradients must not create synapses"
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_trained_weights_round_trip_to_brian2(small_net):
+    model = TorchNetwork(small_net, dtype="float64")
+    with torch.no_grad():
+        model.weights["inp_to_out"].mul_(1.7)
+        model.weights["out_to_out"].mul_(0.3)
+    trained = model.to_network()
+    proj = trained.projections["inp_to_out"]
+    np.testing.assert_allclose(proj.weights, 1.7 * small_net.projections["inp_to_out"].weights)
+    # the trained description runs spike for spike in Brian2 and in torch
+    brian = na.Simulator(trained, "brian2", seed=3).run(0.3)
+    torch_ = na.Simulator(trained, "torch", seed=3, dtype="float64").run(0.3)
+    np.testing.assert_array_equal(brian.spikes["out"].steps, torch_.spikes["out"].steps)
+    np.testing.assert_array_equal(brian.spikes["out"].indices, torch_.spikes["out"].indices)
+    original = na.Simulator(small_net, "brian2", seed=3).run(0.3)
+    assert brian.spike_count("out") > original.spike_count("out")
+
+
+def test_sign_violations_are_reported_on_the_way_back(small_net):
+    model = TorchNetwork(small_net)
+    with torch.no_grad():
+        model.weights["out_to_out"].sub_(1.0)
+    with pytest.raises(ValueError, match="Projection 'out_to_out': sign='inhibitory' needs weight magnitudes >= 0"):
+        model.to_network()
+
+
+def test_unsupported_features_fail_at_build_time_naming_capable_backends(small_net, monkeypatch):
+    import neuroai.backends.torch as torch_backend
+    monkeypatch.setattr(torch_backend, "CAPABILITIES", torch_backend.CAPABILITIES - {"delay"})
+    with pytest.raises(NotImplementedError, match=r"backend 'torch' does not support \['delay'\]; backends that do: \['brian2'\]"):
+        na.Simulator(small_net, "torch")
+    table = backends.matrix_table()
+    assert "| delay | yes | - |" in table
