@@ -26,6 +26,21 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64,
            torch.float32: torch.float32, torch.float64: torch.float64}
 
 
+@dataclass(frozen=True)
+class _LIFConstants:
+    """One population's exact-update constants (see ``LIF.propagators``)."""
+
+    a: float
+    e_m: float
+    c: tuple[float, ...]
+    e: tuple[float, ...]
+    currents: tuple[str, ...]
+    ref_steps: int
+    v_th: float
+    v_reset: float
+    subtract: bool
+
+
 @dataclass
 class TorchState:
     """The dynamic state between steps. Tensors are (batch, n).
@@ -79,11 +94,12 @@ class TorchNetwork(nn.Module):
         self.weights = nn.ParameterDict()
         self._constants = {}
         for pop in network.populations.values():
-            currents = network.currents(pop.name)
-            a, e_m, c, e = pop.model.propagators(network.dt, tuple(tau for _, tau in currents))
-            self._constants[pop.name] = dict(
-                a=float(a), e_m=float(e_m), c=[float(x) for x in c], e=[float(x) for x in e],
-                names=[name for name, _ in currents], ref_steps=pop.model.refractory_steps(network.dt))
+            m, currents = pop.model, network.currents(pop.name)
+            a, e_m, c, e = m.propagators(network.dt, tuple(tau for _, tau in currents))
+            self._constants[pop.name] = _LIFConstants(
+                float(a), float(e_m), tuple(map(float, c)), tuple(map(float, e)),
+                tuple(name for name, _ in currents), m.refractory_steps(network.dt), m.v_th, m.v_reset,
+                m.reset == "subtract")
             self.register_buffer(f"v_init__{pop.name}", torch.as_tensor(pop.v_init, dtype=dtype, device=device))
         for proj in network.projections.values():
             n_pre, n_post = network.size(proj.pre), network.size(proj.post)
@@ -178,46 +194,7 @@ class TorchNetwork(nn.Module):
                 if step % m.every == 0:
                     out_traces[m.key][0].append(step)
                     out_traces[m.key][1].append(self._sample(m, v, cur, W))
-            spk, is_open = {}, {}
-            for p, k in self._constants.items():
-                acc = None
-                for coef, name in zip(k["c"], k["names"]):
-                    term = coef * cur[p][name]
-                    acc = term if acc is None else acc + term
-                drive = k["e_m"] * v[p] if acc is None else acc + k["e_m"] * v[p]
-                v_new = k["a"] + drive
-                if k["ref_steps"]:
-                    not_ref = (step - last[p]) >= k["ref_steps"]
-                    v_new = torch.where(not_ref, v_new, v[p])
-                v[p] = v_new
-                cur[p] = {name: e * cur[p][name] for e, name in zip(k["e"], k["names"])}
-                s = self.spike_fn(v[p] - net.populations[p].model.v_th).to(v[p].dtype)
-                if k["ref_steps"]:
-                    s = s * not_ref
-                    is_open[p] = not_ref & (s == 0)
-                spk[p] = s
-            for name, x in inputs.items():
-                spk[name] = x[t]
-            for proj in net.projections.values():
-                d = proj.delay_steps
-                src = spk[proj.pre] if d == 0 else history[proj.pre][-d]
-                gate = is_open.get(proj.post) if proj.target_variable == "v" else None
-                if proj.target_variable == "v":
-                    v[proj.post] = _deliver(v[proj.post], src, W[proj.name], gate)
-                else:
-                    c = cur[proj.post]
-                    c[proj.target_variable] = _deliver(c[proj.target_variable], src, W[proj.name], None)
-            for p, k in self._constants.items():
-                model = net.populations[p].model
-                if model.reset == "value":
-                    v[p] = v[p] * (1.0 - spk[p]) + spk[p] * model.v_reset
-                else:
-                    v[p] = v[p] - spk[p] * (model.v_th - model.v_reset)
-                if k["ref_steps"]:
-                    last[p] = torch.where(spk[p] > 0, step, last[p])
-            for src, h in history.items():
-                h.append(spk[src])
-                del h[0]
+            spk = self._step(step, {name: x[t] for name, x in inputs.items()}, v, cur, last, history, W)
             for p in record:
                 out_spikes[p].append(spk[p])
 
@@ -226,6 +203,49 @@ class TorchNetwork(nn.Module):
         traces = {key: (np.asarray(st, dtype=np.int64), torch.stack(vals) if vals else None)
                   for key, (st, vals) in out_traces.items()}
         return TorchOutput(spikes, traces, new_state)
+
+    def _step(self, step, input_spikes, v, cur, last, history, W) -> dict[str, torch.Tensor]:
+        """One time step, updating ``v``, ``cur``, ``last`` and ``history`` in
+        place (the dicts, not the tensors); returns every source's spikes."""
+        spk, is_open = dict(input_spikes), {}
+        for p, k in self._constants.items():
+            v[p], cur[p], spk[p], is_open[p] = self._integrate_and_fire(k, v[p], cur[p], last[p], step)
+        for proj in self.network.projections.values():
+            d = proj.delay_steps
+            src = spk[proj.pre] if d == 0 else history[proj.pre][-d]
+            if proj.target_variable == "v":
+                v[proj.post] = _deliver(v[proj.post], src, W[proj.name], is_open[proj.post])
+            else:
+                c = cur[proj.post]
+                c[proj.target_variable] = _deliver(c[proj.target_variable], src, W[proj.name], None)
+        for p, k in self._constants.items():
+            s = spk[p]
+            if k.subtract:
+                v[p] = v[p] - s * (k.v_th - k.v_reset)
+            else:
+                v[p] = v[p] * (1.0 - s) + s * k.v_reset
+            if k.ref_steps:
+                last[p] = torch.where(s > 0, step, last[p])
+        for src, h in history.items():
+            h.append(spk[src])
+            del h[0]
+        return spk
+
+    def _integrate_and_fire(self, k: _LIFConstants, v, currents, last, step):
+        """Exact update of one population, then threshold. Returns the new
+        ``v``, currents, spikes, and where delta inputs may land (None: everywhere)."""
+        acc = None  # sum_k c_k * I_k, in Brian2's order of terms
+        for coef, name in zip(k.c, k.currents):
+            term = coef * currents[name]
+            acc = term if acc is None else acc + term
+        v_new = k.a + (k.e_m * v if acc is None else acc + k.e_m * v)
+        currents = {name: e * currents[name] for e, name in zip(k.e, k.currents)}
+        if not k.ref_steps:
+            return v_new, currents, self.spike_fn(v_new - k.v_th).to(v_new.dtype), None
+        not_ref = (step - last) >= k.ref_steps
+        v_new = torch.where(not_ref, v_new, v)
+        spikes = self.spike_fn(v_new - k.v_th).to(v_new.dtype) * not_ref
+        return v_new, currents, spikes, not_ref & (spikes == 0)
 
     def _sample(self, monitor, v, cur, W):
         if monitor.variable == "w":
