@@ -16,6 +16,7 @@ import numpy as np
 from . import validation as check
 from .coding import Latency, PoissonRate, RegularRate, SpikeArray
 from .neurons import LIF
+from .plasticity import RULES
 from .synapses import AllToAll, Delta, ExponentialCurrent, resolve_values
 
 NEURON_MODELS = (LIF,)
@@ -56,7 +57,8 @@ class Projection:
     sorted by (pre, post). ``weights`` are magnitudes when ``sign`` is
     ``"excitatory"`` or ``"inhibitory"`` (the effective weight is
     ``sign * weights``) and signed values when ``sign`` is None. ``delay_steps``
-    is the axonal delay in whole steps of the network's ``dt``.
+    is the axonal delay in whole steps of the network's ``dt``. ``plasticity``
+    is the learning rule that changes ``weights`` during a run, or None.
     """
 
     name: str
@@ -68,6 +70,7 @@ class Projection:
     weights: np.ndarray
     sign: str | None
     delay_steps: int
+    plasticity: object | None = None
 
     @property
     def n_synapses(self) -> int:
@@ -89,7 +92,8 @@ class Monitor:
 
     ``variable`` is ``"spikes"`` (all spikes, for a population or input), a
     state variable of a population (``"v"`` or a synaptic current), or ``"w"``
-    for the weights of a projection. States are sampled at the start of the
+    for the weights of a projection (shape (n_synapses,), in the projection's
+    convention: magnitudes for signed projections). States are sampled at the start of the
     step, before integration, as Brian2's StateMonitor does.
     """
 
@@ -169,7 +173,7 @@ class Network:
         return part.n
 
     def connect(self, pre, post, connectivity=None, weight=1.0, *, synapse=None, sign=None,
-                delay: float = 0.0, name: str | None = None) -> Projection:
+                delay: float = 0.0, plasticity=None, name: str | None = None) -> Projection:
         """Project ``pre`` (population or input, object or name) onto population ``post``.
 
         connectivity: :class:`AllToAll` (default), :class:`OneToOne`,
@@ -182,6 +186,8 @@ class Network:
             non-negative magnitudes with a fixed sign (Dale's law); None for
             signed weights.
         delay: axonal delay in seconds, rounded to whole steps.
+        plasticity: a learning rule such as :class:`neuroai.plasticity.STDP`
+            (its bounds must hold the initial weights), or None for fixed weights.
         """
         pre = getattr(pre, "name", pre)
         post = getattr(post, "name", post)
@@ -211,10 +217,24 @@ class Network:
         if sign is not None and np.any(weights < 0):
             raise ValueError(f"{owner}: with sign={sign!r} weights are magnitudes and must be >= 0, "
                              f"got minimum {weights.min()}")
+        if plasticity is not None:
+            self._check_plasticity(owner, plasticity, weights, sign)
         proj = Projection(name, pre, post, synapse, pre_idx.astype(np.int64), post_idx.astype(np.int64),
-                          weights, sign, int(round(delay / self.dt)))
+                          weights, sign, int(round(delay / self.dt)), plasticity)
         self.projections[name] = proj
         return proj
+
+    def _check_plasticity(self, owner: str, rule, weights: np.ndarray, sign) -> None:
+        if not isinstance(rule, RULES):
+            raise TypeError(f"{owner}: 'plasticity' must be one of {[r.__name__ for r in RULES]} or None, "
+                            f"got {type(rule).__name__}")
+        rule.validate_dt(self.dt, owner)
+        if sign is not None and rule.w_min < 0:
+            raise ValueError(f"{owner}: with sign={sign!r} weights are magnitudes, so the rule's w_min must be "
+                             f">= 0, got {rule.w_min}")
+        if weights.size and (weights.min() < rule.w_min or weights.max() > rule.w_max):
+            raise ValueError(f"{owner}: initial weights must lie within the rule's bounds "
+                             f"[{rule.w_min}, {rule.w_max}], got [{weights.min()}, {weights.max()}]")
 
     def _free_name(self, base: str) -> str:
         name, k = base, 1
@@ -279,6 +299,8 @@ class Network:
                 out.add("refractory")
         for proj in self.projections.values():
             out.add(proj.synapse.feature)
+            if proj.plasticity is not None:
+                out.add(proj.plasticity.feature)
             if proj.delay_steps:
                 out.add("delay")
         return out

@@ -88,6 +88,11 @@ class Simulator:
         steps = self._steps("duration", duration)
         return self._run(self._encode(inputs, steps), steps)
 
+    def to_network(self) -> Network:
+        """The simulated Network with its weights as they are now: what
+        plasticity learned, ready to run on any backend."""
+        return self.runner.to_network()
+
     def present(self, stimuli: dict, t_on: float, t_off: float = 0.0) -> SimulationResult:
         """Present a sequence of stimuli in one run: each sample for ``t_on``
         seconds, then ``t_off`` seconds of silence on every input.

@@ -7,11 +7,11 @@ from __future__ import annotations
 import brian2 as b2
 import numpy as np
 
-from ..network import Network
+from ..network import SIGNS, Network
 from ..results import Spikes, Trace
 from ..synapses import ExponentialCurrent
 
-CAPABILITIES = frozenset({"LIF", "reset:subtract", "refractory", "Delta", "ExponentialCurrent", "delay"})
+CAPABILITIES = frozenset({"LIF", "reset:subtract", "refractory", "Delta", "ExponentialCurrent", "delay", "STDP"})
 
 _UNITS = {  # (voltage, current, resistance) per LIF.units
     "dimensionless": (b2.Unit(1), b2.Unit(1), b2.Unit(1)),
@@ -41,6 +41,44 @@ def _neuron_group(network: Network, pop, dt):
     return group
 
 
+def _stdp_code(rule) -> tuple[str, str, str]:
+    """(model, on_pre, on_post) lines of an STDP rule. Traces are clock-driven
+    so they decay by the same exact factor every step as in the torch backend."""
+    model = "\ndapre/dt = -apre/tau_pre : 1 (clock-driven)\ndapost/dt = -apost/tau_post : 1 (clock-driven)"
+    bump = "= 1.0" if rule.nearest else "+= 1.0"
+    if rule.dependence == "additive":
+        depress, potentiate = "w - a_minus * apost", "w + a_plus * apre"
+    else:
+        depress, potentiate = "w - a_minus * apost * (w - w_min)", "w + a_plus * apre * (w_max - w)"
+    on_pre = f"\napre {bump}\nw = clip({depress}, w_min, w_max)"
+    on_post = f"apost {bump}\nw = clip({potentiate}, w_min, w_max)"
+    return model, on_pre, on_post
+
+
+def _synapses(network: Network, proj, source, target, dt, name: str):
+    """A ``Synapses`` object for one projection; ``w`` holds the projection's
+    weights (magnitudes for signed projections) and ``w_sign`` their sign."""
+    model = network.populations[proj.post].model
+    volt, amp, _ = _UNITS[model.units]
+    is_current = isinstance(proj.synapse, ExponentialCurrent)
+    w_unit = amp if is_current else volt
+    eqs = f"w : {_UNIT_NAMES[model.units][is_current]}"
+    on_pre, on_post = f"{proj.target_variable} += w_sign * w", None
+    namespace = {"w_sign": SIGNS[proj.sign]}
+    rule = proj.plasticity
+    if rule is not None:
+        more_eqs, more_pre, on_post = _stdp_code(rule)
+        eqs, on_pre = eqs + more_eqs, on_pre + more_pre
+        namespace.update(tau_pre=rule.tau_pre * b2.second, tau_post=rule.tau_post * b2.second,
+                         a_plus=rule.a_plus * w_unit, a_minus=rule.a_minus * w_unit,
+                         w_min=rule.w_min * w_unit, w_max=rule.w_max * w_unit)
+    syn = b2.Synapses(source, target, eqs, on_pre=on_pre, on_post=on_post, delay={"pre": proj.delay_steps * dt},
+                      namespace=namespace, method="exact", dt=dt, name=name)
+    syn.connect(i=proj.pre_idx, j=proj.post_idx)
+    syn.w = proj.weights * w_unit
+    return syn
+
+
 class Runner:
     """Holds one ``brian2.Network`` and runs it segment by segment.
 
@@ -65,15 +103,8 @@ class Runner:
         # names keep the network's projection order, which fixes the order in
         # which contributions are summed.
         for order, proj in enumerate(network.projections.values()):
-            model = network.populations[proj.post].model
-            volt, amp, _ = _UNITS[model.units]
-            unit_name = _UNIT_NAMES[model.units][isinstance(proj.synapse, ExponentialCurrent)]
-            syn = b2.Synapses(sources[proj.pre], self.groups[proj.post], f"w : {unit_name}",
-                              on_pre=f"{proj.target_variable} += w", delay=proj.delay_steps * dt,
-                              dt=dt, name=f"neuroai_{order:05d}_{proj.name}")
-            syn.connect(i=proj.pre_idx, j=proj.post_idx)
-            syn.w = proj.signed_weights * (amp if isinstance(proj.synapse, ExponentialCurrent) else volt)
-            self.synapses[proj.name] = syn
+            self.synapses[proj.name] = _synapses(network, proj, sources[proj.pre], self.groups[proj.post], dt,
+                                                 f"neuroai_{order:05d}_{proj.name}")
         self.spike_monitors, self.state_monitors = {}, {}
         for mon in network.monitors:
             if mon.variable == "spikes":
@@ -83,6 +114,7 @@ class Runner:
                 owner = self.synapses.get(mon.target) or self.groups[mon.target]
                 self.state_monitors[mon.key] = b2.StateMonitor(owner, mon.variable, record=True,
                                                                dt=mon.every * dt)
+        self.network = network
         self.sizes = {name: g.N for name, g in self.groups.items()}
         self.net.add(*self.groups.values(), *self.generators.values(), *self.synapses.values(),
                      *self.spike_monitors.values(), *self.state_monitors.values())
@@ -116,3 +148,8 @@ class Runner:
             values = np.asarray(getattr(mon, mon.record_variables[0] + "_"))[:, k:].T
             traces[key] = Trace(np.round(mon.t_[k:] / self.dt).astype(np.int64), values.copy())
         return spikes, traces
+
+    def to_network(self) -> Network:
+        """The Network with the weights as they are now (after plasticity)."""
+        return self.network.with_weights({name: np.asarray(syn.w_[:], dtype=np.float64)
+                                          for name, syn in self.synapses.items()})

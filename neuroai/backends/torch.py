@@ -6,6 +6,10 @@ threshold, deliver spikes whose delay has elapsed, reset. Spikes come from
 an snnTorch surrogate-gradient function (Heaviside forward, smooth backward),
 so the same module can be trained by gradient descent. In float64 its
 spikes match the Brian2 backend's one for one.
+
+Plastic projections keep their weights, and their traces, in the state:
+their rules change them step by step (without gradients), and the
+Simulator's runner writes them back to the parameters after each run.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from torch import nn
 from ..network import Network, SIGNS
 from ..results import Spikes, Trace
 
-CAPABILITIES = frozenset({"LIF", "reset:subtract", "refractory", "Delta", "ExponentialCurrent", "delay"})
+CAPABILITIES = frozenset({"LIF", "reset:subtract", "refractory", "Delta", "ExponentialCurrent", "delay", "STDP"})
 
 _NEVER = -(2**40)  # "last spike" step of a neuron that has not spiked
 _DTYPES = {"float32": torch.float32, "float64": torch.float64,
@@ -46,7 +50,9 @@ class TorchState:
     """The dynamic state between steps. Tensors are (batch, n).
 
     ``history[src]`` holds the spikes of the last ``max_delay`` steps of
-    source ``src``, oldest first, for delayed projections.
+    source ``src``, oldest first, for delayed projections. ``plastic[proj]``
+    holds a plastic projection's weight magnitudes ``"w"`` (n_pre, n_post)
+    and traces ``"apre"`` (batch, n_pre) and ``"apost"`` (batch, n_post).
     """
 
     step: int
@@ -54,6 +60,14 @@ class TorchState:
     currents: dict[str, dict[str, torch.Tensor]]
     last_spike: dict[str, torch.Tensor]
     history: dict[str, list[torch.Tensor]]
+    plastic: dict[str, dict[str, torch.Tensor]]
+
+    def copy(self) -> "TorchState":
+        """A copy safe to advance: containers are new, plastic weights cloned
+        (they are updated in place)."""
+        return TorchState(self.step, dict(self.v), {p: dict(c) for p, c in self.currents.items()},
+                          dict(self.last_spike), {s: list(h) for s, h in self.history.items()},
+                          {p: {**st, "w": st["w"].clone()} for p, st in self.plastic.items()})
 
 
 @dataclass
@@ -113,6 +127,10 @@ class TorchNetwork(nn.Module):
         self.max_delay = {}
         for proj in network.projections.values():
             self.max_delay[proj.pre] = max(self.max_delay.get(proj.pre, 0), proj.delay_steps)
+        # exact per-step decay of each plastic projection's (pre, post) traces
+        self._decay = {p.name: (float(np.exp(-network.dt / p.plasticity.tau_pre)),
+                                float(np.exp(-network.dt / p.plasticity.tau_post)))
+                       for p in network.projections.values() if p.plasticity is not None}
 
     @property
     def dtype(self) -> torch.dtype:
@@ -137,7 +155,11 @@ class TorchNetwork(nn.Module):
                 for p, pop in net.populations.items()}
         history = {src: [torch.zeros(batch_size, net.size(src), **kw)] * d
                    for src, d in self.max_delay.items() if d > 0}
-        return TorchState(0, v, currents, last, history)
+        plastic = {name: {"w": self.weights[name].detach().clone(),
+                          "apre": torch.zeros(batch_size, net.size(proj.pre), **kw),
+                          "apost": torch.zeros(batch_size, net.size(proj.post), **kw)}
+                   for name, proj in net.projections.items() if proj.plasticity is not None}
+        return TorchState(0, v, currents, last, history, plastic)
 
     def _check_inputs(self, inputs, steps):
         inputs = dict(inputs or {})
@@ -175,49 +197,57 @@ class TorchNetwork(nn.Module):
         spikes to return (default all).
         """
         inputs, steps, batch = self._check_inputs(inputs, steps)
-        if state is None:
-            state = self.initial_state(batch or 1)
-        elif batch is not None and next(iter(state.v.values()), torch.empty(batch)).shape[0] != batch:
-            raise ValueError("TorchNetwork: 'state' batch size differs from the inputs' batch size")
+        state = self.initial_state(batch or 1) if state is None else state
+        batch_size = next(iter(state.v.values())).shape[0] if state.v else 1
+        if batch is not None and batch_size != batch:
+            raise ValueError(f"TorchNetwork: 'state' has batch size {batch_size}, the inputs {batch}")
+        if state.plastic and batch_size != 1:
+            raise ValueError(f"TorchNetwork: plastic projections {sorted(state.plastic)} share one weight "
+                             f"matrix, so they need batch size 1, got {batch_size}")
         net = self.network
         record = tuple(net.populations) if record is None else tuple(record)
-        W = {name: self.effective_weight(name) for name in net.projections}
+        W = {name: self.effective_weight(name) for name, p in net.projections.items() if p.plasticity is None}
         trace_mons = [m for m in net.monitors if m.variable != "spikes"]
         out_spikes = {p: [] for p in record}
         out_traces = {m.key: ([], []) for m in trace_mons}
-        v, cur, last = dict(state.v), {p: dict(c) for p, c in state.currents.items()}, dict(state.last_spike)
-        history = {s: list(h) for s, h in state.history.items()}
-
+        work = state.copy()
         for t in range(steps):
-            step = state.step + t
             for m in trace_mons:
-                if step % m.every == 0:
-                    out_traces[m.key][0].append(step)
-                    out_traces[m.key][1].append(self._sample(m, v, cur, W))
-            spk = self._step(step, {name: x[t] for name, x in inputs.items()}, v, cur, last, history, W)
+                if work.step % m.every == 0:
+                    out_traces[m.key][0].append(work.step)
+                    out_traces[m.key][1].append(self._sample(m, work))
+            spk = self._step(work, {name: x[t] for name, x in inputs.items()}, W)
             for p in record:
                 out_spikes[p].append(spk[p])
-
-        new_state = TorchState(state.step + steps, v, cur, last, history)
         spikes = {p: torch.stack(s) if s else torch.zeros(0, 1, net.size(p)) for p, s in out_spikes.items()}
         traces = {key: (np.asarray(st, dtype=np.int64), torch.stack(vals) if vals else None)
                   for key, (st, vals) in out_traces.items()}
-        return TorchOutput(spikes, traces, new_state)
+        return TorchOutput(spikes, traces, work)
 
-    def _step(self, step, input_spikes, v, cur, last, history, W) -> dict[str, torch.Tensor]:
-        """One time step, updating ``v``, ``cur``, ``last`` and ``history`` in
-        place (the dicts, not the tensors); returns every source's spikes."""
+    def _step(self, state: TorchState, input_spikes, W) -> dict[str, torch.Tensor]:
+        """Advance ``state`` by one step (in place); returns every source's spikes."""
+        v, cur, last, history, step = state.v, state.currents, state.last_spike, state.history, state.step
         spk, is_open = dict(input_spikes), {}
         for p, k in self._constants.items():
             v[p], cur[p], spk[p], is_open[p] = self._integrate_and_fire(k, v[p], cur[p], last[p], step)
+        for name, st in state.plastic.items():
+            st["apre"] = self._decay[name][0] * st["apre"]
+            st["apost"] = self._decay[name][1] * st["apost"]
         for proj in self.network.projections.values():
             d = proj.delay_steps
             src = spk[proj.pre] if d == 0 else history[proj.pre][-d]
+            st = state.plastic.get(proj.name)
+            weight, scale = (W[proj.name], None) if st is None else (st["w"], self._sign_mask(proj.name))
             if proj.target_variable == "v":
-                v[proj.post] = _deliver(v[proj.post], src, W[proj.name], is_open[proj.post])
+                v[proj.post] = _deliver(v[proj.post], src, weight, is_open[proj.post], scale)
             else:
                 c = cur[proj.post]
-                c[proj.target_variable] = _deliver(c[proj.target_variable], src, W[proj.name], None)
+                c[proj.target_variable] = _deliver(c[proj.target_variable], src, weight, None, scale)
+            if st is not None:
+                _stdp_on_pre(proj.plasticity, st, src, self._mask(proj.name))
+        for name, st in state.plastic.items():
+            proj = self.network.projections[name]
+            _stdp_on_post(proj.plasticity, st, spk[proj.post], self._mask(name))
         for p, k in self._constants.items():
             s = spk[p]
             if k.subtract:
@@ -229,6 +259,7 @@ class TorchNetwork(nn.Module):
         for src, h in history.items():
             h.append(spk[src])
             del h[0]
+        state.step += 1
         return spk
 
     def _integrate_and_fire(self, k: _LIFConstants, v, currents, last, step):
@@ -247,14 +278,23 @@ class TorchNetwork(nn.Module):
         spikes = self.spike_fn(v_new - k.v_th).to(v_new.dtype) * not_ref
         return v_new, currents, spikes, not_ref & (spikes == 0)
 
-    def _sample(self, monitor, v, cur, W):
+    def _sign_mask(self, name: str) -> torch.Tensor:
+        return getattr(self, f"sign_mask__{name}")
+
+    def _mask(self, name: str) -> torch.Tensor:
+        """1 where projection ``name`` has a synapse, else 0."""
+        return self._sign_mask(name).abs()
+
+    def _sample(self, monitor, state: TorchState) -> torch.Tensor:
+        """The monitored variable now: (batch, n), or (1, n_synapses) for weights."""
         if monitor.variable == "w":
             proj = self.network.projections[monitor.target]
-            w = W[monitor.target][torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)]
-            return w.detach().unsqueeze(0)
+            st = state.plastic.get(proj.name)
+            w = st["w"] if st is not None else self.weights[proj.name]
+            return w.detach()[torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)].unsqueeze(0)
         if monitor.variable == "v":
-            return v[monitor.target].detach()
-        return cur[monitor.target][monitor.variable].detach()
+            return state.v[monitor.target].detach()
+        return state.currents[monitor.target][monitor.variable].detach()
 
     def to_network(self) -> Network:
         """The Network with this module's current weights."""
@@ -265,8 +305,8 @@ class TorchNetwork(nn.Module):
         return self.network.with_weights(weights)
 
 
-def _deliver(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, gate) -> torch.Tensor:
-    """``target + spikes @ weight`` (gated per target neuron).
+def _deliver(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, gate, scale=None) -> torch.Tensor:
+    """``target + spikes @ (weight * scale)`` (gated per target neuron).
 
     In float64 (the parity mode) contributions are added spike by spike in
     presynaptic order, as Brian2 adds them, so results agree bit for bit. In
@@ -274,11 +314,12 @@ def _deliver(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, g
     """
     b, i = spikes.nonzero(as_tuple=True)
     if target.dtype != torch.float64 and len(b) * 8 > spikes.numel():
-        out = spikes @ weight
+        out = spikes @ (weight if scale is None else weight * scale)
         return target + (out if gate is None else out * gate)
     if len(b) == 0:
         return target
-    rows = weight[i] * spikes[b, i].unsqueeze(1)  # the spike factor (1.0) carries gradients
+    rows = weight[i] if scale is None else weight[i] * scale[i]
+    rows = rows * spikes[b, i].unsqueeze(1)  # the spike factor (1.0) carries gradients
     if gate is not None:
         rows = rows * gate[b]
     if target.shape[0] == 1:
@@ -286,6 +327,37 @@ def _deliver(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, g
         # it starts no worker threads, which stall on a busy CPU.
         return torch.cat([target, rows]).cumsum(0)[-1:]
     return target.index_add(0, b, rows)
+
+
+@torch.no_grad()
+def _stdp_on_pre(rule, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+    """Presynaptic spikes (1, n_pre) arrive: bump the pre trace, depress their rows.
+    The arithmetic mirrors the expressions Brian2 generates for the rule."""
+    i = spikes[0].nonzero().squeeze(1)
+    if len(i) == 0:
+        return
+    st["apre"] = torch.where(spikes > 0, 1.0 if rule.nearest else st["apre"] + 1.0, st["apre"])
+    w, y = st["w"][i], st["apost"]
+    if rule.dependence == "additive":
+        new = w - rule.a_minus * y
+    else:
+        new = w - rule.a_minus * (y * ((0.0 - rule.w_min) + w))
+    st["w"][i] = new.clamp(rule.w_min, rule.w_max) * mask[i]
+
+
+@torch.no_grad()
+def _stdp_on_post(rule, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+    """Postsynaptic spikes (1, n_post): bump the post trace, potentiate their columns."""
+    j = spikes[0].nonzero().squeeze(1)
+    if len(j) == 0:
+        return
+    st["apost"] = torch.where(spikes > 0, 1.0 if rule.nearest else st["apost"] + 1.0, st["apost"])
+    w, x = st["w"][:, j], st["apre"][0].unsqueeze(1)
+    if rule.dependence == "additive":
+        new = w + rule.a_plus * x
+    else:
+        new = w + rule.a_plus * (x * (rule.w_max - w))
+    st["w"][:, j] = new.clamp(rule.w_min, rule.w_max) * mask[:, j]
 
 
 class Runner:
@@ -309,6 +381,8 @@ class Runner:
         start = self.state.step
         with torch.no_grad():
             out = module(inputs, steps=n_steps, state=self.state, record=self.spike_record)
+            for name, st in out.state.plastic.items():
+                module.weights[name].copy_(st["w"])
         self.state = out.state
         spikes = {}
         for p, s in out.spikes.items():
@@ -317,3 +391,7 @@ class Runner:
         traces = {key: Trace(st, vals[:, 0, :].cpu().double().numpy()) for key, (st, vals) in out.traces.items()
                   if vals is not None}
         return spikes, traces
+
+    def to_network(self) -> Network:
+        """The Network with the weights as they are now (after plasticity)."""
+        return self.module.to_network()

@@ -1,0 +1,72 @@
+"""Learning rules that a projection can carry.
+
+A rule is a frozen description; each backend translates it. Traces decay
+exactly (multiplied by ``exp(-dt/tau)`` every step) and update in the same
+order on every backend: when a presynaptic spike arrives, the projection
+delivers its (old) weight, increments the presynaptic trace, then applies
+depression; when the postsynaptic neuron spikes, the postsynaptic trace is
+incremented, then potentiation is applied. All presynaptic events of a step
+are processed before all postsynaptic ones, as in Brian2's schedule. Weights
+are magnitudes (see ``Projection``) kept within [w_min, w_max].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import validation as check
+
+
+@dataclass(frozen=True)
+class STDP:
+    r"""Pair-based spike-timing-dependent plasticity with traces.
+
+    .. math::
+        \tau_{pre}\,\dot x = -x, \qquad \tau_{post}\,\dot y = -y
+
+    On a presynaptic spike: :math:`x \leftarrow x + 1` (``nearest``: :math:`x \leftarrow 1`),
+    then :math:`w \leftarrow \mathrm{clip}(w - A_-\,y\,f_-(w))`.
+    On a postsynaptic spike: :math:`y \leftarrow y + 1` (``nearest``: :math:`y \leftarrow 1`),
+    then :math:`w \leftarrow \mathrm{clip}(w + A_+\,x\,f_+(w))`.
+
+    ``dependence="additive"``: :math:`f_\pm = 1` (hard bounds by clipping).
+    ``dependence="multiplicative"``: :math:`f_+ = w_{max} - w`,
+    :math:`f_- = w - w_{min}` (soft bounds).
+
+    For a single pair with :math:`\Delta t = t_{post} - t_{pre}`, the additive
+    rule changes the weight by :math:`A_+ e^{-\Delta t/\tau_{pre}}` for
+    :math:`\Delta t > 0` and :math:`-A_- e^{\Delta t/\tau_{post}}` for
+    :math:`\Delta t < 0` (the classic STDP window). ``a_plus``, ``a_minus``,
+    ``w_min`` and ``w_max`` are in the weight's units; times in seconds.
+    """
+
+    tau_pre: float = 20e-3
+    tau_post: float = 20e-3
+    a_plus: float = 0.01
+    a_minus: float = 0.0105
+    w_min: float = 0.0
+    w_max: float = 1.0
+    dependence: str = "additive"
+    nearest: bool = False
+    feature = "STDP"
+
+    def __post_init__(self):
+        owner = "STDP"
+        for p in ("tau_pre", "tau_post"):
+            check.real(owner, p, getattr(self, p), positive=True)
+        for p in ("a_plus", "a_minus"):
+            check.real(owner, p, getattr(self, p), nonnegative=True)
+        w_min = check.real(owner, "w_min", self.w_min)
+        w_max = check.real(owner, "w_max", self.w_max)
+        if w_max < w_min:
+            raise ValueError(f"STDP: w_max ({w_max}) must be >= w_min ({w_min})")
+        check.choice(owner, "dependence", self.dependence, ("additive", "multiplicative"))
+        if not isinstance(self.nearest, bool):
+            raise TypeError(f"STDP: parameter 'nearest' must be a bool, got {self.nearest!r}")
+
+    def validate_dt(self, dt: float, owner: str) -> None:
+        for p in ("tau_pre", "tau_post"):
+            if dt >= getattr(self, p):
+                raise ValueError(f"{owner}: dt ({dt} s) must be smaller than STDP {p} ({getattr(self, p)} s)")
+
+
+RULES = (STDP,)
