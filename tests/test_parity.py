@@ -91,3 +91,18 @@ def test_present_and_continued_runs_match(small_net):
     # rest periods are silent on the input
     rest = b1.raster("inp")[300:500]
     assert not rest.any()
+
+
+def test_segments_without_samples_give_empty_traces_on_both_backends():
+    net = na.Network(dt=1e-3)
+    net.add_input("i", 3, na.PoissonRate(10.0))
+    net.add_population("p", 2)
+    net.connect("i", "p")
+    net.monitor("p", "v", every=100)
+    net.monitor("i_to_p", "w", every=100)
+    for backend in ("brian2", "torch"):
+        sim = na.Simulator(net, backend)
+        sim.run(0.05)
+        second = sim.run(0.03)  # steps 50..79: no multiple of 100
+        assert second.trace("p.v").values.shape == (0, 2)
+        assert second.trace("i_to_p.w").values.shape == (0, 3 * 2)

@@ -89,3 +89,11 @@ def test_unsupported_features_fail_at_build_time_naming_capable_backends(small_n
         na.Simulator(small_net, "torch")
     table = backends.matrix_table()
     assert "| delay | yes | - |" in table
+
+
+def test_a_network_of_inputs_alone_runs():
+    net = na.Network(dt=1e-3)
+    net.add_input("i", 4, na.RegularRate(max_rate=100.0))
+    net.monitor("i")
+    result = na.Simulator(net, "torch").run(0.1)
+    assert result.spike_count("i") == 40

@@ -105,6 +105,7 @@ class TorchNetwork(nn.Module):
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.network = network
         self.spike_fn = surrogate_fn or surrogate.atan()
+        self.register_buffer("_anchor", torch.zeros((), dtype=dtype, device=device))  # follows .to()
         self.weights = nn.ParameterDict()
         self._constants = {}
         for pop in network.populations.values():
@@ -134,11 +135,11 @@ class TorchNetwork(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(iter(self.buffers())).dtype
+        return self._anchor.dtype
 
     @property
     def device(self) -> torch.device:
-        return next(iter(self.buffers())).device
+        return self._anchor.device
 
     def effective_weight(self, name: str) -> torch.Tensor:
         """Signed, masked (n_pre, n_post) weight matrix of projection ``name``."""
@@ -220,8 +221,10 @@ class TorchNetwork(nn.Module):
             for p in record:
                 out_spikes[p].append(spk[p])
         spikes = {p: torch.stack(s) if s else torch.zeros(0, 1, net.size(p)) for p, s in out_spikes.items()}
-        traces = {key: (np.asarray(st, dtype=np.int64), torch.stack(vals) if vals else None)
-                  for key, (st, vals) in out_traces.items()}
+        traces = {m.key: (np.asarray(out_traces[m.key][0], dtype=np.int64),
+                          torch.stack(out_traces[m.key][1]) if out_traces[m.key][1]
+                          else self._sample(m, work).unsqueeze(0)[:0])
+                  for m in trace_mons}
         return TorchOutput(spikes, traces, work)
 
     def _step(self, state: TorchState, input_spikes, W) -> dict[str, torch.Tensor]:
@@ -388,8 +391,7 @@ class Runner:
         for p, s in out.spikes.items():
             t, _, idx = torch.nonzero(s > 0, as_tuple=True)
             spikes[p] = Spikes(t.cpu().numpy() + start, idx.cpu().numpy(), self.network.size(p))
-        traces = {key: Trace(st, vals[:, 0, :].cpu().double().numpy()) for key, (st, vals) in out.traces.items()
-                  if vals is not None}
+        traces = {key: Trace(st, vals[:, 0, :].cpu().double().numpy()) for key, (st, vals) in out.traces.items()}
         return spikes, traces
 
     def to_network(self) -> Network:

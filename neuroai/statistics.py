@@ -1,0 +1,318 @@
+r"""Firing statistics of spike trains: rates, ISI variability, spike-train distances.
+
+Units: spike times in seconds, rates in Hz, the van Rossum time constant
+``tau`` in seconds, the Victor–Purpura cost ``q`` in 1/s (Hz).
+
+A spike train is a 1-D array of spike times in seconds (a ``neo.SpikeTrain``
+or any ``quantities`` time array is accepted too). :func:`spike_trains` gives
+one per neuron of a population of a :class:`~neuroai.SimulationResult`.
+
+Every function takes ``method``: ``"elephant"`` computes with
+`Elephant <https://elephant.readthedocs.io>`_ (``pip install "neuroai[stats]"``),
+``"numpy"`` with the vectorized implementation here, and ``"auto"`` (the
+default) with Elephant when it is installed and numpy otherwise. Both give the
+same numbers, to rounding (the test suite compares them).
+
+Definitions
+-----------
+- rate of a neuron: spike count / run duration (Hz).
+- ISI coefficient of variation: :math:`CV = \sigma / \mu` of the neuron's
+  inter-spike intervals, with the population standard deviation (``ddof=0``, as
+  ``elephant.statistics.cv``); 1 for a Poisson process, 0 for a regular train.
+  NaN for neurons with fewer than ``min_intervals`` intervals.
+- van Rossum distance (van Rossum 2001): with
+  :math:`f(t) = \sum_i e^{-(t - t_i)/\tau} H(t - t_i)`,
+  :math:`D = \sqrt{\tfrac{2}{\tau}\int (f_a - f_b)^2\,dt}
+  = \sqrt{\sum_{ij} k(a_i - a_j) + \sum_{ij} k(b_i - b_j) - 2\sum_{ij} k(a_i - b_j)}`
+  with :math:`k(x) = e^{-|x|/\tau}`. Normalized as Elephant's: one spike
+  against none is 1 (divide by :math:`\sqrt 2` for the paper's normalization).
+- Victor–Purpura distance (Victor & Purpura 1996): the least total cost of
+  turning train ``a`` into train ``b`` by deleting or inserting spikes (cost 1
+  each) and shifting a spike by :math:`\Delta t` (cost :math:`q|\Delta t|`).
+  ``q = 0`` counts only the difference in spike counts; ``q = inf`` is the
+  limit, where only exactly coincident spikes may stay:
+  ``len(a) + len(b) - 2 * coincidences``. (Elephant returns ``len(a) + len(b)``
+  there, even for a train against itself, so this case is computed here on
+  both paths.)
+
+Distances take spike trains ``a`` and ``b`` and return: a float for two single
+trains; the (N, N) matrix of all pairs for one sequence of N trains (``b``
+omitted); the (N,) distances ``a[i]`` to ``b[i]`` for two sequences of N trains
+(e.g. the same population run on two backends).
+"""
+from __future__ import annotations
+
+import warnings
+from numbers import Real
+
+import numpy as np
+
+from . import validation as check
+from .results import SimulationResult
+
+__all__ = ["spike_trains", "firing_rates", "isi_cv", "van_rossum_distance", "victor_purpura_distance"]
+
+METHODS = ("auto", "elephant", "numpy")
+_BLOCK = 1 << 22  # most kernel entries held at once by the numpy van Rossum path (32 MB)
+
+
+# --- inputs -------------------------------------------------------------------
+
+def _use_elephant(owner: str, method: str) -> bool:
+    check.choice(owner, "method", method, METHODS)
+    if method == "numpy":
+        return False
+    try:
+        import elephant.spike_train_dissimilarity  # noqa: F401
+        import elephant.statistics  # noqa: F401
+    except ImportError as err:
+        if method == "elephant":
+            raise ImportError(f'{owner}: method="elephant" needs Elephant: pip install "neuroai[stats]"') from err
+        return False
+    return True
+
+
+def _times(owner: str, train) -> np.ndarray:
+    """One spike train as a sorted float array of seconds."""
+    if hasattr(train, "rescale"):  # neo.SpikeTrain or quantities.Quantity
+        train = train.rescale("s").magnitude
+    t = np.asarray(train, dtype=float)
+    if t.ndim != 1:
+        raise ValueError(f"{owner}: a spike train must be a 1-D array of times in seconds, got shape {t.shape}")
+    if not np.all(np.isfinite(t)):
+        raise ValueError(f"{owner}: spike times must be finite")
+    return np.sort(t)
+
+
+def _is_single(train) -> bool:
+    if hasattr(train, "rescale"):
+        return True
+    if isinstance(train, np.ndarray):
+        return train.ndim == 1 and train.dtype != object
+    return isinstance(train, (list, tuple)) and all(isinstance(x, Real) for x in train) and len(train) > 0
+
+
+def _trains(owner: str, trains) -> list[np.ndarray]:
+    if isinstance(trains, np.ndarray) and trains.ndim == 2:
+        return [_times(owner, row) for row in trains]
+    return [_times(owner, t) for t in trains]
+
+
+def _labelled(trains: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All spikes of sorted trains concatenated, with the index of their train."""
+    sizes = np.array([len(t) for t in trains], dtype=np.int64)
+    times = np.concatenate(trains) if trains else np.zeros(0)
+    return times, np.repeat(np.arange(len(trains)), sizes)
+
+
+def _quantity(t: np.ndarray):
+    import quantities as pq
+    return pq.Quantity(t, "s")
+
+
+def spike_trains(result: SimulationResult, population: str) -> list[np.ndarray]:
+    """The spike times (seconds, sorted) of each neuron of ``population``: a list of n arrays."""
+    s = result._spikes(population)
+    order = np.lexsort((s.steps, s.indices))
+    times = np.asarray(s.steps)[order] * result.dt
+    bounds = np.searchsorted(np.asarray(s.indices)[order], np.arange(s.n + 1))
+    return [times[bounds[i]:bounds[i + 1]] for i in range(s.n)]
+
+
+# --- rates and ISI variability -----------------------------------------------------
+
+def firing_rates(result: SimulationResult, population: str, *, method: str = "auto") -> np.ndarray:
+    """Mean firing rate of each neuron of ``population`` over the run, in Hz, shape (n,)."""
+    if not _use_elephant("firing_rates", method):
+        s = result._spikes(population)
+        return np.bincount(s.indices, minlength=s.n) / result.duration
+    import neo
+    from elephant.statistics import mean_firing_rate
+    t0, t1 = result.start_step * result.dt, (result.start_step + result.n_steps) * result.dt
+    return np.array([float(mean_firing_rate(neo.SpikeTrain(t, t_stop=t1, t_start=t0, units="s"))
+                           .rescale("Hz").magnitude) for t in spike_trains(result, population)])
+
+
+def isi_cv(source, population: str | None = None, *, min_intervals: int = 2, method: str = "auto") -> np.ndarray:
+    """Coefficient of variation of the inter-spike intervals of each train, shape (n,).
+
+    source: a :class:`~neuroai.SimulationResult` (then ``population`` names the
+        population) or a sequence of spike trains (seconds).
+    min_intervals: trains with fewer intervals get NaN (at least 1).
+    """
+    owner = "isi_cv"
+    min_intervals = check.integer(owner, "min_intervals", min_intervals, minimum=1)
+    if isinstance(source, SimulationResult):
+        if population is None:
+            raise ValueError("isi_cv: give 'population' with a SimulationResult")
+        trains = spike_trains(source, population)
+    else:
+        trains = _trains(owner, source)
+    out = np.full(len(trains), np.nan)
+    if _use_elephant(owner, method):
+        from elephant.statistics import cv, isi
+        for i, t in enumerate(trains):
+            if len(t) - 1 >= min_intervals:
+                out[i] = float(cv(isi(t)))
+        return out
+    times, labels = _labelled(trains)
+    same = labels[1:] == labels[:-1]
+    d, lab = np.diff(times)[same], labels[1:][same]
+    count = np.bincount(lab, minlength=len(trains))
+    ok = count >= min_intervals
+    mean = np.bincount(lab, d, minlength=len(trains))[ok] / count[ok]
+    full_mean = np.zeros(len(trains))
+    full_mean[ok] = mean
+    var = np.bincount(lab, (d - full_mean[lab]) ** 2, minlength=len(trains))[ok] / count[ok]
+    out[ok] = np.sqrt(var) / mean
+    return out
+
+
+# --- distances -------------------------------------------------------------------
+
+def _is_empty(x) -> bool:
+    if isinstance(x, np.ndarray):
+        return x.shape == (0,)
+    return isinstance(x, (list, tuple)) and len(x) == 0
+
+
+def _pairwise(owner: str, a, b, pair_fn, matrix_fn):
+    """Dispatch on the shapes documented in the module docstring (an empty
+    list next to a train, or two empty lists, are two single trains)."""
+    if b is not None and (_is_single(a) or _is_empty(a)) and (_is_single(b) or _is_empty(b)):
+        return float(pair_fn(_times(owner, a), _times(owner, b)))
+    if b is None:
+        if _is_single(a):
+            raise ValueError(f"{owner}: give two spike trains, or a sequence of trains for the pairwise matrix")
+        return matrix_fn(_trains(owner, a))
+    ta, tb = _trains(owner, a), _trains(owner, b)
+    if len(ta) != len(tb):
+        raise ValueError(f"{owner}: 'a' and 'b' must hold as many trains, got {len(ta)} and {len(tb)}")
+    return np.array([pair_fn(x, y) for x, y in zip(ta, tb)], dtype=float)
+
+
+def _kernel_sum(x: np.ndarray, y: np.ndarray, tau: float) -> float:
+    """sum_ij exp(-|x_i - y_j| / tau), in blocks of at most _BLOCK entries."""
+    if len(x) == 0 or len(y) == 0:
+        return 0.0
+    rows = max(1, _BLOCK // len(y))
+    return float(sum(np.exp(-np.abs(x[k:k + rows, None] - y[None, :]) / tau).sum() for k in range(0, len(x), rows)))
+
+
+def _vr_pair(a: np.ndarray, b: np.ndarray, tau: float) -> float:
+    d2 = _kernel_sum(a, a, tau) + _kernel_sum(b, b, tau) - 2.0 * _kernel_sum(a, b, tau)
+    return float(np.sqrt(max(d2, 0.0)))
+
+
+def _vr_matrix(trains: list[np.ndarray], tau: float) -> np.ndarray:
+    """All pairs at once: K[i, j] = sum of the kernel over the spikes of trains
+    i and j, from blocks of rows of the all-spikes kernel matrix summed per
+    train with reduceat."""
+    n = len(trains)
+    times, labels = _labelled(trains)
+    K = np.zeros((n, n))
+    if len(times) == 0:
+        return K
+    sizes = np.array([len(t) for t in trains], dtype=np.int64)
+    nonempty = np.flatnonzero(sizes)
+    col_starts = np.concatenate([[0], np.cumsum(sizes[nonempty])[:-1]])
+    rows = max(1, _BLOCK // len(times))
+    for lo in range(0, len(times), rows):
+        E = np.exp(-np.abs(times[lo:lo + rows, None] - times[None, :]) / tau)
+        per_col = np.add.reduceat(E, col_starts, axis=1)
+        lab = labels[lo:lo + rows]
+        first = np.concatenate([[0], np.flatnonzero(np.diff(lab)) + 1])
+        K[np.ix_(lab[first], nonempty)] += np.add.reduceat(per_col, first, axis=0)
+    diag = np.diag(K)
+    return np.sqrt(np.maximum(diag[:, None] + diag[None, :] - 2.0 * K, 0.0))
+
+
+def van_rossum_distance(a, b=None, *, tau: float, method: str = "auto"):
+    """van Rossum distance with time constant ``tau`` (seconds); see the module docstring.
+
+    Cost: O(n_a n_b) per pair (the numpy path) or O(n_a + n_b) (Elephant's).
+    """
+    owner = "van_rossum_distance"
+    tau = check.real(owner, "tau", tau, positive=True)
+    if _use_elephant(owner, method):
+        import quantities as pq
+        from elephant.spike_train_dissimilarity import van_rossum_distance as vr
+
+        def quiet_vr(ts):
+            # Elephant clips rounding below zero to 0, as the numpy path does, and warns each time
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "van_rossum_distance: very small negative", RuntimeWarning)
+                return np.asarray(vr([_quantity(t) for t in ts], time_constant=tau * pq.s), dtype=float)
+
+        def pair(x, y):
+            # a train is at distance 0 from itself; Elephant's recursion leaves ~1e-7 of rounding there
+            return 0.0 if np.array_equal(x, y) else float(quiet_vr([x, y])[0, 1])
+
+        def matrix(ts):
+            return quiet_vr(ts)
+    else:
+        def pair(x, y):
+            return _vr_pair(x, y, tau)
+
+        def matrix(ts):
+            return _vr_matrix(ts, tau)
+    return _pairwise(owner, a, b, pair, matrix)
+
+
+def _coincidences(a: np.ndarray, b: np.ndarray) -> int:
+    """Spikes of a that can be matched one to one with spikes of b at exactly the same time."""
+    ua, ca = np.unique(a, return_counts=True)
+    ub, cb = np.unique(b, return_counts=True)
+    _, ia, ib = np.intersect1d(ua, ub, assume_unique=True, return_indices=True)
+    return int(np.minimum(ca[ia], cb[ib]).sum())
+
+
+def _vp_pair(a: np.ndarray, b: np.ndarray, q: float) -> float:
+    """Dynamic programme of Victor & Purpura (1996), one row per spike of the
+    shorter train, each row vectorized: G[i, j] = min(G[i-1, j] + 1,
+    G[i, j-1] + 1, G[i-1, j-1] + q |a_i - b_j|)."""
+    if np.isinf(q):
+        return float(len(a) + len(b) - 2 * _coincidences(a, b))
+    if len(a) == 0 or len(b) == 0:
+        return float(max(len(a), len(b)))
+    if len(a) > len(b):
+        a, b = b, a
+    j = np.arange(len(b) + 1, dtype=float)
+    G = j.copy()  # row 0: insert the first j spikes of b
+    H = np.empty_like(G)
+    for i, t in enumerate(a, start=1):
+        H[0] = i
+        np.minimum(G[1:] + 1.0, G[:-1] + q * np.abs(t - b), out=H[1:])
+        # the insertion term G[i, j-1] + 1 runs along the row: a running minimum
+        G = np.minimum.accumulate(H - j) + j
+    return float(G[-1])
+
+
+def victor_purpura_distance(a, b=None, *, q: float, method: str = "auto"):
+    """Victor–Purpura distance with shift cost ``q`` per second (Hz, ``>= 0``,
+    ``inf`` allowed); see the module docstring. Cost: O(n_a n_b) per pair."""
+    owner = "victor_purpura_distance"
+    if isinstance(q, bool) or not isinstance(q, Real) or np.isnan(q) or q < 0:
+        raise ValueError(f"{owner}: parameter 'q' must be a real number >= 0 (1/s; inf allowed), got {q!r}")
+    q = float(q)
+    if _use_elephant(owner, method) and np.isfinite(q):
+        import quantities as pq
+        from elephant.spike_train_dissimilarity import victor_purpura_distance as vp
+
+        def pair(x, y):
+            return float(vp([_quantity(x), _quantity(y)], cost_factor=q * pq.Hz)[0, 1])
+
+        def matrix(ts):
+            return np.asarray(vp([_quantity(t) for t in ts], cost_factor=q * pq.Hz), dtype=float)
+    else:
+        def pair(x, y):
+            return _vp_pair(x, y, q)
+
+        def matrix(ts):
+            n = len(ts)
+            out = np.zeros((n, n))
+            for i in range(n):
+                for k in range(i):
+                    out[i, k] = out[k, i] = _vp_pair(ts[i], ts[k], q)
+            return out
+    return _pairwise(owner, a, b, pair, matrix)
