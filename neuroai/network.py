@@ -15,11 +15,11 @@ import numpy as np
 
 from . import validation as check
 from .coding import Latency, PoissonRate, RegularRate, SpikeArray
-from .neurons import LIF
+from .neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
 from .plasticity import RULES
 from .synapses import AllToAll, Delta, ExponentialCurrent, resolve_values
 
-NEURON_MODELS = (LIF,)
+NEURON_MODELS = (LIF, AdaptiveLIF, Izhikevich, AdEx)
 SYNAPSE_KINDS = (Delta, ExponentialCurrent)
 ENCODERS = (PoissonRate, RegularRate, Latency, SpikeArray)
 SIGNS = {"excitatory": 1.0, "inhibitory": -1.0, None: 1.0}
@@ -136,7 +136,7 @@ class Network:
         """Add ``n`` neurons of ``model`` (default: normalized :class:`LIF`).
 
         ``v_init``: a scalar, an array of shape (n,), or an initializer such as
-        ``Uniform(0, 1, seed=1)``; default ``model.v_rest``.
+        ``Uniform(0, 1, seed=1)``; default ``model.v_start``.
         """
         owner = f"Population {name!r}"
         self._check_new_name(owner, name)
@@ -146,7 +146,7 @@ class Network:
             raise TypeError(f"{owner}: 'model' must be one of {[m.__name__ for m in NEURON_MODELS]}, "
                             f"got {type(model).__name__}")
         model.validate_dt(self.dt, owner)
-        v0 = resolve_values(owner, "v_init", model.v_rest if v_init is None else v_init, None, None, (n,))
+        v0 = resolve_values(owner, "v_init", model.v_start if v_init is None else v_init, None, None, (n,))
         pop = Population(name, n, model, v0)
         self.populations[name] = pop
         return pop
@@ -247,10 +247,7 @@ class Network:
         if self.dt >= synapse.tau:
             raise ValueError(f"{owner}: dt ({self.dt} s) must be smaller than the synaptic "
                              f"time constant tau ({synapse.tau} s)")
-        model = self.populations[post].model
-        if abs(synapse.tau - model.tau_m) <= 1e-9 * model.tau_m:
-            raise ValueError(f"{owner}: ExponentialCurrent tau ({synapse.tau} s) must differ from the "
-                             f"target's tau_m ({model.tau_m} s): exact integration is singular there")
+        self.populations[post].model.validate_current(synapse.tau, owner)
         for tau_current in self.currents(post):
             if tau_current[0] == synapse.current and tau_current[1] != synapse.tau:
                 raise ValueError(f"{owner}: current {synapse.current!r} of population {post!r} already has "
@@ -295,8 +292,6 @@ class Network:
         out: set[str] = set()
         for pop in self.populations.values():
             out |= pop.model.features
-            if pop.model.t_ref > 0:
-                out.add("refractory")
         for proj in self.projections.values():
             out.add(proj.synapse.feature)
             if proj.plasticity is not None:

@@ -72,15 +72,32 @@ class LIF:
     @property
     def features(self) -> set[str]:
         """Capabilities a backend needs to run this model."""
-        out = {"LIF"}
+        out = {type(self).__name__}
         if self.reset == "subtract":
             out.add("reset:subtract")
+        if self.t_ref > 0:
+            out.add("refractory")
         return out
+
+    @property
+    def v_start(self) -> float:
+        """Default initial membrane potential."""
+        return self.v_rest
+
+    def initial_state(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        """Initial value of every state variable given the initial ``v``."""
+        return {"v": v}
 
     def validate_dt(self, dt: float, owner: str) -> None:
         if dt >= self.tau_m:
             raise ValueError(f"{owner}: dt ({dt} s) must be smaller than the membrane "
                              f"time constant tau_m ({self.tau_m} s)")
+
+    def validate_current(self, tau: float, owner: str) -> None:
+        """A synaptic current with time constant ``tau`` may enter this model."""
+        if abs(tau - self.tau_m) <= 1e-9 * self.tau_m:
+            raise ValueError(f"{owner}: ExponentialCurrent tau ({tau} s) must differ from the "
+                             f"target's tau_m ({self.tau_m} s): exact integration is singular there")
 
     def refractory_steps(self, dt: float) -> int:
         """``t_ref`` in whole steps of ``dt``."""
@@ -105,3 +122,161 @@ class LIF:
                      * e_m / ((0.0 - tau_m) + tau))
             e.append(np.exp(-dt / tau))
         return a, e_m, tuple(c), tuple(e)
+
+
+@dataclass(frozen=True)
+class AdaptiveLIF(LIF):
+    r"""LIF with a homeostatic adaptive threshold (Diehl & Cook 2015).
+
+    .. math::
+        \tau_\theta \frac{d\theta}{dt} = -\theta, \qquad
+        \text{spike when } v > v_{th} + \theta, \text{ then } \theta \leftarrow \theta + \theta_+
+
+    The membrane equation, reset and refractoriness are those of :class:`LIF`;
+    ``theta`` (units of ``v``) decays exactly. Neurons that fire a lot
+    become harder to excite, which spreads activity over a population.
+    """
+
+    theta_plus: float = 0.05
+    tau_theta: float = 1e4
+    state_variables: tuple[str, ...] = field(default=("v", "theta"), init=False, repr=False)
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "theta_plus",
+                           check.real("AdaptiveLIF", "theta_plus", self.theta_plus, nonnegative=True))
+        object.__setattr__(self, "tau_theta", check.real("AdaptiveLIF", "tau_theta", self.tau_theta, positive=True))
+
+    def initial_state(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        return {"v": v, "theta": np.zeros_like(v)}
+
+
+IZHIKEVICH_TYPES = {  # (a, b, c, d) of Izhikevich (2003), fig. 2
+    "regular_spiking": (0.02, 0.2, -65.0, 8.0),
+    "intrinsically_bursting": (0.02, 0.2, -55.0, 4.0),
+    "chattering": (0.02, 0.2, -50.0, 2.0),
+    "fast_spiking": (0.1, 0.2, -65.0, 2.0),
+    "low_threshold_spiking": (0.02, 0.25, -65.0, 2.0),
+    "resonator": (0.1, 0.26, -65.0, 2.0),
+}
+
+
+@dataclass(frozen=True)
+class Izhikevich:
+    r"""Izhikevich (2003) simple model, in its original millivolt units.
+
+    .. math::
+        \frac{dv}{dt} = \frac{0.04 v^2 + 5 v + 140 - u + I_{bias} + \sum_k I_k}{1\,\mathrm{ms}},
+        \qquad \frac{du}{dt} = \frac{a\,(b v - u)}{1\,\mathrm{ms}}
+
+    A spike when ``v > v_peak`` (30 mV), then ``v <- c`` and ``u <- u + d``.
+    ``v`` is in mV and ``u``, currents and weights in the model's units
+    (mV/ms), all plain numbers; time is in seconds. Integrated with forward
+    Euler (synaptic currents too), so use a small ``dt`` (0.1 ms or less).
+    Named parameter sets: :meth:`of_type` with a key of ``IZHIKEVICH_TYPES``.
+    """
+
+    a: float = 0.02
+    b: float = 0.2
+    c: float = -65.0
+    d: float = 8.0
+    i_bias: float = 0.0
+    v_peak: float = 30.0
+    state_variables: tuple[str, ...] = field(default=("v", "u"), init=False, repr=False)
+    units = "dimensionless"
+
+    def __post_init__(self):
+        for p in ("a", "b", "c", "d", "i_bias", "v_peak"):
+            object.__setattr__(self, p, check.real("Izhikevich", p, getattr(self, p)))
+        if self.a <= 0:
+            raise ValueError(f"Izhikevich: parameter 'a' must be > 0, got {self.a}")
+        if self.v_peak <= self.c:
+            raise ValueError(f"Izhikevich: v_peak ({self.v_peak}) must be greater than c ({self.c})")
+
+    @classmethod
+    def of_type(cls, name: str, i_bias: float = 0.0) -> "Izhikevich":
+        """The named cortical cell type of Izhikevich (2003)."""
+        check.choice("Izhikevich", "name", name, IZHIKEVICH_TYPES)
+        a, b, c, d = IZHIKEVICH_TYPES[name]
+        return cls(a=a, b=b, c=c, d=d, i_bias=i_bias)
+
+    @property
+    def features(self) -> set[str]:
+        return {"Izhikevich"}
+
+    @property
+    def v_start(self) -> float:
+        """The stable resting potential under ``i_bias`` (the lower root of
+        ``0.04 v^2 + (5 - b) v + 140 + i_bias = 0``), or ``c`` when the bias
+        is above rheobase and there is no rest."""
+        p = 5.0 - self.b
+        disc = p * p - 0.16 * (140.0 + self.i_bias)
+        return float((-p - np.sqrt(disc)) / 0.08) if disc >= 0 else self.c
+
+    def initial_state(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        """``u = b v``: at rest when ``v`` is the resting potential."""
+        return {"v": v, "u": self.b * v}
+
+    def validate_dt(self, dt: float, owner: str) -> None:
+        if dt > 1e-3:
+            raise ValueError(f"{owner}: dt ({dt} s) must be at most 1 ms for Euler integration of Izhikevich neurons")
+
+    def validate_current(self, tau: float, owner: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class AdEx:
+    r"""Adaptive exponential integrate-and-fire neuron (Brette & Gerstner 2005).
+
+    .. math::
+        C \frac{dv}{dt} = -g_L (v - E_L) + g_L \Delta_T e^{(v - v_T)/\Delta_T} - w + I_{bias} + \sum_k I_k,
+        \qquad \tau_w \frac{dw}{dt} = a (v - E_L) - w
+
+    A spike when ``v > v_peak``, then ``v <- v_reset`` and ``w <- w + b``.
+    SI units: farads, siemens, volts, seconds, amperes. Integrated with
+    forward Euler (synaptic currents too). Defaults: the tonic-spiking
+    cell of Naud et al. (2008) with an adapting current.
+    """
+
+    C: float = 200e-12
+    g_L: float = 10e-9
+    E_L: float = -70e-3
+    v_T: float = -50e-3
+    delta_T: float = 2e-3
+    a: float = 2e-9
+    tau_w: float = 30e-3
+    b: float = 0.0
+    v_reset: float = -58e-3
+    v_peak: float = 0.0
+    i_bias: float = 0.0
+    state_variables: tuple[str, ...] = field(default=("v", "w"), init=False, repr=False)
+    units = "physical"
+
+    def __post_init__(self):
+        for p in ("C", "g_L", "delta_T", "tau_w"):
+            object.__setattr__(self, p, check.real("AdEx", p, getattr(self, p), positive=True))
+        for p in ("E_L", "v_T", "a", "b", "v_reset", "v_peak", "i_bias"):
+            object.__setattr__(self, p, check.real("AdEx", p, getattr(self, p)))
+        if self.v_peak <= self.v_T:
+            raise ValueError(f"AdEx: v_peak ({self.v_peak}) must be greater than v_T ({self.v_T})")
+
+    @property
+    def features(self) -> set[str]:
+        return {"AdEx"}
+
+    @property
+    def v_start(self) -> float:
+        return self.E_L
+
+    def initial_state(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        return {"v": v, "w": np.zeros_like(v)}
+
+    def validate_dt(self, dt: float, owner: str) -> None:
+        tau_m = self.C / self.g_L
+        if dt >= min(tau_m, self.tau_w) / 10:
+            raise ValueError(f"{owner}: dt ({dt} s) must be below a tenth of the AdEx time constants "
+                             f"(C/g_L = {tau_m} s, tau_w = {self.tau_w} s) for Euler integration")
+
+    def validate_current(self, tau: float, owner: str) -> None:
+        return None

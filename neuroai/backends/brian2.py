@@ -1,6 +1,7 @@
 """Brian2 backend: a Network becomes NeuronGroups, SpikeGeneratorGroups and
-Synapses in one ``brian2.Network``, integrated by Brian2's ``exact`` method
-on Brian2's default schedule (groups, thresholds, synapses, resets).
+Synapses in one ``brian2.Network``, integrated by Brian2's own integrators
+(``exact`` for linear models, ``euler`` for nonlinear ones) on Brian2's
+default schedule (groups, thresholds, synapses, resets).
 """
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import brian2 as b2
 import numpy as np
 
 from ..network import SIGNS, Network
+from ..neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
 from ..results import Spikes, Trace
 from ..synapses import ExponentialCurrent
 
-CAPABILITIES = frozenset({"LIF", "reset:subtract", "refractory", "Delta", "ExponentialCurrent", "delay", "STDP"})
+CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "reset:subtract", "refractory", "Delta",
+                          "ExponentialCurrent", "delay", "STDP"})
 
 _UNITS = {  # (voltage, current, resistance) per LIF.units
     "dimensionless": (b2.Unit(1), b2.Unit(1), b2.Unit(1)),
@@ -20,24 +23,59 @@ _UNITS = {  # (voltage, current, resistance) per LIF.units
 _UNIT_NAMES = {"dimensionless": ("1", "1"), "physical": ("volt", "amp")}
 
 
-def _neuron_group(network: Network, pop, dt):
-    m = pop.model
+def _lif(m, drive: str, dt: float):
+    """LIF and AdaptiveLIF: exact integration, optional refractoriness."""
     volt, amp, ohm = _UNITS[m.units]
-    v_unit, i_unit = _UNIT_NAMES[m.units]
-    currents = network.currents(pop.name)
-    ref_steps = m.refractory_steps(network.dt)
-    drive = " + ".join(["i_bias"] + [c for c, _ in currents])
-    lines = [f"dv/dt = (v_rest - v + R*({drive}))/tau_m : {v_unit}" + (" (unless refractory)" if ref_steps else "")]
+    v_unit = _UNIT_NAMES[m.units][0]
+    ref_steps = m.refractory_steps(dt)
+    eqs = [f"dv/dt = (v_rest - v + R*({drive}))/tau_m : {v_unit}" + (" (unless refractory)" if ref_steps else "")]
     namespace = dict(v_rest=m.v_rest * volt, R=m.R * ohm, i_bias=m.i_bias * amp, tau_m=m.tau_m * b2.second,
                      v_th=m.v_th * volt, v_reset=m.v_reset * volt, v_jump=(m.v_th - m.v_reset) * volt)
+    threshold, reset = "v > v_th", "v = v_reset" if m.reset == "value" else "v -= v_jump"
+    units = {"v": volt}
+    if isinstance(m, AdaptiveLIF):
+        eqs.append(f"dtheta/dt = -theta/tau_theta : {v_unit}")
+        namespace.update(theta_plus=m.theta_plus * volt, tau_theta=m.tau_theta * b2.second)
+        threshold, reset, units["theta"] = "v > v_th + theta", reset + "\ntheta += theta_plus", volt
+    return eqs, threshold, reset, namespace, "exact", ref_steps, units
+
+
+def _izhikevich(m, drive: str, dt: float):
+    eqs = [f"dv/dt = (0.04*v**2 + 5*v + 140 - u + {drive})/t_unit : 1",
+           "du/dt = a*(b*v - u)/t_unit : 1"]
+    namespace = dict(t_unit=1e-3 * b2.second, a=m.a, b=m.b, c=m.c, d=m.d, i_bias=m.i_bias, v_peak=m.v_peak)
+    return eqs, "v > v_peak", "v = c\nu += d", namespace, "euler", 0, {"v": 1, "u": 1}
+
+
+def _adex(m, drive: str, dt: float):
+    eqs = [f"dv/dt = (g_L*(E_L - v) + g_L*delta_T*exp((v - v_T)/delta_T) - w + {drive})/C : volt",
+           "dw/dt = (a*(v - E_L) - w)/tau_w : amp"]
+    namespace = dict(C=m.C * b2.farad, g_L=m.g_L * b2.siemens, E_L=m.E_L * b2.volt, v_T=m.v_T * b2.volt,
+                     delta_T=m.delta_T * b2.volt, a=m.a * b2.siemens, tau_w=m.tau_w * b2.second,
+                     b=m.b * b2.amp, v_reset=m.v_reset * b2.volt, v_peak=m.v_peak * b2.volt,
+                     i_bias=m.i_bias * b2.amp)
+    return eqs, "v > v_peak", "v = v_reset\nw += b", namespace, "euler", 0, {"v": b2.volt, "w": b2.amp}
+
+
+_MODELS = {LIF: _lif, AdaptiveLIF: _lif, Izhikevich: _izhikevich, AdEx: _adex}
+
+
+def _neuron_group(network: Network, pop, dt):
+    """A NeuronGroup for one population: the model's equations plus one
+    exponentially decaying variable per synaptic current."""
+    m = pop.model
+    currents = network.currents(pop.name)
+    drive = " + ".join(["i_bias"] + [c for c, _ in currents])
+    eqs, threshold, reset, namespace, method, ref_steps, units = _MODELS[type(m)](m, drive, network.dt)
+    i_unit = _UNIT_NAMES[m.units][1]
     for c, tau in currents:
-        lines.append(f"d{c}/dt = -{c}/tau_{c} : {i_unit}")
+        eqs.append(f"d{c}/dt = -{c}/tau_{c} : {i_unit}")
         namespace[f"tau_{c}"] = tau * b2.second
-    group = b2.NeuronGroup(pop.n, "\n".join(lines), threshold="v > v_th",
-                           reset="v = v_reset" if m.reset == "value" else "v -= v_jump",
+    group = b2.NeuronGroup(pop.n, "\n".join(eqs), threshold=threshold, reset=reset,
                            refractory=ref_steps * dt if ref_steps else False,
-                           method="exact", namespace=namespace, dt=dt)
-    group.v = pop.v_init * volt
+                           method=method, namespace=namespace, dt=dt)
+    for var, value in m.initial_state(pop.v_init).items():
+        setattr(group, var, value * units[var])
     return group
 
 
@@ -47,23 +85,25 @@ def _stdp_code(rule) -> tuple[str, str, str]:
     model = "\ndapre/dt = -apre/tau_pre : 1 (clock-driven)\ndapost/dt = -apost/tau_post : 1 (clock-driven)"
     bump = "= 1.0" if rule.nearest else "+= 1.0"
     if rule.dependence == "additive":
-        depress, potentiate = "w - a_minus * apost", "w + a_plus * apre"
+        depress, potentiate = "weight - a_minus * apost", "weight + a_plus * apre"
     else:
-        depress, potentiate = "w - a_minus * apost * (w - w_min)", "w + a_plus * apre * (w_max - w)"
-    on_pre = f"\napre {bump}\nw = clip({depress}, w_min, w_max)"
-    on_post = f"apost {bump}\nw = clip({potentiate}, w_min, w_max)"
+        depress = "weight - a_minus * apost * (weight - w_min)"
+        potentiate = "weight + a_plus * apre * (w_max - weight)"
+    on_pre = f"\napre {bump}\nweight = clip({depress}, w_min, w_max)"
+    on_post = f"apost {bump}\nweight = clip({potentiate}, w_min, w_max)"
     return model, on_pre, on_post
 
 
 def _synapses(network: Network, proj, source, target, dt, name: str):
-    """A ``Synapses`` object for one projection; ``w`` holds the projection's
-    weights (magnitudes for signed projections) and ``w_sign`` their sign."""
+    """A ``Synapses`` object for one projection; ``weight`` holds the
+    projection's weights (magnitudes for signed projections) and ``w_sign``
+    their sign. (Not ``w``: AdEx neurons have a variable of that name.)"""
     model = network.populations[proj.post].model
     volt, amp, _ = _UNITS[model.units]
     is_current = isinstance(proj.synapse, ExponentialCurrent)
     w_unit = amp if is_current else volt
-    eqs = f"w : {_UNIT_NAMES[model.units][is_current]}"
-    on_pre, on_post = f"{proj.target_variable} += w_sign * w", None
+    eqs = f"weight : {_UNIT_NAMES[model.units][is_current]}"
+    on_pre, on_post = f"{proj.target_variable}_post += w_sign * weight", None
     namespace = {"w_sign": SIGNS[proj.sign]}
     rule = proj.plasticity
     if rule is not None:
@@ -75,7 +115,7 @@ def _synapses(network: Network, proj, source, target, dt, name: str):
     syn = b2.Synapses(source, target, eqs, on_pre=on_pre, on_post=on_post, delay={"pre": proj.delay_steps * dt},
                       namespace=namespace, method="exact", dt=dt, name=name)
     syn.connect(i=proj.pre_idx, j=proj.post_idx)
-    syn.w = proj.weights * w_unit
+    syn.weight = proj.weights * w_unit
     return syn
 
 
@@ -112,8 +152,8 @@ class Runner:
                     self.spike_monitors[mon.target] = b2.SpikeMonitor(self.groups[mon.target])
             else:
                 owner = self.synapses.get(mon.target) or self.groups[mon.target]
-                self.state_monitors[mon.key] = b2.StateMonitor(owner, mon.variable, record=True,
-                                                               dt=mon.every * dt)
+                variable = "weight" if mon.target in self.synapses else mon.variable
+                self.state_monitors[mon.key] = b2.StateMonitor(owner, variable, record=True, dt=mon.every * dt)
         self.network = network
         self.sizes = {name: g.N for name, g in self.groups.items()}
         self.net.add(*self.groups.values(), *self.generators.values(), *self.synapses.values(),
@@ -151,5 +191,5 @@ class Runner:
 
     def to_network(self) -> Network:
         """The Network with the weights as they are now (after plasticity)."""
-        return self.network.with_weights({name: np.asarray(syn.w_[:], dtype=np.float64)
+        return self.network.with_weights({name: np.asarray(syn.weight_[:], dtype=np.float64)
                                           for name, syn in self.synapses.items()})

@@ -22,32 +22,23 @@ from torch import nn
 
 from ..network import Network, SIGNS
 from ..results import Spikes, Trace
+from .torch_neurons import STEPS
 
-CAPABILITIES = frozenset({"LIF", "reset:subtract", "refractory", "Delta", "ExponentialCurrent", "delay", "STDP"})
+CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "reset:subtract", "refractory", "Delta",
+                          "ExponentialCurrent", "delay", "STDP"})
 
 _NEVER = -(2**40)  # "last spike" step of a neuron that has not spiked
 _DTYPES = {"float32": torch.float32, "float64": torch.float64,
            torch.float32: torch.float32, torch.float64: torch.float64}
 
 
-@dataclass(frozen=True)
-class _LIFConstants:
-    """One population's exact-update constants (see ``LIF.propagators``)."""
-
-    a: float
-    e_m: float
-    c: tuple[float, ...]
-    e: tuple[float, ...]
-    currents: tuple[str, ...]
-    ref_steps: int
-    v_th: float
-    v_reset: float
-    subtract: bool
-
-
 @dataclass
 class TorchState:
     """The dynamic state between steps. Tensors are (batch, n).
+
+    ``neurons[pop]`` maps each state variable of the population's model
+    (``"v"``, and ``"u"``, ``"w"`` or ``"theta"`` where the model has them)
+    to its values; ``currents[pop]`` maps each synaptic current likewise.
 
     ``history[src]`` holds the spikes of the last ``max_delay`` steps of
     source ``src``, oldest first, for delayed projections. ``plastic[proj]``
@@ -56,7 +47,7 @@ class TorchState:
     """
 
     step: int
-    v: dict[str, torch.Tensor]
+    neurons: dict[str, dict[str, torch.Tensor]]
     currents: dict[str, dict[str, torch.Tensor]]
     last_spike: dict[str, torch.Tensor]
     history: dict[str, list[torch.Tensor]]
@@ -65,7 +56,8 @@ class TorchState:
     def copy(self) -> "TorchState":
         """A copy safe to advance: containers are new, plastic weights cloned
         (they are updated in place)."""
-        return TorchState(self.step, dict(self.v), {p: dict(c) for p, c in self.currents.items()},
+        return TorchState(self.step, {p: dict(x) for p, x in self.neurons.items()},
+                          {p: dict(c) for p, c in self.currents.items()},
                           dict(self.last_spike), {s: list(h) for s, h in self.history.items()},
                           {p: {**st, "w": st["w"].clone()} for p, st in self.plastic.items()})
 
@@ -107,15 +99,11 @@ class TorchNetwork(nn.Module):
         self.spike_fn = surrogate_fn or surrogate.atan()
         self.register_buffer("_anchor", torch.zeros((), dtype=dtype, device=device))  # follows .to()
         self.weights = nn.ParameterDict()
-        self._constants = {}
+        self._models = {}
         for pop in network.populations.values():
-            m, currents = pop.model, network.currents(pop.name)
-            a, e_m, c, e = m.propagators(network.dt, tuple(tau for _, tau in currents))
-            self._constants[pop.name] = _LIFConstants(
-                float(a), float(e_m), tuple(map(float, c)), tuple(map(float, e)),
-                tuple(name for name, _ in currents), m.refractory_steps(network.dt), m.v_th, m.v_reset,
-                m.reset == "subtract")
-            self.register_buffer(f"v_init__{pop.name}", torch.as_tensor(pop.v_init, dtype=dtype, device=device))
+            self._models[pop.name] = STEPS[type(pop.model)](pop.model, network.currents(pop.name), network.dt)
+            for var, value in pop.model.initial_state(pop.v_init).items():
+                self.register_buffer(f"init__{pop.name}__{var}", torch.as_tensor(value, dtype=dtype, device=device))
         for proj in network.projections.values():
             n_pre, n_post = network.size(proj.pre), network.size(proj.post)
             dense = torch.zeros(n_pre, n_post, dtype=dtype, device=device)
@@ -146,10 +134,12 @@ class TorchNetwork(nn.Module):
         return self.weights[name] * getattr(self, f"sign_mask__{name}")
 
     def initial_state(self, batch_size: int = 1) -> TorchState:
-        """The state at step 0: ``v = v_init``, currents zero, no spikes yet."""
+        """The state at step 0: ``v = v_init`` (other variables from the
+        model's ``initial_state``), currents zero, no spikes yet."""
         kw = dict(dtype=self.dtype, device=self.device)
         net = self.network
-        v = {p: getattr(self, f"v_init__{p}").expand(batch_size, -1).clone() for p in net.populations}
+        neurons = {p: {var: getattr(self, f"init__{p}__{var}").expand(batch_size, -1).clone()
+                       for var in pop.model.state_variables} for p, pop in net.populations.items()}
         currents = {p: {c: torch.zeros(batch_size, pop.n, **kw) for c, _ in net.currents(p)}
                     for p, pop in net.populations.items()}
         last = {p: torch.full((batch_size, pop.n), _NEVER, dtype=torch.int64, device=self.device)
@@ -160,7 +150,7 @@ class TorchNetwork(nn.Module):
                           "apre": torch.zeros(batch_size, net.size(proj.pre), **kw),
                           "apost": torch.zeros(batch_size, net.size(proj.post), **kw)}
                    for name, proj in net.projections.items() if proj.plasticity is not None}
-        return TorchState(0, v, currents, last, history, plastic)
+        return TorchState(0, neurons, currents, last, history, plastic)
 
     def _check_inputs(self, inputs, steps):
         inputs = dict(inputs or {})
@@ -199,7 +189,7 @@ class TorchNetwork(nn.Module):
         """
         inputs, steps, batch = self._check_inputs(inputs, steps)
         state = self.initial_state(batch or 1) if state is None else state
-        batch_size = next(iter(state.v.values())).shape[0] if state.v else 1
+        batch_size = next(iter(state.last_spike.values())).shape[0] if state.last_spike else 1
         if batch is not None and batch_size != batch:
             raise ValueError(f"TorchNetwork: 'state' has batch size {batch_size}, the inputs {batch}")
         if state.plastic and batch_size != 1:
@@ -229,10 +219,10 @@ class TorchNetwork(nn.Module):
 
     def _step(self, state: TorchState, input_spikes, W) -> dict[str, torch.Tensor]:
         """Advance ``state`` by one step (in place); returns every source's spikes."""
-        v, cur, last, history, step = state.v, state.currents, state.last_spike, state.history, state.step
+        x, cur, last, history, step = state.neurons, state.currents, state.last_spike, state.history, state.step
         spk, is_open = dict(input_spikes), {}
-        for p, k in self._constants.items():
-            v[p], cur[p], spk[p], is_open[p] = self._integrate_and_fire(k, v[p], cur[p], last[p], step)
+        for p, model in self._models.items():
+            x[p], cur[p], spk[p], is_open[p] = model.integrate(x[p], cur[p], last[p], step, self.spike_fn)
         for name, st in state.plastic.items():
             st["apre"] = self._decay[name][0] * st["apre"]
             st["apost"] = self._decay[name][1] * st["apost"]
@@ -242,7 +232,7 @@ class TorchNetwork(nn.Module):
             st = state.plastic.get(proj.name)
             weight, scale = (W[proj.name], None) if st is None else (st["w"], self._sign_mask(proj.name))
             if proj.target_variable == "v":
-                v[proj.post] = _deliver(v[proj.post], src, weight, is_open[proj.post], scale)
+                x[proj.post]["v"] = _deliver(x[proj.post]["v"], src, weight, is_open[proj.post], scale)
             else:
                 c = cur[proj.post]
                 c[proj.target_variable] = _deliver(c[proj.target_variable], src, weight, None, scale)
@@ -251,35 +241,15 @@ class TorchNetwork(nn.Module):
         for name, st in state.plastic.items():
             proj = self.network.projections[name]
             _stdp_on_post(proj.plasticity, st, spk[proj.post], self._mask(name))
-        for p, k in self._constants.items():
-            s = spk[p]
-            if k.subtract:
-                v[p] = v[p] - s * (k.v_th - k.v_reset)
-            else:
-                v[p] = v[p] * (1.0 - s) + s * k.v_reset
-            if k.ref_steps:
-                last[p] = torch.where(s > 0, step, last[p])
+        for p, model in self._models.items():
+            x[p] = model.reset(x[p], spk[p])
+            if model.ref_steps:
+                last[p] = torch.where(spk[p] > 0, step, last[p])
         for src, h in history.items():
             h.append(spk[src])
             del h[0]
         state.step += 1
         return spk
-
-    def _integrate_and_fire(self, k: _LIFConstants, v, currents, last, step):
-        """Exact update of one population, then threshold. Returns the new
-        ``v``, currents, spikes, and where delta inputs may land (None: everywhere)."""
-        acc = None  # sum_k c_k * I_k, in Brian2's order of terms
-        for coef, name in zip(k.c, k.currents):
-            term = coef * currents[name]
-            acc = term if acc is None else acc + term
-        v_new = k.a + (k.e_m * v if acc is None else acc + k.e_m * v)
-        currents = {name: e * currents[name] for e, name in zip(k.e, k.currents)}
-        if not k.ref_steps:
-            return v_new, currents, self.spike_fn(v_new - k.v_th).to(v_new.dtype), None
-        not_ref = (step - last) >= k.ref_steps
-        v_new = torch.where(not_ref, v_new, v)
-        spikes = self.spike_fn(v_new - k.v_th).to(v_new.dtype) * not_ref
-        return v_new, currents, spikes, not_ref & (spikes == 0)
 
     def _sign_mask(self, name: str) -> torch.Tensor:
         return getattr(self, f"sign_mask__{name}")
@@ -290,14 +260,14 @@ class TorchNetwork(nn.Module):
 
     def _sample(self, monitor, state: TorchState) -> torch.Tensor:
         """The monitored variable now: (batch, n), or (1, n_synapses) for weights."""
-        if monitor.variable == "w":
+        if monitor.target in self.network.projections:
             proj = self.network.projections[monitor.target]
             st = state.plastic.get(proj.name)
             w = st["w"] if st is not None else self.weights[proj.name]
             return w.detach()[torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)].unsqueeze(0)
-        if monitor.variable == "v":
-            return state.v[monitor.target].detach()
-        return state.currents[monitor.target][monitor.variable].detach()
+        x = state.neurons[monitor.target]
+        value = x[monitor.variable] if monitor.variable in x else state.currents[monitor.target][monitor.variable]
+        return value.detach()
 
     def to_network(self) -> Network:
         """The Network with this module's current weights."""

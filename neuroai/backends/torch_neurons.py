@@ -1,0 +1,132 @@
+"""One time step of each neuron model, in torch.
+
+Each ``*Step`` holds a population's constants and does two things per step:
+``integrate`` (advance the state by ``dt``, then threshold) and ``reset``
+(after spikes were delivered). State variables are (batch, n) tensors in a
+dict keyed by the model's ``state_variables``; synaptic currents come in a
+dict keyed by current name. The arithmetic follows the expressions Brian2
+generates for the same model (its ``exact`` integrator for LIF models, its
+``euler`` one for nonlinear models), term for term, so float64 runs agree
+with the Brian2 backend bit for bit. Synaptic currents are summed in order
+of their names, as Brian2 orders them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
+
+
+def _sum(terms):
+    """Left-to-right sum of tensors, or None for none."""
+    out = None
+    for term in terms:
+        out = term if out is None else out + term
+    return out
+
+
+class LIFStep:
+    """LIF and AdaptiveLIF: exact integration, refractory clamp, adaptive threshold."""
+
+    def __init__(self, model: LIF, currents: tuple[tuple[str, float], ...], dt: float):
+        a, e_m, c, e = model.propagators(dt, tuple(tau for _, tau in currents))
+        self.a, self.e_m = float(a), float(e_m)
+        self.c, self.e = tuple(map(float, c)), tuple(map(float, e))
+        self.currents = tuple(name for name, _ in currents)
+        self.ref_steps = model.refractory_steps(dt)
+        self.v_th, self.v_reset, self.subtract = model.v_th, model.v_reset, model.reset == "subtract"
+        self.adaptive = isinstance(model, AdaptiveLIF)
+        if self.adaptive:
+            self.e_theta, self.theta_plus = float(np.exp(-np.float64(dt) / model.tau_theta)), model.theta_plus
+
+    def integrate(self, x, currents, last, step, spike_fn):
+        """Returns the new state, currents, spikes and where delta inputs
+        may land (None: everywhere)."""
+        v = x["v"]
+        drive = _sum(coef * currents[name] for coef, name in zip(self.c, self.currents))
+        v_new = self.a + (self.e_m * v if drive is None else drive + self.e_m * v)
+        currents = {name: e * currents[name] for e, name in zip(self.e, self.currents)}
+        threshold = self.v_th
+        x = dict(x)
+        if self.adaptive:
+            x["theta"] = self.e_theta * x["theta"]
+            threshold = self.v_th + x["theta"]
+        if not self.ref_steps:
+            x["v"] = v_new
+            return x, currents, spike_fn(v_new - threshold).to(v.dtype), None
+        not_ref = (step - last) >= self.ref_steps
+        x["v"] = torch.where(not_ref, v_new, v)
+        spikes = spike_fn(x["v"] - threshold).to(v.dtype) * not_ref
+        return x, currents, spikes, not_ref & (spikes == 0)
+
+    def reset(self, x, s):
+        x = dict(x)
+        if self.subtract:
+            x["v"] = x["v"] - s * (self.v_th - self.v_reset)
+        else:
+            x["v"] = x["v"] * (1.0 - s) + s * self.v_reset
+        if self.adaptive:
+            x["theta"] = x["theta"] + s * self.theta_plus
+        return x
+
+
+class _EulerStep:
+    """Shared by the nonlinear models: forward-Euler decay of currents,
+    no refractory period."""
+
+    ref_steps = 0
+
+    def __init__(self, currents: tuple[tuple[str, float], ...], dt: float):
+        self.currents = tuple(name for name, _ in currents)
+        self.k = tuple(float(np.float64(dt) / tau) for _, tau in currents)
+
+    def _currents(self, currents):
+        drive = _sum(currents[name] for name in self.currents)
+        return drive, {name: k * (-currents[name]) + currents[name] for k, name in zip(self.k, self.currents)}
+
+
+class IzhikevichStep(_EulerStep):
+    def __init__(self, model: Izhikevich, currents, dt: float):
+        super().__init__(currents, dt)
+        dt = np.float64(dt)
+        self.k_v, self.k_u = float(dt / 1e-3), float((model.a * dt) / 1e-3)
+        self.c0 = 140.0 + model.i_bias
+        self.b, self.c, self.d, self.v_peak = model.b, model.c, model.d, model.v_peak
+
+    def integrate(self, x, currents, last, step, spike_fn):
+        v, u = x["v"], x["u"]
+        drive, currents = self._currents(currents)
+        square = 0.04 * v**2
+        inner = (square if drive is None else drive + square) + 5.0 * v
+        v_new = self.k_v * ((self.c0 + inner) - u) + v
+        u_new = self.k_u * ((self.b * v) - u) + u
+        return {"v": v_new, "u": u_new}, currents, spike_fn(v_new - self.v_peak).to(v.dtype), None
+
+    def reset(self, x, s):
+        return {"v": x["v"] * (1.0 - s) + s * self.c, "u": x["u"] + s * self.d}
+
+
+class AdExStep(_EulerStep):
+    def __init__(self, model: AdEx, currents, dt: float):
+        super().__init__(currents, dt)
+        dt, m = np.float64(dt), model
+        self.k_v, self.k_w = float(dt / m.C), float(dt / m.tau_w)
+        self.k_exp, self.inv_delta, self.shift = m.delta_T * m.g_L, 1.0 / m.delta_T, 0.0 - m.v_T
+        self.g_L, self.E_L, self.minus_E_L, self.a, self.i_bias = m.g_L, m.E_L, -m.E_L, m.a, m.i_bias
+        self.v_reset, self.v_peak, self.b = m.v_reset, m.v_peak, m.b
+
+    def integrate(self, x, currents, last, step, spike_fn):
+        v, w = x["v"], x["w"]
+        drive, currents = self._currents(currents)
+        spike_current = self.k_exp * torch.exp(self.inv_delta * (self.shift + v))
+        inner = (spike_current if drive is None else drive + spike_current) + self.g_L * (self.E_L - v)
+        v_new = v + self.k_v * ((self.i_bias + inner) - w)
+        w_new = self.k_w * ((self.a * (self.minus_E_L + v)) - w) + w
+        return {"v": v_new, "w": w_new}, currents, spike_fn(v_new - self.v_peak).to(v.dtype), None
+
+    def reset(self, x, s):
+        return {"v": x["v"] * (1.0 - s) + s * self.v_reset, "w": x["w"] + s * self.b}
+
+
+STEPS = {LIF: LIFStep, AdaptiveLIF: LIFStep, Izhikevich: IzhikevichStep, AdEx: AdExStep}

@@ -1,0 +1,104 @@
+"""Neuron models: cross-backend parity and each model's characteristic behaviour."""
+import numpy as np
+import pytest
+
+import neuroai as na
+from neuroai import cli
+from neuroai.neurons import AdaptiveLIF, AdEx, Izhikevich
+
+
+def mixed_network() -> na.Network:
+    """Izhikevich, AdEx and adaptive-threshold LIF populations, coupled by
+    delta and current synapses, delays and inhibition."""
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 50, na.PoissonRate(50.0))
+    net.add_population("rs", 40, Izhikevich.of_type("regular_spiking", i_bias=4.0), v_init=na.Uniform(-70, -60, seed=1))
+    net.add_population("fs", 20, Izhikevich.of_type("fast_spiking", i_bias=2.0))
+    net.add_population("adex", 30, AdEx(i_bias=0.3e-9, b=40e-12), v_init=na.Uniform(-70e-3, -55e-3, seed=2))
+    net.add_population("alif", 30, AdaptiveLIF(t_ref=2e-3, theta_plus=0.05, tau_theta=0.2, reset="subtract"),
+                       v_init=na.Uniform(0, 1, seed=3))
+    net.connect("inp", "rs", na.FixedProbability(0.3, seed=4), weight=3.0)
+    net.connect("inp", "fs", na.FixedProbability(0.3, seed=5), weight=2.0, synapse=na.ExponentialCurrent(5e-3, "I_ampa"))
+    net.connect("rs", "fs", na.FixedProbability(0.2, seed=6), weight=1.0, synapse=na.ExponentialCurrent(3e-3, "I_b"),
+                delay=1e-3)
+    net.connect("fs", "rs", na.FixedProbability(0.3, seed=7), weight=2.0, sign="inhibitory")
+    net.connect("inp", "adex", na.FixedProbability(0.3, seed=8), weight=0.2e-9,
+                synapse=na.ExponentialCurrent(5e-3, "I_exc"))
+    net.connect("adex", "adex", na.FixedProbability(0.1, seed=9), weight=2e-3, delay=0.5e-3)
+    net.connect("inp", "alif", na.FixedProbability(0.3, seed=10), weight=0.2)
+    net.connect("alif", "alif", na.FixedProbability(0.1, allow_self=False, seed=11), weight=0.05,
+                synapse=na.ExponentialCurrent(5e-3, "I_rec"))
+    for pop in ("rs", "fs", "adex", "alif"):
+        net.monitor(pop)
+    for key in ("rs.u", "fs.v", "adex.w", "adex.v", "alif.theta"):
+        net.monitor(*key.split("."), every=10)
+    return net
+
+
+def test_every_model_matches_bit_for_bit_across_backends():
+    net = mixed_network()
+    brian = na.Simulator(net, "brian2", seed=1).run(0.5)
+    torch_ = na.Simulator(net, "torch", seed=1, dtype="float64").run(0.5)
+    for pop in ("rs", "fs", "adex", "alif"):
+        matched, n_a, n_b = na.spike_agreement(brian, torch_, pop)
+        assert matched == n_a == n_b > 20, pop
+    for key in brian.traces:
+        np.testing.assert_array_equal(brian.trace(key).values, torch_.trace(key).values, err_msg=key)
+
+
+def test_izhikevich_patterns_show_their_published_signatures(tmp_path):
+    module = cli.load("izhikevich_patterns")
+    metrics = module.run(cli.RunRecord("izhikevich_patterns", tmp_path), quick=True, seed=0)
+    assert metrics.pop("backends_identical")
+    assert metrics == {name: True for name in metrics} and len(metrics) == 6
+
+
+def test_izhikevich_rest_is_a_fixed_point():
+    model = Izhikevich.of_type("regular_spiking")
+    assert model.v_start == pytest.approx(-70.0)  # root of 0.04 v^2 + 4.8 v + 140
+    net = na.Network(dt=1e-4)
+    net.add_population("n", 1, model)
+    net.monitor("n", "v", every=100)
+    v = na.Simulator(net, "torch", dtype="float64").run(0.2).trace("n.v").values
+    np.testing.assert_allclose(v, -70.0, atol=1e-9)
+
+
+def test_adex_adaptation_lengthens_interspike_intervals():
+    net = na.Network(dt=5e-5)
+    net.add_population("adapting", 1, AdEx(i_bias=0.5e-9, b=60e-12, tau_w=100e-3))
+    net.add_population("plain", 1, AdEx(i_bias=0.5e-9, a=0.0, b=0.0))
+    net.monitor("adapting")
+    net.monitor("plain")
+    result = na.Simulator(net, "torch", dtype="float64").run(0.5)
+    isi = np.diff(result.spike_times("adapting"))
+    assert len(isi) > 5 and isi[-1] > 2 * isi[0]
+    plain = np.diff(result.spike_times("plain"))
+    np.testing.assert_allclose(plain[1:], plain[1], rtol=1e-3)  # no adaptation: regular firing
+
+
+def test_adaptive_threshold_rises_with_activity_and_slows_firing():
+    net = na.Network(dt=1e-4)
+    net.add_population("alif", 2, AdaptiveLIF(i_bias=1.5, theta_plus=0.1, tau_theta=1.0))
+    net.add_population("lif", 2, na.LIF(i_bias=1.5))
+    for pop in ("alif", "lif"):
+        net.monitor(pop)
+    net.monitor("alif", "theta", every=100)
+    result = na.Simulator(net, "brian2").run(1.0)
+    theta = result.trace("alif.theta").values[:, 0]
+    assert theta[0] == 0 and theta[-1] > 0.1
+    times = result.spike_times("alif")[result.spike_indices("alif") == 0]
+    assert np.diff(times)[-1] > 1.5 * np.diff(times)[0]
+    assert result.spike_count("alif") < 0.7 * result.spike_count("lif")
+
+
+@pytest.mark.parametrize("make, text", [
+    (lambda: Izhikevich(a=-0.1), "Izhikevich: parameter 'a' must be > 0, got -0.1"),
+    (lambda: Izhikevich.of_type("pyramidal"), "parameter 'name' must be one of"),
+    (lambda: AdEx(C=-1e-12), "AdEx: parameter 'C' must be > 0"),
+    (lambda: AdEx(v_peak=-60e-3), "AdEx: v_peak \\(-0.06\\) must be greater than v_T \\(-0.05\\)"),
+    (lambda: AdaptiveLIF(tau_theta=0.0), "AdaptiveLIF: parameter 'tau_theta' must be > 0"),
+    (lambda: na.Network(dt=2e-3).add_population("p", 1, Izhikevich()), "must be at most 1 ms"),
+])
+def test_bad_model_parameters(make, text):
+    with pytest.raises((ValueError, TypeError), match=text):
+        make()
