@@ -69,4 +69,50 @@ class STDP:
                 raise ValueError(f"{owner}: dt ({dt} s) must be smaller than STDP {p} ({getattr(self, p)} s)")
 
 
-RULES = (STDP,)
+@dataclass(frozen=True)
+class TripletSTDP:
+    r"""Triplet STDP of Pfister & Gerstner (2006), all-to-all interactions.
+
+    Presynaptic traces :math:`r_1, r_2` (time constants ``tau_plus``,
+    ``tau_x``) and postsynaptic traces :math:`o_1, o_2` (``tau_minus``,
+    ``tau_y``) jump by 1 at each spike of their neuron, after it is used:
+
+    on a presynaptic spike :math:`w \leftarrow \mathrm{clip}(w - o_1 (A_2^- + A_3^- r_2))`;
+    on a postsynaptic spike :math:`w \leftarrow \mathrm{clip}(w + r_1 (A_2^+ + A_3^+ o_2))`.
+
+    The triplet terms make potentiation grow with the postsynaptic rate, so
+    pairings repeated at high frequency potentiate whatever their order
+    (Sjöström et al. 2001), which pair STDP cannot reproduce. Defaults: the
+    all-to-all visual-cortex fit of Pfister & Gerstner (2006), table 2.
+    """
+
+    tau_plus: float = 16.8e-3
+    tau_minus: float = 33.7e-3
+    tau_x: float = 101e-3
+    tau_y: float = 125e-3
+    a2_plus: float = 5e-10
+    a3_plus: float = 6.2e-3
+    a2_minus: float = 7e-3
+    a3_minus: float = 2.3e-4
+    w_min: float = 0.0
+    w_max: float = 1.0
+    feature = "TripletSTDP"
+
+    def __post_init__(self):
+        owner = "TripletSTDP"
+        for p in ("tau_plus", "tau_minus", "tau_x", "tau_y"):
+            check.real(owner, p, getattr(self, p), positive=True)
+        for p in ("a2_plus", "a3_plus", "a2_minus", "a3_minus"):
+            check.real(owner, p, getattr(self, p), nonnegative=True)
+        w_min = check.real(owner, "w_min", self.w_min)
+        w_max = check.real(owner, "w_max", self.w_max)
+        if w_max < w_min:
+            raise ValueError(f"TripletSTDP: w_max ({w_max}) must be >= w_min ({w_min})")
+
+    def validate_dt(self, dt: float, owner: str) -> None:
+        for p in ("tau_plus", "tau_minus", "tau_x", "tau_y"):
+            if dt >= getattr(self, p):
+                raise ValueError(f"{owner}: dt ({dt} s) must be smaller than TripletSTDP {p} ({getattr(self, p)} s)")
+
+
+RULES = (STDP, TripletSTDP)

@@ -46,22 +46,28 @@ def analytic_window(rule: STDP, lags: np.ndarray) -> np.ndarray:
                     np.where(lags < 0, -rule.a_minus * np.exp(lags / rule.tau_post), 0.0))
 
 
-def pairing_changes(rule: STDP, lags: np.ndarray, backend: str, dt: float = 1e-4, w0: float = 0.5,
-                    **options) -> np.ndarray:
-    """Simulate one pairing per synapse and return each weight change.
+def pairing_changes(rule, lags: np.ndarray, backend: str, dt: float = 1e-4, w0: float = 0.5,
+                    pairs: int = 1, frequencies: np.ndarray | None = None, **options) -> np.ndarray:
+    """Simulate pairing protocols, one synapse each, and return each weight change.
 
-    Synapse k: presynaptic spike at 50 ms; postsynaptic spike at
-    ``50 ms + lags[k]`` (lags rounded to whole steps), forced by a drive
-    delivered one step earlier (deliveries take effect at the next threshold).
+    Synapse k sees ``pairs`` presynaptic spikes at ``frequencies[k]`` Hz
+    (default: a single pair), each followed by a postsynaptic spike
+    ``lags[k]`` seconds later (before it when negative; lags are rounded
+    to whole steps). The postsynaptic spikes are forced by a drive delivered
+    one step earlier (deliveries take effect at the next threshold).
     """
+    lags = np.asarray(lags, dtype=np.float64)
     n = len(lags)
-    t0 = int(round(0.05 / dt)) + int(round(np.abs(lags).max() / dt))
+    periods = np.ones(n) if frequencies is None else 1.0 / np.asarray(frequencies, dtype=np.float64)
     lag_steps = np.round(lags / dt).astype(int)
-    steps = t0 + lag_steps.max() + int(round(0.05 / dt))
+    first = int(round(0.05 / dt)) + max(0, -lag_steps.min())
+    pre_steps = first + np.round(np.arange(pairs)[:, None] * periods[None, :] / dt).astype(int)  # (pairs, n)
+    steps = int(pre_steps.max() + max(0, lag_steps.max()) + round(0.05 / dt))
     pre = np.zeros((steps, n), bool)
     drive = np.zeros((steps, n), bool)
-    pre[t0, :] = True
-    drive[t0 + lag_steps - 1, np.arange(n)] = True
+    cols = np.broadcast_to(np.arange(n), pre_steps.shape)
+    pre[pre_steps, cols] = True
+    drive[pre_steps + lag_steps - 1, cols] = True
     net = na.Network(dt=dt)
     net.add_input("pre", n, na.SpikeArray())
     net.add_input("drive", n, na.SpikeArray())
@@ -72,8 +78,8 @@ def pairing_changes(rule: STDP, lags: np.ndarray, backend: str, dt: float = 1e-4
     sim = na.Simulator(net, backend, **options)
     result = sim.run(steps * dt, inputs={"pre": pre, "drive": drive})
     fired = np.bincount(result.spike_indices("post"), minlength=n)
-    if not np.all(fired == 1):
-        raise RuntimeError(f"pairing protocol broken: postsynaptic spike counts {fired}")
+    if not np.all(fired == pairs):
+        raise RuntimeError(f"pairing protocol broken: postsynaptic spike counts {fired}, expected {pairs}")
     return sim.to_network().projections["syn"].weights - w0
 
 

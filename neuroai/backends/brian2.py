@@ -10,11 +10,12 @@ import numpy as np
 
 from ..network import SIGNS, Network
 from ..neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
+from ..plasticity import STDP, TripletSTDP
 from ..results import Spikes, Trace
 from ..synapses import ExponentialCurrent
 
 CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "reset:subtract", "refractory", "Delta",
-                          "ExponentialCurrent", "delay", "STDP"})
+                          "ExponentialCurrent", "delay", "STDP", "TripletSTDP"})
 
 _UNITS = {  # (voltage, current, resistance) per LIF.units
     "dimensionless": (b2.Unit(1), b2.Unit(1), b2.Unit(1)),
@@ -79,10 +80,12 @@ def _neuron_group(network: Network, pop, dt):
     return group
 
 
-def _stdp_code(rule) -> tuple[str, str, str]:
-    """(model, on_pre, on_post) lines of an STDP rule. Traces are clock-driven
-    so they decay by the same exact factor every step as in the torch backend."""
-    model = "\ndapre/dt = -apre/tau_pre : 1 (clock-driven)\ndapost/dt = -apost/tau_post : 1 (clock-driven)"
+_CLOCK_DRIVEN = "\nd{0}/dt = -{0}/{1} : 1 (clock-driven)"  # traces decay exactly every step, as in torch
+
+
+def _stdp(rule, w_unit) -> tuple[str, str, str, dict]:
+    """(model, on_pre, on_post, namespace) of pair STDP."""
+    model = _CLOCK_DRIVEN.format("apre", "tau_pre") + _CLOCK_DRIVEN.format("apost", "tau_post")
     bump = "= 1.0" if rule.nearest else "+= 1.0"
     if rule.dependence == "additive":
         depress, potentiate = "weight - a_minus * apost", "weight + a_plus * apre"
@@ -91,7 +94,25 @@ def _stdp_code(rule) -> tuple[str, str, str]:
         potentiate = "weight + a_plus * apre * (w_max - weight)"
     on_pre = f"\napre {bump}\nweight = clip({depress}, w_min, w_max)"
     on_post = f"apost {bump}\nweight = clip({potentiate}, w_min, w_max)"
-    return model, on_pre, on_post
+    namespace = dict(tau_pre=rule.tau_pre * b2.second, tau_post=rule.tau_post * b2.second,
+                     a_plus=rule.a_plus * w_unit, a_minus=rule.a_minus * w_unit)
+    return model, on_pre, on_post, namespace
+
+
+def _triplet_stdp(rule, w_unit) -> tuple[str, str, str, dict]:
+    """(model, on_pre, on_post, namespace) of triplet STDP: weights change
+    with the traces as they were before the spike's own jump."""
+    model = "".join(_CLOCK_DRIVEN.format(t, tau) for t, tau in
+                    (("r1", "tau_plus"), ("r2", "tau_x"), ("o1", "tau_minus"), ("o2", "tau_y")))
+    on_pre = "\nweight = clip(weight - o1 * (a2_minus + a3_minus * r2), w_min, w_max)\nr1 += 1.0\nr2 += 1.0"
+    on_post = "weight = clip(weight + r1 * (a2_plus + a3_plus * o2), w_min, w_max)\no1 += 1.0\no2 += 1.0"
+    namespace = {p: getattr(rule, p) * b2.second for p in ("tau_plus", "tau_minus", "tau_x", "tau_y")}
+    namespace.update({p: getattr(rule, p) * w_unit for p in ("a2_plus", "a2_minus")})
+    namespace.update(a3_plus=rule.a3_plus, a3_minus=rule.a3_minus)  # per unit trace: weight units / 1
+    return model, on_pre, on_post, namespace
+
+
+_RULES = {STDP: _stdp, TripletSTDP: _triplet_stdp}
 
 
 def _synapses(network: Network, proj, source, target, dt, name: str):
@@ -107,11 +128,9 @@ def _synapses(network: Network, proj, source, target, dt, name: str):
     namespace = {"w_sign": SIGNS[proj.sign]}
     rule = proj.plasticity
     if rule is not None:
-        more_eqs, more_pre, on_post = _stdp_code(rule)
+        more_eqs, more_pre, on_post, more_namespace = _RULES[type(rule)](rule, w_unit)
         eqs, on_pre = eqs + more_eqs, on_pre + more_pre
-        namespace.update(tau_pre=rule.tau_pre * b2.second, tau_post=rule.tau_post * b2.second,
-                         a_plus=rule.a_plus * w_unit, a_minus=rule.a_minus * w_unit,
-                         w_min=rule.w_min * w_unit, w_max=rule.w_max * w_unit)
+        namespace.update(more_namespace, w_min=rule.w_min * w_unit, w_max=rule.w_max * w_unit)
     syn = b2.Synapses(source, target, eqs, on_pre=on_pre, on_post=on_post, delay={"pre": proj.delay_steps * dt},
                       namespace=namespace, method="exact", dt=dt, name=name)
     syn.connect(i=proj.pre_idx, j=proj.post_idx)

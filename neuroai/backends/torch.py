@@ -23,9 +23,10 @@ from torch import nn
 from ..network import Network, SIGNS
 from ..results import Spikes, Trace
 from .torch_neurons import STEPS
+from .torch_plasticity import RULE_STEPS
 
 CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "reset:subtract", "refractory", "Delta",
-                          "ExponentialCurrent", "delay", "STDP"})
+                          "ExponentialCurrent", "delay", "STDP", "TripletSTDP"})
 
 _NEVER = -(2**40)  # "last spike" step of a neuron that has not spiked
 _DTYPES = {"float32": torch.float32, "float64": torch.float64,
@@ -43,7 +44,7 @@ class TorchState:
     ``history[src]`` holds the spikes of the last ``max_delay`` steps of
     source ``src``, oldest first, for delayed projections. ``plastic[proj]``
     holds a plastic projection's weight magnitudes ``"w"`` (n_pre, n_post)
-    and traces ``"apre"`` (batch, n_pre) and ``"apost"`` (batch, n_post).
+    and its rule's traces (see ``torch_plasticity``).
     """
 
     step: int
@@ -116,9 +117,7 @@ class TorchNetwork(nn.Module):
         self.max_delay = {}
         for proj in network.projections.values():
             self.max_delay[proj.pre] = max(self.max_delay.get(proj.pre, 0), proj.delay_steps)
-        # exact per-step decay of each plastic projection's (pre, post) traces
-        self._decay = {p.name: (float(np.exp(-network.dt / p.plasticity.tau_pre)),
-                                float(np.exp(-network.dt / p.plasticity.tau_post)))
+        self._rules = {p.name: RULE_STEPS[type(p.plasticity)](p.plasticity, network.dt)
                        for p in network.projections.values() if p.plasticity is not None}
 
     @property
@@ -146,10 +145,9 @@ class TorchNetwork(nn.Module):
                 for p, pop in net.populations.items()}
         history = {src: [torch.zeros(batch_size, net.size(src), **kw)] * d
                    for src, d in self.max_delay.items() if d > 0}
-        plastic = {name: {"w": self.weights[name].detach().clone(),
-                          "apre": torch.zeros(batch_size, net.size(proj.pre), **kw),
-                          "apost": torch.zeros(batch_size, net.size(proj.post), **kw)}
-                   for name, proj in net.projections.items() if proj.plasticity is not None}
+        plastic = {name: rule.init_state(self.weights[name].detach().clone(), batch_size,
+                                         net.size(net.projections[name].pre), net.size(net.projections[name].post))
+                   for name, rule in self._rules.items()}
         return TorchState(0, neurons, currents, last, history, plastic)
 
     def _check_inputs(self, inputs, steps):
@@ -224,8 +222,7 @@ class TorchNetwork(nn.Module):
         for p, model in self._models.items():
             x[p], cur[p], spk[p], is_open[p] = model.integrate(x[p], cur[p], last[p], step, self.spike_fn)
         for name, st in state.plastic.items():
-            st["apre"] = self._decay[name][0] * st["apre"]
-            st["apost"] = self._decay[name][1] * st["apost"]
+            self._rules[name].decay(st)
         for proj in self.network.projections.values():
             d = proj.delay_steps
             src = spk[proj.pre] if d == 0 else history[proj.pre][-d]
@@ -237,10 +234,9 @@ class TorchNetwork(nn.Module):
                 c = cur[proj.post]
                 c[proj.target_variable] = _deliver(c[proj.target_variable], src, weight, None, scale)
             if st is not None:
-                _stdp_on_pre(proj.plasticity, st, src, self._mask(proj.name))
+                self._rules[proj.name].on_pre(st, src, self._mask(proj.name))
         for name, st in state.plastic.items():
-            proj = self.network.projections[name]
-            _stdp_on_post(proj.plasticity, st, spk[proj.post], self._mask(name))
+            self._rules[name].on_post(st, spk[self.network.projections[name].post], self._mask(name))
         for p, model in self._models.items():
             x[p] = model.reset(x[p], spk[p])
             if model.ref_steps:
@@ -300,37 +296,6 @@ def _deliver(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, g
         # it starts no worker threads, which stall on a busy CPU.
         return torch.cat([target, rows]).cumsum(0)[-1:]
     return target.index_add(0, b, rows)
-
-
-@torch.no_grad()
-def _stdp_on_pre(rule, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
-    """Presynaptic spikes (1, n_pre) arrive: bump the pre trace, depress their rows.
-    The arithmetic mirrors the expressions Brian2 generates for the rule."""
-    i = spikes[0].nonzero().squeeze(1)
-    if len(i) == 0:
-        return
-    st["apre"] = torch.where(spikes > 0, 1.0 if rule.nearest else st["apre"] + 1.0, st["apre"])
-    w, y = st["w"][i], st["apost"]
-    if rule.dependence == "additive":
-        new = w - rule.a_minus * y
-    else:
-        new = w - rule.a_minus * (y * ((0.0 - rule.w_min) + w))
-    st["w"][i] = new.clamp(rule.w_min, rule.w_max) * mask[i]
-
-
-@torch.no_grad()
-def _stdp_on_post(rule, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
-    """Postsynaptic spikes (1, n_post): bump the post trace, potentiate their columns."""
-    j = spikes[0].nonzero().squeeze(1)
-    if len(j) == 0:
-        return
-    st["apost"] = torch.where(spikes > 0, 1.0 if rule.nearest else st["apost"] + 1.0, st["apost"])
-    w, x = st["w"][:, j], st["apre"][0].unsqueeze(1)
-    if rule.dependence == "additive":
-        new = w + rule.a_plus * x
-    else:
-        new = w + rule.a_plus * (x * (rule.w_max - w))
-    st["w"][:, j] = new.clamp(rule.w_min, rule.w_max) * mask[:, j]
 
 
 class Runner:

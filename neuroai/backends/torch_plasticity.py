@@ -1,0 +1,104 @@
+"""Learning rules in torch: each ``*Step`` keeps a plastic projection's
+state (weight magnitudes ``"w"`` of shape (n_pre, n_post) and its traces,
+(batch, n) each, batch 1) and updates it in three places of the step:
+``decay`` (with the neurons' integration), ``on_pre`` (when presynaptic
+spikes arrive, after their delivery) and ``on_post`` (after every
+projection's presynaptic events). The arithmetic mirrors the expressions
+Brian2 generates for the same rule, so float64 trajectories agree bit for
+bit. Rules change weights without gradients.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..plasticity import STDP, TripletSTDP
+
+
+def _bump(trace: torch.Tensor, spikes: torch.Tensor, nearest: bool = False) -> torch.Tensor:
+    """The trace after the spiking neurons' jump: ``+1``, or ``=1`` when nearest."""
+    return torch.where(spikes > 0, 1.0 if nearest else trace + 1.0, trace)
+
+
+class _TraceRule:
+    """Traces that decay exactly: ``decays`` maps trace name -> tau (s), and
+    ``sides`` maps it to "pre" or "post"."""
+
+    decays: dict[str, float] = {}
+    sides: dict[str, str] = {}
+
+    def __init__(self, rule, dt: float):
+        self.rule = rule
+        self.factors = {name: float(np.exp(-np.float64(dt) / getattr(rule, tau)))
+                        for name, tau in self.decays.items()}
+
+    def init_state(self, w: torch.Tensor, batch: int, n_pre: int, n_post: int) -> dict[str, torch.Tensor]:
+        sizes = {"pre": n_pre, "post": n_post}
+        return {"w": w, **{name: w.new_zeros(batch, sizes[self.sides[name]]) for name in self.decays}}
+
+    def decay(self, st: dict) -> None:
+        for name, factor in self.factors.items():
+            st[name] = factor * st[name]
+
+
+class STDPStep(_TraceRule):
+    decays = {"apre": "tau_pre", "apost": "tau_post"}
+    sides = {"apre": "pre", "apost": "post"}
+
+    @torch.no_grad()
+    def on_pre(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        """Presynaptic spikes (1, n_pre): bump the pre trace, depress their rows."""
+        rule, i = self.rule, spikes[0].nonzero().squeeze(1)
+        if len(i) == 0:
+            return
+        st["apre"] = _bump(st["apre"], spikes, rule.nearest)
+        w, y = st["w"][i], st["apost"]
+        if rule.dependence == "additive":
+            new = w - rule.a_minus * y
+        else:
+            new = w - rule.a_minus * (y * ((0.0 - rule.w_min) + w))
+        st["w"][i] = new.clamp(rule.w_min, rule.w_max) * mask[i]
+
+    @torch.no_grad()
+    def on_post(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        """Postsynaptic spikes (1, n_post): bump the post trace, potentiate their columns."""
+        rule, j = self.rule, spikes[0].nonzero().squeeze(1)
+        if len(j) == 0:
+            return
+        st["apost"] = _bump(st["apost"], spikes, rule.nearest)
+        w, x = st["w"][:, j], st["apre"][0].unsqueeze(1)
+        if rule.dependence == "additive":
+            new = w + rule.a_plus * x
+        else:
+            new = w + rule.a_plus * (x * (rule.w_max - w))
+        st["w"][:, j] = new.clamp(rule.w_min, rule.w_max) * mask[:, j]
+
+
+class TripletSTDPStep(_TraceRule):
+    decays = {"r1": "tau_plus", "r2": "tau_x", "o1": "tau_minus", "o2": "tau_y"}
+    sides = {"r1": "pre", "r2": "pre", "o1": "post", "o2": "post"}
+
+    @torch.no_grad()
+    def on_pre(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        """Depress with the traces as they were before this spike, then bump r1, r2."""
+        rule, i = self.rule, spikes[0].nonzero().squeeze(1)
+        if len(i) == 0:
+            return
+        r2 = st["r2"][0, i].unsqueeze(1)
+        new = st["w"][i] - st["o1"] * (rule.a2_minus + rule.a3_minus * r2)
+        st["w"][i] = new.clamp(rule.w_min, rule.w_max) * mask[i]
+        st["r1"], st["r2"] = _bump(st["r1"], spikes), _bump(st["r2"], spikes)
+
+    @torch.no_grad()
+    def on_post(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        """Potentiate with the traces as they were before this spike, then bump o1, o2."""
+        rule, j = self.rule, spikes[0].nonzero().squeeze(1)
+        if len(j) == 0:
+            return
+        o2 = st["o2"][0, j].unsqueeze(0)
+        new = st["w"][:, j] + st["r1"][0].unsqueeze(1) * (rule.a2_plus + rule.a3_plus * o2)
+        st["w"][:, j] = new.clamp(rule.w_min, rule.w_max) * mask[:, j]
+        st["o1"], st["o2"] = _bump(st["o1"], spikes), _bump(st["o2"], spikes)
+
+
+RULE_STEPS = {STDP: STDPStep, TripletSTDP: TripletSTDPStep}
