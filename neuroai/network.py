@@ -120,6 +120,7 @@ class Network:
     inputs: dict[str, Input] = field(default_factory=dict)
     projections: dict[str, Projection] = field(default_factory=dict)
     monitors: list[Monitor] = field(default_factory=list)
+    signals: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self.dt = check.real("Network", "dt", self.dt, positive=True)
@@ -128,7 +129,7 @@ class Network:
 
     def _check_new_name(self, owner: str, name: str) -> str:
         check.name(owner, name)
-        if name in self.populations or name in self.inputs or name in self.projections:
+        if name in self.populations or name in self.inputs or name in self.projections or name in self.signals:
             raise ValueError(f"{owner}: the name {name!r} is already used in this network")
         return name
 
@@ -163,6 +164,14 @@ class Network:
         inp = Input(name, n, encoder)
         self.inputs[name] = inp
         return inp
+
+    def add_signal(self, name: str) -> str:
+        """Add a global scalar signal (a reward, a neuromodulator) whose values
+        the simulator takes at run time, one per step; rules such as
+        :class:`neuroai.plasticity.RewardSTDP` read it by name."""
+        self._check_new_name(f"Signal {name!r}", name)
+        self.signals.append(name)
+        return name
 
     def size(self, name: str) -> int:
         """Number of neurons (or sources) of a population or input."""
@@ -229,6 +238,10 @@ class Network:
             raise TypeError(f"{owner}: 'plasticity' must be one of {[r.__name__ for r in RULES]} or None, "
                             f"got {type(rule).__name__}")
         rule.validate_dt(self.dt, owner)
+        signal = getattr(rule, "signal", None)
+        if signal is not None and signal not in self.signals:
+            raise ValueError(f"{owner}: the rule reads signal {signal!r}, which the network lacks; "
+                             f"add it with net.add_signal({signal!r}) (signals: {self.signals})")
         if sign is not None and rule.w_min < 0:
             raise ValueError(f"{owner}: with sign={sign!r} weights are magnitudes, so the rule's w_min must be "
                              f">= 0, got {rule.w_min}")
@@ -311,4 +324,5 @@ class Network:
                 raise ValueError(f"Projection {name!r}: sign={proj.sign!r} needs weight magnitudes >= 0, "
                                  f"got minimum {w.min()}")
             projections[name] = dataclasses.replace(proj, weights=w)
-        return Network(self.dt, dict(self.populations), dict(self.inputs), projections, list(self.monitors))
+        return Network(self.dt, dict(self.populations), dict(self.inputs), projections, list(self.monitors),
+                       list(self.signals))

@@ -115,4 +115,52 @@ class TripletSTDP:
                 raise ValueError(f"{owner}: dt ({dt} s) must be smaller than TripletSTDP {p} ({getattr(self, p)} s)")
 
 
-RULES = (STDP, TripletSTDP)
+@dataclass(frozen=True)
+class RewardSTDP:
+    r"""Reward-modulated STDP with an eligibility trace (Izhikevich 2007; Florian 2007).
+
+    Pair-STDP events (see :class:`STDP`, additive) change an eligibility
+    trace :math:`c` of each synapse instead of its weight; the weight follows
+    the product of that trace and a global reward signal :math:`r(t)`:
+
+    .. math::
+        \tau_c \dot c = -c + \text{STDP events}, \qquad \dot w = \eta\, r(t)\, c
+
+    The weight step ``w <- clip(w + eta * dt * r * c)`` is taken at the end of
+    each step. ``signal`` names a network signal (``Network.add_signal``)
+    whose values the simulator receives at run time. The trace and the
+    amplitudes ``a_plus``, ``a_minus`` are dimensionless; ``eta`` is in weight
+    units per second per unit of reward and trace; bounds in weight units.
+    """
+
+    signal: str = "reward"
+    tau_pre: float = 20e-3
+    tau_post: float = 20e-3
+    tau_c: float = 1.0
+    a_plus: float = 0.01
+    a_minus: float = 0.0105
+    eta: float = 1.0
+    w_min: float = 0.0
+    w_max: float = 1.0
+    feature = "RewardSTDP"
+
+    def __post_init__(self):
+        owner = "RewardSTDP"
+        if not isinstance(self.signal, str) or not self.signal.isidentifier():
+            raise ValueError(f"RewardSTDP: parameter 'signal' must be an identifier, got {self.signal!r}")
+        for p in ("tau_pre", "tau_post", "tau_c"):
+            check.real(owner, p, getattr(self, p), positive=True)
+        for p in ("a_plus", "a_minus", "eta"):
+            check.real(owner, p, getattr(self, p), nonnegative=True)
+        w_min = check.real(owner, "w_min", self.w_min)
+        w_max = check.real(owner, "w_max", self.w_max)
+        if w_max < w_min:
+            raise ValueError(f"RewardSTDP: w_max ({w_max}) must be >= w_min ({w_min})")
+
+    def validate_dt(self, dt: float, owner: str) -> None:
+        for p in ("tau_pre", "tau_post", "tau_c"):
+            if dt >= getattr(self, p):
+                raise ValueError(f"{owner}: dt ({dt} s) must be smaller than RewardSTDP {p} ({getattr(self, p)} s)")
+
+
+RULES = (STDP, TripletSTDP, RewardSTDP)

@@ -66,10 +66,21 @@ class Simulator:
             rasters[name] = raster
         return rasters
 
-    def _run(self, rasters: dict[str, np.ndarray], steps: int, windows=None) -> SimulationResult:
+    def _signals(self, signals: dict | None, steps: int) -> dict[str, np.ndarray]:
+        """Each network signal as a float64 array (steps,): a scalar is held,
+        an absent signal is 0."""
+        signals = dict(signals or {})
+        unknown = set(signals) - set(self.network.signals)
+        if unknown:
+            raise ValueError(f"Simulator: 'signals' names unknown signals {sorted(unknown)}; "
+                             f"the network has {self.network.signals}")
+        return {name: check.array("Simulator", f"signals[{name!r}]", signals.get(name, 0.0), (steps,))
+                for name in self.network.signals}
+
+    def _run(self, rasters: dict[str, np.ndarray], steps: int, windows=None, signals=None) -> SimulationResult:
         start = self.runner.step
         t0 = time.perf_counter()
-        spikes, traces = self.runner.run(rasters, steps)
+        spikes, traces = self.runner.run(rasters, steps, self._signals(signals, steps))
         wall = time.perf_counter() - t0
         for mon in self.network.monitors:
             if mon.variable == "spikes" and mon.target in rasters:
@@ -77,16 +88,18 @@ class Simulator:
                 spikes[mon.target] = Spikes(st + start, idx, self.network.size(mon.target))
         return SimulationResult(self.backend, self.network.dt, start, steps, spikes, traces, windows, wall)
 
-    def run(self, duration: float, inputs: dict | None = None) -> SimulationResult:
+    def run(self, duration: float, inputs: dict | None = None, signals: dict | None = None) -> SimulationResult:
         """Simulate ``duration`` seconds.
 
         inputs: input name -> stimulus values of shape (n,) in [0, 1] for rate
         and latency encoders (held for the whole run), or a spike raster of
         shape (steps, n) for ``SpikeArray``. An input given nothing fires at
         its encoder's maximum rate (``SpikeArray``: stays silent).
+        signals: signal name -> a scalar held for the run or one value per
+        step, shape (steps,); a signal given nothing is 0.
         """
         steps = self._steps("duration", duration)
-        return self._run(self._encode(inputs, steps), steps)
+        return self._run(self._encode(inputs, steps), steps, signals=signals)
 
     def to_network(self) -> Network:
         """The simulated Network with its weights as they are now: what

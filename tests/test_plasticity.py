@@ -4,7 +4,7 @@ import pytest
 
 import neuroai as na
 from neuroai import cli
-from neuroai.plasticity import STDP, TripletSTDP
+from neuroai.plasticity import STDP, RewardSTDP, TripletSTDP
 
 
 def plastic_network(dependence: str, nearest: bool) -> na.Network:
@@ -75,7 +75,7 @@ def test_bad_plasticity_parameters_fail_at_creation():
         net.connect("a", "a", weight=2.0, plasticity=STDP())
     with pytest.raises(ValueError, match="with sign='inhibitory' weights are magnitudes, so the rule's w_min must be >= 0"):
         net.connect("a", "a", weight=0.5, sign="inhibitory", plasticity=STDP(w_min=-1.0))
-    with pytest.raises(TypeError, match="'plasticity' must be one of \\['STDP', 'TripletSTDP'\\] or None, got str"):
+    with pytest.raises(TypeError, match="'plasticity' must be one of \\['STDP', 'TripletSTDP', 'RewardSTDP'\\] or None, got str"):
         net.connect("a", "a", plasticity="stdp")
     with pytest.raises(ValueError, match="dt \\(0.0001 s\\) must be smaller than STDP tau_post"):
         net.connect("a", "a", weight=0.5, plasticity=STDP(tau_post=5e-5))
@@ -121,3 +121,80 @@ def test_triplet_weight_trajectories_match_in_a_recurrent_network():
     w = brian.trace("inp_to_p.w").values
     np.testing.assert_array_equal(w, torch_.trace("inp_to_p.w").values)
     assert np.abs(w[-1] - w[0]).mean() > 1e-3
+
+
+def reward_network() -> na.Network:
+    net = na.Network(dt=1e-4)
+    net.add_signal("dopamine")
+    net.add_input("inp", 40, na.PoissonRate(30.0))
+    net.add_population("p", 20, na.LIF(tau_m=10e-3, t_ref=1e-3), v_init=na.Uniform(0, 1, seed=2))
+    net.connect("inp", "p", na.FixedProbability(0.5, seed=1), weight=na.Uniform(0.1, 0.4, seed=3), name="ff",
+                plasticity=RewardSTDP("dopamine", tau_c=0.2, eta=5.0, w_max=0.5))
+    net.connect("p", "p", na.FixedProbability(0.2, allow_self=False, seed=4), weight=0.05, delay=1e-3, name="rec",
+                plasticity=RewardSTDP("dopamine", tau_c=0.1, eta=2.0, w_max=0.2))
+    net.monitor("p")
+    net.monitor("ff", "w", every=100)
+    net.monitor("rec", "w", every=100)
+    return net
+
+
+def test_reward_stdp_trajectories_match_and_wait_for_reward():
+    net = reward_network()
+    reward = np.zeros(4000)
+    reward[1000:1100], reward[2500:2600] = 1.0, -0.5
+    runs = []
+    for backend, opts in (("brian2", {}), ("torch", {"dtype": "float64"})):
+        sim = na.Simulator(net, backend, seed=1, **opts)
+        runs.append((sim.run(0.4, signals={"dopamine": reward}), sim.run(0.1, signals={"dopamine": 0.3})))
+    for segment in range(2):
+        a, b = runs[0][segment], runs[1][segment]
+        assert na.spike_agreement(a, b, "p")[0] == a.spike_count("p") == b.spike_count("p") > 0
+        for key in ("ff.w", "rec.w"):
+            np.testing.assert_array_equal(a.trace(key).values, b.trace(key).values)
+    w = runs[0][0].trace("ff.w").values  # samples every 10 ms
+    assert np.array_equal(w[0], w[10]), "no reward yet, so no weight change"
+    assert np.abs(w[-1] - w[0]).mean() > 1e-4
+
+
+@pytest.mark.parametrize("backend", ["brian2", "torch"])
+def test_delayed_reward_credits_the_eligible_synapse(backend):
+    # Synapse 0: pre 10 ms before post (eligible for potentiation); synapse 1:
+    # post 10 ms before pre (eligible for depression). Reward arrives 250 ms
+    # later: dw = eta dt sum_m r c0 e_c^(m - m_post), with c0 from the pair.
+    dt, rule = 1e-4, RewardSTDP("reward", tau_c=0.5, eta=2.0, a_plus=0.01, a_minus=0.012, w_max=1.0)
+    steps, m_pre, lag = 4000, 500, 100
+    pre, drive = np.zeros((steps, 2), bool), np.zeros((steps, 2), bool)
+    pre[m_pre, 0], drive[m_pre + lag - 1, 0] = True, True      # post fires at m_pre + lag
+    pre[m_pre + lag, 1], drive[m_pre - 1, 1] = True, True      # post fires at m_pre, pre 10 ms later
+    reward = np.zeros(steps)
+    reward[3000:3500] = 1.0
+    net = na.Network(dt=dt)
+    net.add_signal("reward")
+    net.add_input("pre", 2, na.SpikeArray())
+    net.add_input("drive", 2, na.SpikeArray())
+    net.add_population("post", 2, na.LIF(tau_m=10e-3))
+    net.connect("pre", "post", na.OneToOne(), weight=0.5, plasticity=rule, name="syn")
+    net.connect("drive", "post", na.OneToOne(), weight=5.0)
+    sim = na.Simulator(net, backend, **({"dtype": "float64"} if backend == "torch" else {}))
+    sim.run(steps * dt, inputs={"pre": pre, "drive": drive}, signals={"reward": reward})
+    dw = sim.to_network().projections["syn"].weights - 0.5
+    e = lambda tau: np.exp(-dt / tau)  # noqa: E731
+    c0 = np.array([rule.a_plus * e(rule.tau_pre) ** lag, -rule.a_minus * e(rule.tau_post) ** lag])
+    m_last = np.array([m_pre + lag, m_pre + lag])  # step of each synapse's second spike
+    m = np.arange(3000, 3500)
+    expected = rule.eta * dt * c0 * (e(rule.tau_c) ** (m[:, None] - m_last)).sum(0)
+    np.testing.assert_allclose(dw, expected, rtol=1e-9)
+    assert dw[0] > 0 > dw[1]
+
+
+def test_signals_are_validated():
+    net = reward_network()
+    sim = na.Simulator(net, "torch")
+    with pytest.raises(ValueError, match="'signals' names unknown signals \\['reward'\\]; the network has \\['dopamine'\\]"):
+        sim.run(0.01, signals={"reward": 1.0})
+    with pytest.raises(ValueError, match=r"parameter 'signals\['dopamine'\]' must be of shape \(100,\), got shape \(5,\)"):
+        sim.run(0.01, signals={"dopamine": np.ones(5)})
+    other = na.Network(dt=1e-4)
+    other.add_population("a", 2)
+    with pytest.raises(ValueError, match="the rule reads signal 'dopamine', which the network lacks"):
+        other.connect("a", "a", weight=0.5, plasticity=RewardSTDP("dopamine"))

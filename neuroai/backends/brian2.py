@@ -10,12 +10,12 @@ import numpy as np
 
 from ..network import SIGNS, Network
 from ..neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
-from ..plasticity import STDP, TripletSTDP
+from ..plasticity import STDP, RewardSTDP, TripletSTDP
 from ..results import Spikes, Trace
 from ..synapses import ExponentialCurrent
 
 CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "reset:subtract", "refractory", "Delta",
-                          "ExponentialCurrent", "delay", "STDP", "TripletSTDP"})
+                          "ExponentialCurrent", "delay", "STDP", "TripletSTDP", "RewardSTDP"})
 
 _UNITS = {  # (voltage, current, resistance) per LIF.units
     "dimensionless": (b2.Unit(1), b2.Unit(1), b2.Unit(1)),
@@ -112,7 +112,21 @@ def _triplet_stdp(rule, w_unit) -> tuple[str, str, str, dict]:
     return model, on_pre, on_post, namespace
 
 
-_RULES = {STDP: _stdp, TripletSTDP: _triplet_stdp}
+def _reward_stdp(rule, w_unit) -> tuple[str, str, str, dict]:
+    """(model, on_pre, on_post, namespace) of reward-modulated STDP: STDP
+    events change the eligibility ``elig``; the weight moves at the end of
+    each step (see ``_synapses``)."""
+    model = "".join(_CLOCK_DRIVEN.format(t, tau) for t, tau in
+                    (("apre", "tau_pre"), ("apost", "tau_post"), ("elig", "tau_c")))
+    on_pre = "\napre += 1.0\nelig = elig - a_minus * apost"
+    on_post = "apost += 1.0\nelig = elig + a_plus * apre"
+    namespace = dict(tau_pre=rule.tau_pre * b2.second, tau_post=rule.tau_post * b2.second,
+                     tau_c=rule.tau_c * b2.second, a_plus=rule.a_plus, a_minus=rule.a_minus,
+                     eta=rule.eta * w_unit * b2.Hz)
+    return model, on_pre, on_post, namespace
+
+
+_RULES = {STDP: _stdp, TripletSTDP: _triplet_stdp, RewardSTDP: _reward_stdp}
 
 
 def _synapses(network: Network, proj, source, target, dt, name: str):
@@ -135,6 +149,8 @@ def _synapses(network: Network, proj, source, target, dt, name: str):
                       namespace=namespace, method="exact", dt=dt, name=name)
     syn.connect(i=proj.pre_idx, j=proj.post_idx)
     syn.weight = proj.weights * w_unit
+    if isinstance(rule, RewardSTDP):
+        syn.run_regularly(f"weight = clip(weight + eta * dt * {rule.signal}(t) * elig, w_min, w_max)", when="end")
     return syn
 
 
@@ -179,9 +195,10 @@ class Runner:
                      *self.spike_monitors.values(), *self.state_monitors.values())
         self.step = 0
 
-    def run(self, input_spikes: dict[str, np.ndarray], n_steps: int):
+    def run(self, input_spikes: dict[str, np.ndarray], n_steps: int, signals: dict[str, np.ndarray]):
         """Advance ``n_steps`` steps; ``input_spikes`` maps each input to a
-        boolean raster (n_steps, n). Returns (spikes, traces) of the segment."""
+        boolean raster (n_steps, n), ``signals`` each signal to its values
+        (n_steps,). Returns (spikes, traces) of the segment."""
         for name, gen in self.generators.items():
             steps, idx = np.nonzero(input_spikes[name])
             gen.set_spikes(idx, (steps + self.step) * self.dt * b2.second)
@@ -190,7 +207,10 @@ class Runner:
         previous = b2.prefs.codegen.target  # a process-wide preference: restore it
         b2.prefs.codegen.target = self.target
         try:
-            self.net.run(n_steps * self.dt * b2.second)
+            # signals are TimedArrays over absolute time, zero before this segment
+            namespace = {name: b2.TimedArray(np.concatenate([np.zeros(self.step), values]), dt=self.dt * b2.second)
+                         for name, values in signals.items()}
+            self.net.run(n_steps * self.dt * b2.second, namespace=namespace)
         finally:
             b2.prefs.codegen.target = previous
         self.step += n_steps

@@ -26,7 +26,7 @@ from .torch_neurons import STEPS
 from .torch_plasticity import RULE_STEPS
 
 CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "reset:subtract", "refractory", "Delta",
-                          "ExponentialCurrent", "delay", "STDP", "TripletSTDP"})
+                          "ExponentialCurrent", "delay", "STDP", "TripletSTDP", "RewardSTDP"})
 
 _NEVER = -(2**40)  # "last spike" step of a neuron that has not spiked
 _DTYPES = {"float32": torch.float32, "float64": torch.float64,
@@ -178,14 +178,16 @@ class TorchNetwork(nn.Module):
         return inputs, steps, None
 
     def forward(self, inputs=None, *, steps: int | None = None, state: TorchState | None = None,
-                record: tuple[str, ...] | None = None) -> TorchOutput:
+                record: tuple[str, ...] | None = None, signals=None) -> TorchOutput:
         """Simulate ``steps`` steps (default: the inputs' length).
 
         inputs: input name -> spike tensor (T, batch, n). state: continue
         from here (default :meth:`initial_state`). record: populations whose
-        spikes to return (default all).
+        spikes to return (default all). signals: signal name -> values, one
+        per step (T,), for rules that read them (default 0).
         """
         inputs, steps, batch = self._check_inputs(inputs, steps)
+        signals = self._check_signals(signals, steps)
         state = self.initial_state(batch or 1) if state is None else state
         batch_size = next(iter(state.last_spike.values())).shape[0] if state.last_spike else 1
         if batch is not None and batch_size != batch:
@@ -205,7 +207,8 @@ class TorchNetwork(nn.Module):
                 if work.step % m.every == 0:
                     out_traces[m.key][0].append(work.step)
                     out_traces[m.key][1].append(self._sample(m, work))
-            spk = self._step(work, {name: x[t] for name, x in inputs.items()}, W)
+            spk = self._step(work, {name: x[t] for name, x in inputs.items()}, W,
+                             {name: values[t] for name, values in signals.items()})
             for p in record:
                 out_spikes[p].append(spk[p])
         spikes = {p: torch.stack(s) if s else torch.zeros(0, 1, net.size(p)) for p, s in out_spikes.items()}
@@ -215,7 +218,21 @@ class TorchNetwork(nn.Module):
                   for m in trace_mons}
         return TorchOutput(spikes, traces, work)
 
-    def _step(self, state: TorchState, input_spikes, W) -> dict[str, torch.Tensor]:
+    def _check_signals(self, signals, steps: int) -> dict[str, list[float]]:
+        signals = dict(signals or {})
+        unknown = set(signals) - set(self.network.signals)
+        if unknown:
+            raise ValueError(f"TorchNetwork: 'signals' names unknown signals {sorted(unknown)}; "
+                             f"the network has {self.network.signals}")
+        out = {}
+        for name in self.network.signals:
+            values = np.asarray(signals.get(name, np.zeros(steps)), dtype=np.float64)
+            if values.shape != (steps,):
+                raise ValueError(f"TorchNetwork: signal {name!r} must have shape ({steps},), got {values.shape}")
+            out[name] = values.tolist()
+        return out
+
+    def _step(self, state: TorchState, input_spikes, W, signals) -> dict[str, torch.Tensor]:
         """Advance ``state`` by one step (in place); returns every source's spikes."""
         x, cur, last, history, step = state.neurons, state.currents, state.last_spike, state.history, state.step
         spk, is_open = dict(input_spikes), {}
@@ -241,6 +258,8 @@ class TorchNetwork(nn.Module):
             x[p] = model.reset(x[p], spk[p])
             if model.ref_steps:
                 last[p] = torch.where(spk[p] > 0, step, last[p])
+        for name, st in state.plastic.items():
+            self._rules[name].on_end(st, signals, self._mask(name))
         for src, h in history.items():
             h.append(spk[src])
             del h[0]
@@ -312,13 +331,13 @@ class Runner:
     def step(self) -> int:
         return self.state.step
 
-    def run(self, input_spikes: dict[str, np.ndarray], n_steps: int):
+    def run(self, input_spikes: dict[str, np.ndarray], n_steps: int, signals: dict[str, np.ndarray]):
         module = self.module
         inputs = {name: torch.as_tensor(r, dtype=module.dtype, device=module.device).unsqueeze(1)
                   for name, r in input_spikes.items()}
         start = self.state.step
         with torch.no_grad():
-            out = module(inputs, steps=n_steps, state=self.state, record=self.spike_record)
+            out = module(inputs, steps=n_steps, state=self.state, record=self.spike_record, signals=signals)
             for name, st in out.state.plastic.items():
                 module.weights[name].copy_(st["w"])
         self.state = out.state

@@ -1,9 +1,10 @@
 """Learning rules in torch: each ``*Step`` keeps a plastic projection's
 state (weight magnitudes ``"w"`` of shape (n_pre, n_post) and its traces,
-(batch, n) each, batch 1) and updates it in three places of the step:
+(batch, n) each, batch 1) and updates it in four places of the step:
 ``decay`` (with the neurons' integration), ``on_pre`` (when presynaptic
-spikes arrive, after their delivery) and ``on_post`` (after every
-projection's presynaptic events). The arithmetic mirrors the expressions
+spikes arrive, after their delivery), ``on_post`` (after every
+projection's presynaptic events) and ``on_end`` (after the resets, given
+the step's signal values). The arithmetic mirrors the expressions
 Brian2 generates for the same rule, so float64 trajectories agree bit for
 bit. Rules change weights without gradients.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..plasticity import STDP, TripletSTDP
+from ..plasticity import STDP, RewardSTDP, TripletSTDP
 
 
 def _bump(trace: torch.Tensor, spikes: torch.Tensor, nearest: bool = False) -> torch.Tensor:
@@ -39,6 +40,9 @@ class _TraceRule:
     def decay(self, st: dict) -> None:
         for name, factor in self.factors.items():
             st[name] = factor * st[name]
+
+    def on_end(self, st: dict, signals: dict[str, float], mask: torch.Tensor) -> None:
+        """Nothing happens at the end of the step unless a rule says so."""
 
 
 class STDPStep(_TraceRule):
@@ -101,4 +105,46 @@ class TripletSTDPStep(_TraceRule):
         st["o1"], st["o2"] = _bump(st["o1"], spikes), _bump(st["o2"], spikes)
 
 
-RULE_STEPS = {STDP: STDPStep, TripletSTDP: TripletSTDPStep}
+class RewardSTDPStep(_TraceRule):
+    """STDP events move the eligibility ``"c"`` (n_pre, n_post); the reward moves the weights."""
+
+    decays = {"apre": "tau_pre", "apost": "tau_post"}
+    sides = {"apre": "pre", "apost": "post"}
+
+    def __init__(self, rule, dt: float):
+        super().__init__(rule, dt)
+        self.e_c = float(np.exp(-np.float64(dt) / rule.tau_c))
+        self.eta_dt = rule.eta * np.float64(dt)
+
+    def init_state(self, w, batch, n_pre, n_post):
+        return {**super().init_state(w, batch, n_pre, n_post), "c": torch.zeros_like(w)}
+
+    def decay(self, st: dict) -> None:
+        super().decay(st)
+        st["c"] = self.e_c * st["c"]
+
+    @torch.no_grad()
+    def on_pre(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        i = spikes[0].nonzero().squeeze(1)
+        if len(i) == 0:
+            return
+        st["apre"] = _bump(st["apre"], spikes)
+        st["c"][i] = st["c"][i] - self.rule.a_minus * st["apost"]
+
+    @torch.no_grad()
+    def on_post(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        j = spikes[0].nonzero().squeeze(1)
+        if len(j) == 0:
+            return
+        st["apost"] = _bump(st["apost"], spikes)
+        st["c"][:, j] = st["c"][:, j] + self.rule.a_plus * st["apre"][0].unsqueeze(1)
+
+    @torch.no_grad()
+    def on_end(self, st: dict, signals: dict[str, float], mask: torch.Tensor) -> None:
+        """``w <- clip(w + eta * dt * r * c)``, every step."""
+        k = self.eta_dt * signals[self.rule.signal]
+        if k != 0.0:
+            st["w"] = (st["w"] + k * st["c"]).clamp(self.rule.w_min, self.rule.w_max) * mask
+
+
+RULE_STEPS = {STDP: STDPStep, TripletSTDP: TripletSTDPStep, RewardSTDP: RewardSTDPStep}
