@@ -2,8 +2,10 @@
 
 Every encoder maps values of shape ``(..., n)`` to a boolean raster of shape
 ``(steps, ..., n)`` (time first, as snnTorch does), drawing any randomness
-from the ``numpy.random.Generator`` it is given. The simulator encodes once
-and hands the very same raster to every backend.
+from the ``numpy.random.Generator`` it is given. Two take a stimulus that
+already carries time, of shape ``(steps, ..., n)``: :class:`SpikeArray` (the
+spikes themselves) and :class:`DeltaEncoder` (a signal sampled each step).
+The simulator encodes once and hands the very same raster to every backend.
 """
 from __future__ import annotations
 
@@ -117,6 +119,7 @@ class SpikeArray:
     0/1) array of shape ``(steps, n)``."""
 
     feature = "SpikeArray"
+    time_series = True  # the stimulus has one row per step
 
     def encode(self, values, steps: int, dt: float, rng: np.random.Generator | None = None) -> np.ndarray:
         arr = np.asarray(values)
@@ -127,3 +130,191 @@ class SpikeArray:
         if arr.ndim < 2 or arr.shape[0] != steps:
             raise ValueError(f"SpikeArray: spikes must have shape (steps={steps}, ..., n), got {arr.shape}")
         return arr
+
+
+def _real_array(owner: str, name: str, values) -> np.ndarray:
+    """``values`` as a finite float64 array, or an error naming ``owner`` and ``name``."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: {name} must be a real array, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{owner}: {name} must be finite, got an array with NaN or inf")
+    return arr
+
+
+@dataclass(frozen=True)
+class DeltaEncoder:
+    """Change-based (delta modulation) code: a spike when the signal changed.
+
+    The stimulus carries time, as for :class:`SpikeArray`: values are a time
+    series of shape ``(steps, ..., n)``, one sample per step, and the raster
+    has the same shape. With ``d_t = x_t - r_t`` the change against a
+    reference ``r_t``, an *event* happens where ``|d_t| >= threshold``; it is
+    an ON event when ``d_t >= threshold`` and an OFF event when
+    ``d_t <= -threshold``. ``mode`` picks the events that become spikes:
+    ``"on"`` (increases), ``"off"`` (decreases) or ``"both"``. A boolean
+    raster cannot carry a sign; to keep ON and OFF apart, feed the same signal
+    to two inputs, one with ``mode="on"`` and one with ``mode="off"``.
+
+    reference: ``"previous"`` compares each sample with the one before,
+        ``r_t = x_{t-1}``, exactly as snnTorch's ``spikegen.delta`` (a slow
+        drift never fires, however large it grows). ``"last_event"`` is
+        send-on-delta modulation: ``r_t`` is the signal at the last event
+        (ON or OFF, whether or not ``mode`` turns it into a spike), so a slow
+        drift fires once per ``threshold`` of accumulated change.
+    padding: what step 0 is compared with: 0 (``False``, snnTorch's default,
+        so a first sample ``>= threshold`` fires) or the first sample itself
+        (``True``: step 0 never fires).
+    """
+
+    threshold: float = 0.1
+    mode: str = "on"
+    reference: str = "previous"
+    padding: bool = False
+    feature = "DeltaEncoder"
+    time_series = True  # the stimulus has one row per step
+
+    def __post_init__(self):
+        check.real("DeltaEncoder", "threshold", self.threshold, positive=True)
+        check.choice("DeltaEncoder", "mode", self.mode, ("on", "off", "both"))
+        check.choice("DeltaEncoder", "reference", self.reference, ("previous", "last_event"))
+        if not isinstance(self.padding, (bool, np.bool_)):
+            raise TypeError(f"DeltaEncoder: parameter 'padding' must be True or False, got {self.padding!r}")
+
+    def encode(self, values, steps: int, dt: float, rng: np.random.Generator | None = None) -> np.ndarray:
+        x = _real_array("DeltaEncoder", "stimulus values", values)
+        if x.ndim < 2 or x.shape[0] != steps:
+            raise ValueError(f"DeltaEncoder: stimulus values must be a time series of shape "
+                             f"(steps={steps}, ..., n), one sample per step, got shape {x.shape}")
+        first = x[0] if self.padding else np.zeros_like(x[0])
+        if self.reference == "previous":
+            change = x - np.concatenate([first[None], x[:-1]])
+            on, off = change >= self.threshold, change <= -self.threshold
+        else:
+            on = np.empty(x.shape, dtype=bool)
+            off = np.empty(x.shape, dtype=bool)
+            ref = first.copy()
+            for t in range(steps):  # the reference is sequential in time; each step is vectorized
+                change = x[t] - ref
+                on[t], off[t] = change >= self.threshold, change <= -self.threshold
+                ref = np.where(on[t] | off[t], x[t], ref)
+        if self.mode == "on":
+            return on
+        if self.mode == "off":
+            return off
+        return on | off
+
+
+@dataclass(frozen=True)
+class PopulationCode:
+    """Gaussian tuning curves: each neuron fires Poisson spikes at
+    ``max_rate * exp(-(x - pref)**2 / (2 * sigma**2))`` Hz for stimulus ``x``.
+
+    Preferred values ``pref`` are evenly spread over ``[low, high]`` (see
+    :meth:`preferred`). ``circular=True`` makes the stimulus periodic with
+    period ``high - low`` (an angle): ``x - pref`` is wrapped into
+    ``[-period/2, period/2)`` and the preferred values are
+    ``low + period * k / p`` (``high`` is the same point as ``low``).
+
+    Values have one entry per neuron, shape ``(..., n)``, like every encoder
+    (the simulator hands ``(n,)`` to ``run`` and ``(n_samples, n)`` to
+    ``present``): entry ``i`` is the stimulus neuron ``i`` sees. To encode one
+    scalar per sample, give it to every neuron; :meth:`stimulus` builds that
+    array: ``sim.run(T, {"pop": code.stimulus(0.3, n)})``. Linear stimuli
+    must lie in ``[low, high]``; circular ones may be any finite number.
+
+    size: neurons per encoded value. ``None``: all ``n`` neurons of the input
+        encode one value. ``p``: the input's ``n = m * p`` neurons form ``m``
+        consecutive groups of ``p`` neurons, each group encoding its own value
+        with the same ``p`` preferred values (``m`` features side by side).
+    sigma: tuning width in stimulus units; ``None`` means the spacing of the
+        preferred values.
+    """
+
+    low: float = 0.0
+    high: float = 1.0
+    sigma: float | None = None
+    max_rate: float = 100.0
+    circular: bool = False
+    size: int | None = None
+    feature = "PopulationCode"
+
+    def __post_init__(self):
+        low = check.real("PopulationCode", "low", self.low)
+        high = check.real("PopulationCode", "high", self.high)
+        if high <= low:
+            raise ValueError(f"PopulationCode: parameter 'high' must be > low ({low}), got {high}")
+        if self.sigma is not None:
+            check.real("PopulationCode", "sigma", self.sigma, positive=True)
+        check.real("PopulationCode", "max_rate", self.max_rate, nonnegative=True)
+        if not isinstance(self.circular, (bool, np.bool_)):
+            raise TypeError(f"PopulationCode: parameter 'circular' must be True or False, got {self.circular!r}")
+        if self.size is not None:
+            check.integer("PopulationCode", "size", self.size, minimum=1)
+
+    def _group(self, n) -> int:
+        n = check.integer("PopulationCode", "n", n, minimum=1)
+        p = n if self.size is None else self.size
+        if n % p:
+            raise ValueError(f"PopulationCode: an input of n={n} neurons cannot be split into groups of "
+                             f"size={p} neurons; n must be a multiple of size")
+        return p
+
+    def preferred(self, n: int) -> np.ndarray:
+        """Preferred stimulus of each of ``n`` neurons, shape (n,)."""
+        p = self._group(n)
+        if self.circular:
+            grid = self.low + (self.high - self.low) * np.arange(p) / p
+        elif p == 1:
+            grid = np.array([(self.low + self.high) / 2])
+        else:
+            grid = np.linspace(self.low, self.high, p)
+        return np.tile(grid, n // p)
+
+    def width(self, n: int) -> float:
+        """Tuning width ``sigma`` used for an input of ``n`` neurons."""
+        if self.sigma is not None:
+            return float(self.sigma)
+        p = self._group(n)
+        span = self.high - self.low
+        return span / p if self.circular else span / max(p - 1, 1)
+
+    def stimulus(self, x, n: int) -> np.ndarray:
+        """Per-neuron stimulus array for an input of ``n`` neurons.
+
+        ``x``: one value per sample, shape ``(...)``, when ``size`` is None;
+        ``(..., n // size)`` values, one per group, otherwise. Returns shape
+        ``(..., n)``.
+        """
+        p = self._group(n)
+        x = _real_array("PopulationCode", "stimulus", x)
+        if self.size is None:
+            return np.repeat(x[..., None], n, axis=-1)
+        if x.ndim == 0 or x.shape[-1] != n // p:
+            raise ValueError(f"PopulationCode: with size={p}, an input of n={n} neurons encodes {n // p} "
+                             f"values per sample, so x must have shape (..., {n // p}), got {x.shape}")
+        return np.repeat(x, p, axis=-1)
+
+    def rates(self, values) -> np.ndarray:
+        """Firing rate (Hz) of each neuron for per-neuron stimulus ``values``
+        of shape (..., n); same shape."""
+        x = _real_array("PopulationCode", "stimulus values", values)
+        if x.ndim == 0:
+            raise ValueError("PopulationCode: stimulus values must have shape (..., n), one per neuron, "
+                             "got a scalar; use PopulationCode.stimulus(x, n)")
+        n = x.shape[-1]
+        if not self.circular and x.size and (x.min() < self.low or x.max() > self.high):
+            raise ValueError(f"PopulationCode: stimulus values must lie in [low, high] = [{self.low}, "
+                             f"{self.high}], got values in [{x.min()}, {x.max()}]")
+        d = x - self.preferred(n)
+        if self.circular:
+            period = self.high - self.low
+            d = np.mod(d + period / 2, period) - period / 2
+        return self.max_rate * np.exp(-d ** 2 / (2 * self.width(n) ** 2))
+
+    def encode(self, values, steps: int, dt: float, rng: np.random.Generator) -> np.ndarray:
+        p = self.rates(values) * dt
+        if self.max_rate * dt > 1.0:
+            raise ValueError(f"PopulationCode: max_rate * dt = {self.max_rate * dt} exceeds 1 spike per step")
+        return rng.random((steps,) + p.shape) < p

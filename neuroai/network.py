@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import validation as check
-from .coding import Latency, PoissonRate, RegularRate, SpikeArray
+from .coding import DeltaEncoder, Latency, PoissonRate, PopulationCode, RegularRate, SpikeArray
 from .neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
 from .plasticity import RULES
 from .synapses import AllToAll, Delta, ExponentialCurrent, resolve_values
 
 NEURON_MODELS = (LIF, AdaptiveLIF, Izhikevich, AdEx)
 SYNAPSE_KINDS = (Delta, ExponentialCurrent)
-ENCODERS = (PoissonRate, RegularRate, Latency, SpikeArray)
+ENCODERS = (PoissonRate, RegularRate, Latency, SpikeArray, DeltaEncoder, PopulationCode)
 SIGNS = {"excitatory": 1.0, "inhibitory": -1.0, None: 1.0}
 
 

@@ -54,11 +54,9 @@ class Simulator:
         rasters = {}
         for name, inp in self.network.inputs.items():
             values = inputs.get(name)
-            if values is None:
-                if inp.encoder.feature == "SpikeArray":
-                    values = np.zeros((steps, inp.n), dtype=bool)
-                else:
-                    values = np.ones(inp.n)
+            if values is None:  # silent for time-series stimuli, full rate otherwise
+                time_series = getattr(inp.encoder, "time_series", False)
+                values = np.zeros((steps, inp.n)) if time_series else np.ones(inp.n)
             raster = inp.encoder.encode(values, steps, self.network.dt, self.rng)
             if raster.shape != (steps, inp.n):
                 raise ValueError(f"Simulator: input {name!r} expects values of shape ({inp.n},) "
@@ -93,8 +91,9 @@ class Simulator:
 
         inputs: input name -> stimulus values of shape (n,) in [0, 1] for rate
         and latency encoders (held for the whole run), or a spike raster of
-        shape (steps, n) for ``SpikeArray``. An input given nothing fires at
-        its encoder's maximum rate (``SpikeArray``: stays silent).
+        shape (steps, n) for ``SpikeArray`` (``DeltaEncoder``: the signal, one
+        row per step). An input given nothing fires at its encoder's maximum
+        rate (time-series encoders: it stays silent).
         signals: signal name -> a scalar held for the run or one value per
         step, shape (steps,); a signal given nothing is 0.
         """

@@ -45,3 +45,15 @@ def test_spike_array_is_passed_through():
     assert out.dtype == bool and out[3, 1] and out.sum() == 1
     with pytest.raises(TypeError, match="boolean or 0/1"):
         na.SpikeArray().encode(raster * 2, 5, 1e-3)
+
+
+def test_time_series_inputs_given_nothing_stay_silent_and_rate_inputs_fire():
+    net = na.Network(dt=1e-3)
+    net.add_input("delta", 3, na.DeltaEncoder())
+    net.add_input("raw", 2, na.SpikeArray())
+    net.add_input("rate", 2, na.RegularRate(max_rate=100.0))
+    for name in ("delta", "raw", "rate"):
+        net.monitor(name)
+    result = na.Simulator(net, "torch").run(0.1)
+    assert result.spike_count("delta") == result.spike_count("raw") == 0
+    assert result.spike_count("rate") == 20

@@ -1,0 +1,442 @@
+"""Decoders and analyses of spike trains (numpy only).
+
+Spikes come in one of two forms, and every function accepts both:
+
+- a :class:`~neuroai.results.SimulationResult` and the ``name`` of a
+  monitored population or input. A result of :meth:`Simulator.present` is cut
+  into trials at its ``windows`` (time measured from each sample's onset;
+  spikes outside the windows are ignored): outputs have shape
+  ``(n_samples, n)``. Any other result is one trial from the start of the
+  run: outputs have shape ``(n,)``;
+- a spike raster, boolean (or 0/1) of shape ``(steps, ..., n)`` with time
+  first as the encoders make it, and its time step ``dt`` (seconds): outputs
+  have shape ``(..., n)``, one trial per index of the middle axes.
+
+Times are in seconds from trial onset and windows are half-open, ``[start,
+stop)``, rounded to whole steps. Rates are in Hz.
+
+Readouts: :func:`spike_counts`, :func:`windowed_rate`,
+:func:`first_spike_times`, :func:`population_vector` (angles and lines),
+:func:`tuning_curves`, :func:`fit_cosine_tuning`; classifiers
+:class:`NearestClassMean`, :class:`LinearClassifier` and the regression
+:class:`LinearDecoder`; and the accuracy of a readout as a function of its
+window, :func:`accuracy_vs_window`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from . import validation as check
+from .results import SimulationResult
+
+TWO_PI = 2 * np.pi
+
+
+# --- trials -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Trials:
+    """Spikes as events of (trial, step from trial onset, neuron)."""
+
+    trial: np.ndarray
+    step: np.ndarray
+    neuron: np.ndarray
+    shape: tuple[int, ...]   # trial axes of the output: (), (n_samples,) or the raster's middle axes
+    n: int
+    n_steps: int             # steps per trial
+    dt: float
+
+    @property
+    def n_trials(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def steps_of(self, owner: str, name: str, t: float) -> int:
+        """Time ``t`` (seconds from onset) as a whole number of steps."""
+        t = check.real(owner, name, t, nonnegative=True)
+        return int(round(t / self.dt))
+
+    def dense(self, flat: np.ndarray) -> np.ndarray:
+        """(n_trials * n,) -> trial shape + (n,)."""
+        return flat.reshape(self.shape + (self.n,))
+
+
+def _trials(owner: str, spikes, name, dt) -> _Trials:
+    if isinstance(spikes, SimulationResult):
+        if name is None:
+            raise ValueError(f"{owner}: parameter 'name' must name a monitored population or input "
+                             f"when spikes are a SimulationResult; recorded: {sorted(spikes.spikes)}")
+        if dt is not None and dt != spikes.dt:
+            raise ValueError(f"{owner}: parameter 'dt' must be left out or equal the result's dt "
+                             f"({spikes.dt} s), got {dt!r}")
+        s = spikes._spikes(name)
+        steps = np.asarray(s.steps, dtype=np.int64)
+        idx = np.asarray(s.indices, dtype=np.int64)
+        if spikes.windows is None:
+            return _Trials(np.zeros(len(steps), np.int64), steps - spikes.start_step, idx, (), s.n,
+                           spikes.n_steps, spikes.dt)
+        win = np.asarray(spikes.windows, dtype=np.int64)
+        k = np.searchsorted(win[:, 0], steps, side="right") - 1
+        inside = (k >= 0) & (steps < win[np.maximum(k, 0), 1])
+        k = k[inside]
+        return _Trials(k, steps[inside] - win[k, 0], idx[inside], (len(win),), s.n,
+                       int((win[:, 1] - win[:, 0]).max(initial=0)), spikes.dt)
+    if name is not None:
+        raise ValueError(f"{owner}: parameter 'name' is only for a SimulationResult; spikes given as a "
+                         f"raster need name=None, got {name!r}")
+    if dt is None:
+        raise ValueError(f"{owner}: parameter 'dt' (the time step in seconds) is required with a spike raster")
+    dt = check.real(owner, "dt", dt, positive=True)
+    raster = np.asarray(spikes)
+    if raster.dtype != bool:
+        if raster.dtype.kind not in "iuf" or not np.all((raster == 0) | (raster == 1)):
+            raise TypeError(f"{owner}: spikes must be a SimulationResult or a boolean (0/1) raster, "
+                            f"got an array of dtype {raster.dtype}")
+        raster = raster.astype(bool)
+    if raster.ndim < 2:
+        raise ValueError(f"{owner}: a spike raster must have shape (steps, ..., n), got {raster.shape}")
+    steps, n = raster.shape[0], raster.shape[-1]
+    t, k, i = np.nonzero(raster.reshape(steps, -1, n))
+    return _Trials(k.astype(np.int64), t.astype(np.int64), i.astype(np.int64), raster.shape[1:-1], n, steps, dt)
+
+
+def _cumulative_counts(tr: _Trials, stops: np.ndarray) -> np.ndarray:
+    """Spikes with step < s for each s in ``stops`` (sorted, unique):
+    shape (len(stops), n_trials * n)."""
+    pos = np.searchsorted(stops, tr.step, side="right")  # event counts for stops[j] with j >= pos
+    keep = pos < len(stops)
+    hist = np.zeros((len(stops), tr.n_trials * tr.n), dtype=np.int64)
+    np.add.at(hist, (pos[keep], tr.trial[keep] * tr.n + tr.neuron[keep]), 1)
+    return np.cumsum(hist, axis=0)
+
+
+# --- readouts -----------------------------------------------------------------
+
+def spike_counts(spikes, name: str | None = None, *, t_start: float = 0.0, t_stop: float | None = None,
+                 dt: float | None = None) -> np.ndarray:
+    """Spikes of each neuron in ``[t_start, t_stop)`` seconds after trial
+    onset (``t_stop=None``: to the end of the trial); int64, shape
+    trials + (n,)."""
+    tr = _trials("spike_counts", spikes, name, dt)
+    a = tr.steps_of("spike_counts", "t_start", t_start)
+    b = tr.n_steps if t_stop is None else tr.steps_of("spike_counts", "t_stop", t_stop)
+    if b <= a:
+        raise ValueError(f"spike_counts: parameter 't_stop' must be later than t_start ({t_start} s), "
+                         f"got {t_stop} s")
+    sel = (tr.step >= a) & (tr.step < b)
+    flat = np.bincount(tr.trial[sel] * tr.n + tr.neuron[sel], minlength=tr.n_trials * tr.n)
+    return tr.dense(flat.astype(np.int64))
+
+
+def windowed_rate(spikes, name: str | None = None, *, window: float, step: float | None = None,
+                  dt: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Firing rate (Hz) in windows of ``window`` seconds every ``step``
+    seconds (default ``window``: adjacent bins) across each trial.
+
+    Returns ``(starts, rates)``: window start times (seconds from onset),
+    shape (n_windows,), and rates of shape (n_windows,) + trials + (n,).
+    Only whole windows that fit in the trial are used.
+    """
+    tr = _trials("windowed_rate", spikes, name, dt)
+    w = tr.steps_of("windowed_rate", "window", window)
+    s = w if step is None else tr.steps_of("windowed_rate", "step", step)
+    if w < 1 or s < 1:
+        raise ValueError(f"windowed_rate: 'window' and 'step' must be at least one step (dt={tr.dt} s), "
+                         f"got window={window}, step={step}")
+    starts = np.arange(0, tr.n_steps - w + 1, s)
+    if not len(starts):
+        raise ValueError(f"windowed_rate: parameter 'window' must fit in a trial of {tr.n_steps * tr.dt} s, "
+                         f"got {window} s")
+    edges = np.unique(np.concatenate([starts, starts + w]))
+    cum = _cumulative_counts(tr, edges)
+    counts = cum[np.searchsorted(edges, starts + w)] - cum[np.searchsorted(edges, starts)]
+    rates = counts / (w * tr.dt)
+    return starts * tr.dt, rates.reshape((len(starts),) + tr.shape + (tr.n,))
+
+
+def first_spike_times(spikes, name: str | None = None, *, dt: float | None = None) -> np.ndarray:
+    """Time of each neuron's first spike in seconds from trial onset (``inf``
+    where it stays silent), shape trials + (n,)."""
+    tr = _trials("first_spike_times", spikes, name, dt)
+    first = np.full(tr.n_trials * tr.n, np.inf)
+    np.minimum.at(first, tr.trial * tr.n + tr.neuron, tr.step * tr.dt)
+    return tr.dense(first)
+
+
+def population_vector(rates, preferred, *, period: float | None = None, baseline=0.0, scale=1.0) -> np.ndarray:
+    """Population-vector estimate of the stimulus from ``rates`` (..., n).
+
+    Each neuron votes for its ``preferred`` value (shape (n,)) with weight
+    ``(rates - baseline) / scale`` (``baseline`` and ``scale``: scalars or
+    shape (n,), for instance the fit of :func:`fit_cosine_tuning`).
+
+    ``period=None`` (a line): the centre of mass
+    ``sum(w * preferred) / sum(w)``. ``period`` given (an angle of that
+    period, ``2*pi`` for radians): the direction of the vector sum
+    ``sum(w * exp(2j*pi*preferred/period))`` (Georgopoulos et al. 1986),
+    returned in ``[0, period)``. NaN where the weights sum to zero (line) or
+    the vector vanishes (angle). Returns shape (...).
+    """
+    r = np.asarray(rates, dtype=np.float64)
+    pref = np.asarray(preferred, dtype=np.float64)
+    if r.ndim == 0 or pref.shape != (r.shape[-1],):
+        raise ValueError(f"population_vector: parameter 'preferred' must have shape (n,) matching rates "
+                         f"(..., n), got preferred {pref.shape} and rates {r.shape}")
+    w = (r - np.asarray(baseline, dtype=np.float64)) / np.asarray(scale, dtype=np.float64)
+    if period is None:
+        total = w.sum(-1)
+        num = w @ pref
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total != 0, num / np.where(total != 0, total, 1.0), np.nan)
+    period = check.real("population_vector", "period", period, positive=True)
+    phase = TWO_PI * pref / period
+    x, y = w @ np.cos(phase), w @ np.sin(phase)
+    angle = np.mod(np.arctan2(y, x), TWO_PI) * (period / TWO_PI)
+    angle = np.where(angle < period, angle, 0.0)  # the mod of a tiny negative angle rounds to the period
+    return np.where(np.hypot(x, y) > 0, angle, np.nan)
+
+
+def angular_difference(a, b, period: float = TWO_PI) -> np.ndarray:
+    """``a - b`` wrapped into ``[-period/2, period/2)``."""
+    period = check.real("angular_difference", "period", period, positive=True)
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    return np.mod(d + period / 2, period) - period / 2
+
+
+class TuningCurves(NamedTuple):
+    """Mean response per stimulus value: ``stimuli`` (k,), ``mean`` and
+    ``sem`` (standard error of the mean; 0 for single trials) of shape (k, n),
+    ``trials`` (k,) per value."""
+
+    stimuli: np.ndarray
+    mean: np.ndarray
+    sem: np.ndarray
+    trials: np.ndarray
+
+
+def tuning_curves(responses, stimuli) -> TuningCurves:
+    """Tuning curves from ``responses`` (n_trials, n), e.g. rates or counts,
+    and the stimulus value of each trial, ``stimuli`` (n_trials,)."""
+    resp = np.asarray(responses, dtype=np.float64)
+    stim = np.asarray(stimuli)
+    if resp.ndim != 2 or stim.shape != (resp.shape[0],):
+        raise ValueError(f"tuning_curves: 'responses' must have shape (n_trials, n) and 'stimuli' "
+                         f"(n_trials,), got {resp.shape} and {stim.shape}")
+    values, inv, cnt = np.unique(stim, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(values), resp.shape[1]))
+    sq = np.zeros_like(sums)
+    np.add.at(sums, inv, resp)
+    mean = sums / cnt[:, None]
+    np.add.at(sq, inv, (resp - mean[inv]) ** 2)
+    dof = np.maximum(cnt - 1, 1)[:, None]
+    sem = np.sqrt(sq / dof) / np.sqrt(cnt)[:, None]
+    return TuningCurves(values, mean, sem, cnt)
+
+
+@dataclass(frozen=True)
+class CosineTuning:
+    """Fitted cosine tuning ``r = baseline + depth * cos(theta - preferred)``
+    per neuron (each field shape (n,); ``preferred`` in radians, [0, 2 pi))."""
+
+    baseline: np.ndarray
+    depth: np.ndarray
+    preferred: np.ndarray
+
+    def predict(self, angles) -> np.ndarray:
+        """Rates for ``angles`` (...,) in radians: shape (..., n)."""
+        a = np.asarray(angles, dtype=np.float64)[..., None]
+        return self.baseline + self.depth * np.cos(a - self.preferred)
+
+
+def fit_cosine_tuning(responses, angles) -> CosineTuning:
+    """Least-squares fit of cosine tuning (Georgopoulos et al. 1982) to
+    ``responses`` (n_trials, n) at ``angles`` (n_trials,) in radians."""
+    resp = np.asarray(responses, dtype=np.float64)
+    a = np.asarray(angles, dtype=np.float64)
+    if resp.ndim != 2 or a.shape != (resp.shape[0],) or len(a) < 3:
+        raise ValueError(f"fit_cosine_tuning: 'responses' must have shape (n_trials, n) with n_trials >= 3 "
+                         f"and 'angles' (n_trials,), got {resp.shape} and {a.shape}")
+    design = np.stack([np.ones_like(a), np.cos(a), np.sin(a)], axis=1)
+    coef, *_ = np.linalg.lstsq(design, resp, rcond=None)
+    return CosineTuning(coef[0], np.hypot(coef[1], coef[2]), np.mod(np.arctan2(coef[2], coef[1]), TWO_PI))
+
+
+# --- classifiers and regression ---------------------------------------------------
+
+def _features(owner: str, X) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"{owner}: features must have shape (n_trials, n_features), got {X.shape}")
+    return X
+
+
+def _ridge(X: np.ndarray, Y: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares ``Y ~ X @ W + b`` with an unpenalized bias and an L2
+    penalty ``ridge * mean(diag(Xc'Xc))`` on ``W``."""
+    mx, my = X.mean(0), Y.mean(0)
+    Xc, Yc = X - mx, Y - my
+    gram = Xc.T @ Xc
+    lam = ridge * max(np.trace(gram) / max(len(gram), 1), 1e-12)
+    W = np.linalg.solve(gram + lam * np.eye(len(gram)), Xc.T @ Yc)
+    return W, my - mx @ W
+
+
+class NearestClassMean:
+    """Assign each trial to the class whose mean training feature vector is
+    nearest (Euclidean)."""
+
+    def fit(self, X, y) -> "NearestClassMean":
+        X = _features("NearestClassMean", X)
+        y = np.asarray(y)
+        self.classes_, inv = np.unique(y, return_inverse=True)
+        sums = np.zeros((len(self.classes_), X.shape[1]))
+        np.add.at(sums, inv, X)
+        self.means_ = sums / np.bincount(inv)[:, None]
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        X = _features("NearestClassMean", X)
+        d = (X ** 2).sum(1)[:, None] - 2 * X @ self.means_.T + (self.means_ ** 2).sum(1)[None]
+        return self.classes_[np.argmin(d, axis=1)]
+
+
+class LinearClassifier:
+    """Least-squares linear classifier: regress one-hot class targets on the
+    features (with bias and a small relative ridge), predict the largest
+    output."""
+
+    def __init__(self, ridge: float = 1e-3):
+        self.ridge = check.real("LinearClassifier", "ridge", ridge, nonnegative=True)
+
+    def fit(self, X, y) -> "LinearClassifier":
+        X = _features("LinearClassifier", X)
+        self.classes_, inv = np.unique(np.asarray(y), return_inverse=True)
+        self.W_, self.b_ = _ridge(X, np.eye(len(self.classes_))[inv], self.ridge)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        X = _features("LinearClassifier", X)
+        return self.classes_[np.argmax(X @ self.W_ + self.b_, axis=1)]
+
+
+class LinearDecoder:
+    """Least-squares linear regression ``y ~ X @ W + b`` (with a small
+    relative ridge), for continuous readouts such as a direction's
+    ``(cos, sin)``."""
+
+    def __init__(self, ridge: float = 1e-3):
+        self.ridge = check.real("LinearDecoder", "ridge", ridge, nonnegative=True)
+
+    def fit(self, X, Y) -> "LinearDecoder":
+        X = _features("LinearDecoder", X)
+        Y = np.asarray(Y, dtype=np.float64)
+        if Y.shape[0] != X.shape[0]:
+            raise ValueError(f"LinearDecoder: targets must have {X.shape[0]} rows like the features, "
+                             f"got shape {Y.shape}")
+        self.W_, self.b_ = _ridge(X, Y.reshape(len(Y), -1), self.ridge)
+        self._shape = Y.shape[1:]
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        X = _features("LinearDecoder", X)
+        return (X @ self.W_ + self.b_).reshape((len(X),) + self._shape)
+
+
+CLASSIFIERS = {"nearest_mean": NearestClassMean, "linear": LinearClassifier}
+
+
+def _classifier(owner: str, classifier):
+    if isinstance(classifier, str):
+        check.choice(owner, "classifier", classifier, CLASSIFIERS)
+        return CLASSIFIERS[classifier]()
+    if not (hasattr(classifier, "fit") and hasattr(classifier, "predict")):
+        raise TypeError(f"{owner}: parameter 'classifier' must be one of {list(CLASSIFIERS)} or an object "
+                        f"with fit(X, y) and predict(X), got {type(classifier).__name__}")
+    return classifier
+
+
+def fold_indices(labels, folds: int, seed: int = 0) -> np.ndarray:
+    """Fold (0..folds-1) of each trial: a seeded shuffle within each class,
+    dealt round robin, so every fold holds each class in proportion."""
+    y = np.asarray(labels)
+    folds = check.integer("fold_indices", "folds", folds, minimum=2)
+    if len(y) < folds:
+        raise ValueError(f"fold_indices: parameter 'folds' must not exceed the {len(y)} trials, got {folds}")
+    order = np.lexsort((np.random.default_rng(check.seed("fold_indices", seed)).random(len(y)), y))
+    fold = np.empty(len(y), dtype=np.int64)
+    fold[order] = np.arange(len(y)) % folds
+    return fold
+
+
+def cross_validated_accuracy(features, labels, *, classifier="nearest_mean", folds: int = 5,
+                             seed: int = 0) -> float:
+    """Fraction of trials classified correctly when each fold is predicted by
+    a classifier trained on the others (``classifier``: ``"nearest_mean"``,
+    ``"linear"`` or an object with fit/predict)."""
+    X = _features("cross_validated_accuracy", features)
+    y = np.asarray(labels)
+    if y.shape != (len(X),):
+        raise ValueError(f"cross_validated_accuracy: 'labels' must have shape ({len(X)},), got {y.shape}")
+    model = _classifier("cross_validated_accuracy", classifier)
+    fold = fold_indices(y, folds, seed)
+    correct = 0
+    for k in range(folds):  # a handful of folds; each fit and predict is vectorized over trials
+        test = fold == k
+        correct += int(np.sum(model.fit(X[~test], y[~test]).predict(X[test]) == y[test]))
+    return correct / len(y)
+
+
+@dataclass(frozen=True)
+class ReadoutCurve:
+    """Decoding accuracy of a readout of the window ``[0, window)`` after
+    onset: ``windows`` (s), ``accuracy`` and ``spikes`` (mean spikes per trial
+    the readout used) per window, and ``chance`` (share of the commonest
+    class)."""
+
+    windows: np.ndarray
+    accuracy: np.ndarray
+    spikes: np.ndarray
+    chance: float
+
+
+def accuracy_vs_window(spikes, name: str | None, labels, windows, *, readout: str = "counts",
+                       classifier="nearest_mean", folds: int = 5, seed: int = 0,
+                       dt: float | None = None) -> ReadoutCurve:
+    """Cross-validated decoding accuracy of the stimulus class ``labels``
+    (one per trial) from the spikes in ``[0, w)`` after onset, for each
+    readout window ``w`` in ``windows`` (seconds).
+
+    readout: ``"counts"``, the spike count of each neuron (spikes used: all
+    spikes in the window); ``"first_spike"``, each neuron's first-spike time,
+    censored at ``w`` for neurons silent until then (spikes used: the first
+    spikes that arrived).
+    """
+    owner = "accuracy_vs_window"
+    check.choice(owner, "readout", readout, ("counts", "first_spike"))
+    tr = _trials(owner, spikes, name, dt)
+    if len(tr.shape) != 1:
+        raise ValueError(f"{owner}: spikes must hold a flat list of trials (a presented result, or a raster "
+                         f"(steps, n_trials, n)), got trial axes {tr.shape}")
+    y = np.asarray(labels)
+    if y.shape != tr.shape:
+        raise ValueError(f"{owner}: parameter 'labels' must have shape {tr.shape}, one per trial, got {y.shape}")
+    w = np.asarray(windows, dtype=np.float64).ravel()
+    if not len(w) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise ValueError(f"{owner}: parameter 'windows' must be positive times in seconds, got {windows!r}")
+    stops = np.array([tr.steps_of(owner, "windows", t) for t in w])
+    if readout == "counts":
+        edges = np.unique(stops)
+        feats = _cumulative_counts(tr, edges)[np.searchsorted(edges, stops)].reshape(len(w), tr.n_trials, tr.n)
+        used = feats.sum(-1).mean(-1)
+    else:
+        first_step = np.full(tr.n_trials * tr.n, np.iinfo(np.int64).max)
+        np.minimum.at(first_step, tr.trial * tr.n + tr.neuron, tr.step)
+        fired = first_step.reshape(1, tr.n_trials, tr.n) < stops[:, None, None]
+        feats = np.where(fired, first_step.reshape(1, tr.n_trials, tr.n), stops[:, None, None]) * tr.dt
+        used = fired.sum(-1).mean(-1)
+    acc = np.array([cross_validated_accuracy(f, y, classifier=classifier, folds=folds, seed=seed)
+                    for f in feats])
+    _, cnt = np.unique(y, return_counts=True)
+    return ReadoutCurve(stops * tr.dt, acc, used.astype(np.float64), float(cnt.max() / len(y)))
