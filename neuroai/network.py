@@ -16,7 +16,7 @@ import numpy as np
 from . import validation as check
 from .coding import DeltaEncoder, Latency, PoissonRate, PopulationCode, RegularRate, SpikeArray
 from .neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
-from .plasticity import RULES
+from .plasticity import RATE_RULES, RULES
 from .synapses import AllToAll, Delta, ExponentialCurrent, resolve_values
 
 NEURON_MODELS = (LIF, AdaptiveLIF, Izhikevich, AdEx)
@@ -227,13 +227,13 @@ class Network:
             raise ValueError(f"{owner}: with sign={sign!r} weights are magnitudes and must be >= 0, "
                              f"got minimum {weights.min()}")
         if plasticity is not None:
-            self._check_plasticity(owner, plasticity, weights, sign)
+            self._check_plasticity(owner, plasticity, weights, sign, post)
         proj = Projection(name, pre, post, synapse, pre_idx.astype(np.int64), post_idx.astype(np.int64),
                           weights, sign, int(round(delay / self.dt)), plasticity)
         self.projections[name] = proj
         return proj
 
-    def _check_plasticity(self, owner: str, rule, weights: np.ndarray, sign) -> None:
+    def _check_plasticity(self, owner: str, rule, weights: np.ndarray, sign, post: str) -> None:
         if not isinstance(rule, RULES):
             raise TypeError(f"{owner}: 'plasticity' must be one of {[r.__name__ for r in RULES]} or None, "
                             f"got {type(rule).__name__}")
@@ -242,6 +242,9 @@ class Network:
         if signal is not None and signal not in self.signals:
             raise ValueError(f"{owner}: the rule reads signal {signal!r}, which the network lacks; "
                              f"add it with net.add_signal({signal!r}) (signals: {self.signals})")
+        if isinstance(rule, RATE_RULES) and self.populations[post].model.units != "dimensionless":
+            raise ValueError(f"{owner}: {type(rule).__name__} acts on dimensionless weights, but population "
+                             f"{post!r} uses physical units")
         if sign is not None and rule.w_min < 0:
             raise ValueError(f"{owner}: with sign={sign!r} weights are magnitudes, so the rule's w_min must be "
                              f">= 0, got {rule.w_min}")

@@ -163,4 +163,92 @@ class RewardSTDP:
                 raise ValueError(f"{owner}: dt ({dt} s) must be smaller than RewardSTDP {p} ({getattr(self, p)} s)")
 
 
-RULES = (STDP, TripletSTDP, RewardSTDP)
+@dataclass(frozen=True)
+class _RateRule:
+    """Shared by the rate-based rules: rate traces and their validation.
+
+    Each neuron's rate is estimated by a trace that jumps by ``1/tau`` at
+    each spike and decays exactly with ``tau`` (so it reads in Hz):
+    ``r_pre`` (``tau_pre``) and ``r_post`` (``tau_post``). At the end of every
+    step the weight takes one Euler step of the rule's ``dw/dt``, clipped to
+    [w_min, w_max]. Rate rules act on dimensionless weights (populations of
+    dimensionless models).
+    """
+
+    eta: float = 1e-4
+    tau_pre: float = 50e-3
+    tau_post: float = 50e-3
+    w_min: float = 0.0
+    w_max: float = 1.0
+
+    def __post_init__(self):
+        owner = type(self).__name__
+        check.real(owner, "eta", self.eta, nonnegative=True)
+        for p in ("tau_pre", "tau_post") + getattr(self, "_extra_taus", ()):
+            check.real(owner, p, getattr(self, p), positive=True)
+        w_min = check.real(owner, "w_min", self.w_min)
+        w_max = check.real(owner, "w_max", self.w_max)
+        if w_max < w_min:
+            raise ValueError(f"{owner}: w_max ({w_max}) must be >= w_min ({w_min})")
+
+    def validate_dt(self, dt: float, owner: str) -> None:
+        for p in ("tau_pre", "tau_post") + getattr(self, "_extra_taus", ()):
+            if dt >= getattr(self, p):
+                raise ValueError(f"{owner}: dt ({dt} s) must be smaller than {type(self).__name__} {p} "
+                                 f"({getattr(self, p)} s)")
+
+
+@dataclass(frozen=True)
+class Hebbian(_RateRule):
+    r"""Rate-based Hebbian learning with weight decay:
+    :math:`\dot w = \eta\,(r_{pre}\, r_{post} - \lambda\, w)`.
+
+    ``eta`` in 1/(Hz^2 s); ``decay`` (:math:`\lambda`) in Hz^2. Without decay
+    the weights of co-active pairs grow until the bound.
+    """
+
+    decay: float = 0.0
+    feature = "Hebbian"
+
+    def __post_init__(self):
+        super().__post_init__()
+        check.real("Hebbian", "decay", self.decay, nonnegative=True)
+
+
+@dataclass(frozen=True)
+class Oja(_RateRule):
+    r"""Oja's rule: :math:`\dot w = \eta\, r_{post}\,(r_{pre} - r_{post}\, w)`.
+
+    Hebbian growth with a decay that normalizes each neuron's weight vector;
+    for a linear neuron it converges to the first principal component of its
+    inputs (Oja 1982). ``eta`` in 1/(Hz^2 s).
+    """
+
+    feature = "Oja"
+
+
+@dataclass(frozen=True)
+class BCM(_RateRule):
+    r"""Bienenstock-Cooper-Munro rule with a sliding threshold:
+
+    .. math::
+        \dot w = \eta\, r_{pre}\, r_{post}\,(r_{post} - \theta), \qquad
+        \tau_\theta\, \dot\theta = r_{post}^2 - \theta
+
+    Activity above the threshold potentiates, below it depresses, and the
+    threshold follows the recent mean squared rate (Euler step, ``theta`` in
+    Hz^2, starting at ``theta0``). ``eta`` in 1/(Hz^3 s).
+    """
+
+    tau_theta: float = 1.0
+    theta0: float = 0.0
+    feature = "BCM"
+    _extra_taus = ("tau_theta",)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check.real("BCM", "theta0", self.theta0, nonnegative=True)
+
+
+RATE_RULES = (Hebbian, Oja, BCM)
+RULES = (STDP, TripletSTDP, RewardSTDP) + RATE_RULES

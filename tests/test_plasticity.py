@@ -4,7 +4,7 @@ import pytest
 
 import neuroai as na
 from neuroai import cli
-from neuroai.plasticity import STDP, RewardSTDP, TripletSTDP
+from neuroai.plasticity import BCM, STDP, Hebbian, Oja, RewardSTDP, TripletSTDP
 
 
 def plastic_network(dependence: str, nearest: bool) -> na.Network:
@@ -75,7 +75,7 @@ def test_bad_plasticity_parameters_fail_at_creation():
         net.connect("a", "a", weight=2.0, plasticity=STDP())
     with pytest.raises(ValueError, match="with sign='inhibitory' weights are magnitudes, so the rule's w_min must be >= 0"):
         net.connect("a", "a", weight=0.5, sign="inhibitory", plasticity=STDP(w_min=-1.0))
-    with pytest.raises(TypeError, match="'plasticity' must be one of \\['STDP', 'TripletSTDP', 'RewardSTDP'\\] or None, got str"):
+    with pytest.raises(TypeError, match="'plasticity' must be one of \\['STDP', 'TripletSTDP', 'RewardSTDP', 'Hebbian', 'Oja', 'BCM'\\] or None, got str"):
         net.connect("a", "a", plasticity="stdp")
     with pytest.raises(ValueError, match="dt \\(0.0001 s\\) must be smaller than STDP tau_post"):
         net.connect("a", "a", weight=0.5, plasticity=STDP(tau_post=5e-5))
@@ -198,3 +198,65 @@ def test_signals_are_validated():
     other.add_population("a", 2)
     with pytest.raises(ValueError, match="the rule reads signal 'dopamine', which the network lacks"):
         other.connect("a", "a", weight=0.5, plasticity=RewardSTDP("dopamine"))
+
+
+def rate_rule_network(rule) -> na.Network:
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 30, na.PoissonRate(40.0))
+    net.add_population("p", 15, na.LIF(tau_m=10e-3, t_ref=1e-3), v_init=na.Uniform(0, 1, seed=2))
+    net.connect("inp", "p", na.FixedProbability(0.5, seed=1), weight=na.Uniform(0.1, 0.4, seed=3), plasticity=rule,
+                name="ff")
+    net.connect("p", "p", na.FixedProbability(0.2, allow_self=False, seed=4), weight=0.05, delay=1e-3,
+                sign="inhibitory", plasticity=rule, name="rec")
+    net.monitor("p")
+    net.monitor("ff", "w", every=100)
+    net.monitor("rec", "w", every=100)
+    return net
+
+
+@pytest.mark.parametrize("rule", [Hebbian(eta=1e-5, decay=50.0), Oja(eta=1e-5),
+                                  BCM(eta=1e-6, tau_theta=0.2, theta0=100.0)], ids=lambda r: type(r).__name__)
+def test_rate_rules_have_identical_weight_trajectories(rule):
+    net = rate_rule_network(rule)
+    brian = na.Simulator(net, "brian2", seed=1).run(0.3)
+    torch_ = na.Simulator(net, "torch", seed=1, dtype="float64").run(0.3)
+    assert na.spike_agreement(brian, torch_, "p")[0] == brian.spike_count("p") == torch_.spike_count("p") > 0
+    for key in ("ff.w", "rec.w"):
+        np.testing.assert_array_equal(brian.trace(key).values, torch_.trace(key).values)
+    assert np.abs(brian.trace("ff.w").values[-1] - brian.trace("ff.w").values[0]).mean() > 1e-3
+
+
+def two_rate_inputs(rule, seconds: float = 1.0) -> np.ndarray:
+    """Final weights onto one neuron from 10 inputs at 60 Hz then 10 at 10 Hz."""
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 20, na.PoissonRate(60.0))
+    net.add_population("post", 1, na.LIF(tau_m=10e-3, i_bias=0.8))
+    net.connect("inp", "post", weight=0.3, plasticity=rule, name="ff")
+    sim = na.Simulator(net, "torch", seed=0, dtype="float64")
+    sim.run(seconds, inputs={"inp": np.r_[np.ones(10), np.full(10, 1 / 6)]})
+    return sim.to_network().projections["ff"].weights
+
+
+def test_hebbian_favours_active_inputs_and_oja_keeps_weights_bounded():
+    hebb = two_rate_inputs(Hebbian(eta=1e-4, w_max=1.0))
+    assert np.all(hebb[:10] == 1.0), "plain Hebbian growth runs into the bound"
+    assert hebb[10:].mean() < 0.9  # slower for the weakly active inputs
+    oja = two_rate_inputs(Oja(eta=1e-4, w_max=1.0), seconds=2.0)
+    assert oja[:10].min() > oja[10:].max(), "the weight vector turns towards the active inputs"
+    assert oja.max() < 0.6, "Oja's decay term keeps the weights far from the bound"
+
+
+def test_bcm_threshold_decides_between_depression_and_potentiation():
+    low = two_rate_inputs(BCM(eta=1e-7, tau_theta=100.0, theta0=0.0), seconds=0.5)
+    high = two_rate_inputs(BCM(eta=1e-7, tau_theta=100.0, theta0=1e5), seconds=0.5)
+    assert np.all(low > 0.3) and np.all(high < 0.3)
+    assert low[:10].mean() - 0.3 > low[10:].mean() - 0.3  # active inputs change most
+
+
+def test_rate_rules_need_dimensionless_weights():
+    net = na.Network(dt=1e-4)
+    net.add_population("pyr", 2, na.LIF.physical())
+    with pytest.raises(ValueError, match="Oja acts on dimensionless weights, but population 'pyr' uses physical units"):
+        net.connect("pyr", "pyr", weight=0.0, plasticity=Oja())
+    with pytest.raises(ValueError, match="BCM: parameter 'tau_theta' must be > 0"):
+        BCM(tau_theta=0.0)

@@ -10,12 +10,13 @@ import numpy as np
 
 from ..network import SIGNS, Network
 from ..neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
-from ..plasticity import STDP, RewardSTDP, TripletSTDP
+from ..plasticity import BCM, STDP, Hebbian, Oja, RewardSTDP, TripletSTDP
 from ..results import Spikes, Trace
 from ..synapses import ExponentialCurrent
 
 CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "reset:subtract", "refractory", "Delta",
-                          "ExponentialCurrent", "delay", "STDP", "TripletSTDP", "RewardSTDP"})
+                          "ExponentialCurrent", "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja",
+                          "BCM"})
 
 _UNITS = {  # (voltage, current, resistance) per LIF.units
     "dimensionless": (b2.Unit(1), b2.Unit(1), b2.Unit(1)),
@@ -126,7 +127,31 @@ def _reward_stdp(rule, w_unit) -> tuple[str, str, str, dict]:
     return model, on_pre, on_post, namespace
 
 
-_RULES = {STDP: _stdp, TripletSTDP: _triplet_stdp, RewardSTDP: _reward_stdp}
+_RATE_UPDATES = {  # weight step of each rate rule, taken at the end of every step
+    Hebbian: "weight = clip(weight + eta * dt * (rpre * rpost - decay * weight), w_min, w_max)",
+    Oja: "weight = clip(weight + eta * dt * rpost * (rpre - rpost * weight), w_min, w_max)",
+    BCM: "weight = clip(weight + eta * dt * rpre * rpost * (rpost - theta), w_min, w_max)\n"
+         "theta = theta + dt * (rpost ** 2 - theta) / tau_theta",
+}
+
+
+def _rate_rule(rule, w_unit) -> tuple[str, str, str, dict]:
+    """(model, on_pre, on_post, namespace) of a rate rule: rate traces jump
+    by 1/tau at each spike; the weight step is a ``run_regularly`` (see
+    ``_synapses``)."""
+    model = _CLOCK_DRIVEN.format("rpre", "tau_pre") + _CLOCK_DRIVEN.format("rpost", "tau_post")
+    namespace = dict(tau_pre=rule.tau_pre * b2.second, tau_post=rule.tau_post * b2.second,
+                     k_pre=1.0 / rule.tau_pre, k_post=1.0 / rule.tau_post, eta=rule.eta * b2.Hz)
+    if isinstance(rule, Hebbian):
+        namespace["decay"] = rule.decay
+    if isinstance(rule, BCM):
+        model += "\ntheta : 1"
+        namespace["tau_theta"] = rule.tau_theta * b2.second
+    return model, "\nrpre += k_pre", "rpost += k_post", namespace
+
+
+_RULES = {STDP: _stdp, TripletSTDP: _triplet_stdp, RewardSTDP: _reward_stdp,
+          Hebbian: _rate_rule, Oja: _rate_rule, BCM: _rate_rule}
 
 
 def _synapses(network: Network, proj, source, target, dt, name: str):
@@ -151,6 +176,10 @@ def _synapses(network: Network, proj, source, target, dt, name: str):
     syn.weight = proj.weights * w_unit
     if isinstance(rule, RewardSTDP):
         syn.run_regularly(f"weight = clip(weight + eta * dt * {rule.signal}(t) * elig, w_min, w_max)", when="end")
+    if type(rule) in _RATE_UPDATES:
+        if isinstance(rule, BCM):
+            syn.theta = rule.theta0
+        syn.run_regularly(_RATE_UPDATES[type(rule)], when="end")
     return syn
 
 

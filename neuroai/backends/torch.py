@@ -26,7 +26,8 @@ from .torch_neurons import STEPS
 from .torch_plasticity import RULE_STEPS
 
 CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "reset:subtract", "refractory", "Delta",
-                          "ExponentialCurrent", "delay", "STDP", "TripletSTDP", "RewardSTDP"})
+                          "ExponentialCurrent", "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja",
+                          "BCM"})
 
 _NEVER = -(2**40)  # "last spike" step of a neuron that has not spiked
 _DTYPES = {"float32": torch.float32, "float64": torch.float64,

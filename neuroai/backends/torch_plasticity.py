@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..plasticity import STDP, RewardSTDP, TripletSTDP
+from ..plasticity import BCM, STDP, Hebbian, Oja, RewardSTDP, TripletSTDP
 
 
 def _bump(trace: torch.Tensor, spikes: torch.Tensor, nearest: bool = False) -> torch.Tensor:
@@ -147,4 +147,45 @@ class RewardSTDPStep(_TraceRule):
             st["w"] = (st["w"] + k * st["c"]).clamp(self.rule.w_min, self.rule.w_max) * mask
 
 
-RULE_STEPS = {STDP: STDPStep, TripletSTDP: TripletSTDPStep, RewardSTDP: RewardSTDPStep}
+class RateRuleStep(_TraceRule):
+    """Hebbian, Oja and BCM: rate traces (Hz) jump by 1/tau at each spike;
+    the weights take one Euler step of the rule at the end of every step."""
+
+    decays = {"rpre": "tau_pre", "rpost": "tau_post"}
+    sides = {"rpre": "pre", "rpost": "post"}
+
+    def __init__(self, rule, dt: float):
+        super().__init__(rule, dt)
+        self.k_pre, self.k_post = 1.0 / rule.tau_pre, 1.0 / rule.tau_post
+        self.eta_dt = rule.eta * np.float64(dt)
+        if isinstance(rule, BCM):
+            self.k_theta = float(np.float64(dt) / rule.tau_theta)
+
+    def init_state(self, w, batch, n_pre, n_post):
+        st = super().init_state(w, batch, n_pre, n_post)
+        if isinstance(self.rule, BCM):
+            st["theta"] = w.new_full((batch, n_post), self.rule.theta0)
+        return st
+
+    def on_pre(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        st["rpre"] = torch.where(spikes > 0, st["rpre"] + self.k_pre, st["rpre"])
+
+    def on_post(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        st["rpost"] = torch.where(spikes > 0, st["rpost"] + self.k_post, st["rpost"])
+
+    @torch.no_grad()
+    def on_end(self, st: dict, signals: dict[str, float], mask: torch.Tensor) -> None:
+        rule, w = self.rule, st["w"]
+        x, y = st["rpre"][0].unsqueeze(1), st["rpost"]  # (n_pre, 1), (1, n_post)
+        if isinstance(rule, Hebbian):
+            dw = (x * y) - (rule.decay * w)
+        elif isinstance(rule, Oja):
+            dw = y * (x - (y * w))
+        else:
+            dw = (x * y) * (y - st["theta"])
+            st["theta"] = st["theta"] + self.k_theta * ((y**2) - st["theta"])
+        st["w"] = (w + self.eta_dt * dw).clamp(rule.w_min, rule.w_max) * mask
+
+
+RULE_STEPS = {STDP: STDPStep, TripletSTDP: TripletSTDPStep, RewardSTDP: RewardSTDPStep,
+              Hebbian: RateRuleStep, Oja: RateRuleStep, BCM: RateRuleStep}
