@@ -16,7 +16,7 @@ import numpy as np
 from . import validation as check
 from .coding import DeltaEncoder, Latency, PoissonRate, PopulationCode, RegularRate, SpikeArray
 from .neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
-from .plasticity import RATE_RULES, RULES
+from .plasticity import RATE_RULES, RULES, SynapticNormalization
 from .synapses import AllToAll, Delta, ExponentialCurrent, resolve_values
 
 NEURON_MODELS = (LIF, AdaptiveLIF, Izhikevich, AdEx)
@@ -58,7 +58,8 @@ class Projection:
     ``"excitatory"`` or ``"inhibitory"`` (the effective weight is
     ``sign * weights``) and signed values when ``sign`` is None. ``delay_steps``
     is the axonal delay in whole steps of the network's ``dt``. ``plasticity``
-    is the learning rule that changes ``weights`` during a run, or None.
+    is the learning rule that changes ``weights`` during a run, or None;
+    ``normalization`` a :class:`SynapticNormalization` applied after it, or None.
     """
 
     name: str
@@ -71,6 +72,7 @@ class Projection:
     sign: str | None
     delay_steps: int
     plasticity: object | None = None
+    normalization: SynapticNormalization | None = None
 
     @property
     def n_synapses(self) -> int:
@@ -182,7 +184,7 @@ class Network:
         return part.n
 
     def connect(self, pre, post, connectivity=None, weight=1.0, *, synapse=None, sign=None,
-                delay: float = 0.0, plasticity=None, name: str | None = None) -> Projection:
+                delay: float = 0.0, plasticity=None, normalization=None, name: str | None = None) -> Projection:
         """Project ``pre`` (population or input, object or name) onto population ``post``.
 
         connectivity: :class:`AllToAll` (default), :class:`OneToOne`,
@@ -197,6 +199,8 @@ class Network:
         delay: axonal delay in seconds, rounded to whole steps.
         plasticity: a learning rule such as :class:`neuroai.plasticity.STDP`
             (its bounds must hold the initial weights), or None for fixed weights.
+        normalization: a :class:`neuroai.plasticity.SynapticNormalization`
+            keeping each target neuron's summed weight fixed, or None.
         """
         pre = getattr(pre, "name", pre)
         post = getattr(post, "name", post)
@@ -228,8 +232,11 @@ class Network:
                              f"got minimum {weights.min()}")
         if plasticity is not None:
             self._check_plasticity(owner, plasticity, weights, sign, post)
+        if normalization is not None and not isinstance(normalization, SynapticNormalization):
+            raise TypeError(f"{owner}: 'normalization' must be a SynapticNormalization or None, "
+                            f"got {type(normalization).__name__}")
         proj = Projection(name, pre, post, synapse, pre_idx.astype(np.int64), post_idx.astype(np.int64),
-                          weights, sign, int(round(delay / self.dt)), plasticity)
+                          weights, sign, int(round(delay / self.dt)), plasticity, normalization)
         self.projections[name] = proj
         return proj
 
@@ -310,8 +317,9 @@ class Network:
             out |= pop.model.features
         for proj in self.projections.values():
             out.add(proj.synapse.feature)
-            if proj.plasticity is not None:
-                out.add(proj.plasticity.feature)
+            for rule in (proj.plasticity, proj.normalization):
+                if rule is not None:
+                    out.add(rule.feature)
             if proj.delay_steps:
                 out.add("delay")
         return out

@@ -250,5 +250,29 @@ class BCM(_RateRule):
         check.real("BCM", "theta0", self.theta0, nonnegative=True)
 
 
+@dataclass(frozen=True)
+class SynapticNormalization:
+    """Keep each postsynaptic neuron's summed input weight at ``total``.
+
+    Every ``interval`` seconds (rounded to whole steps), at the end of the
+    step and after any learning rule, each neuron's incoming weights on the
+    projection are scaled by ``total / sum``; neurons whose sum is 0 are left
+    alone. Sums run over presynaptic neurons in index order. Combine with a
+    learning rule through ``Network.connect(..., normalization=...)``, as
+    Diehl & Cook (2015) did with STDP.
+    """
+
+    total: float = 1.0
+    interval: float = 1e-3
+    feature = "SynapticNormalization"
+
+    def __post_init__(self):
+        check.real("SynapticNormalization", "total", self.total, positive=True)
+        check.real("SynapticNormalization", "interval", self.interval, positive=True)
+
+    def interval_steps(self, dt: float) -> int:
+        return max(1, int(round(self.interval / dt)))
+
+
 RATE_RULES = (Hebbian, Oja, BCM)
 RULES = (STDP, TripletSTDP, RewardSTDP) + RATE_RULES

@@ -4,7 +4,7 @@ import pytest
 
 import neuroai as na
 from neuroai import cli
-from neuroai.plasticity import BCM, STDP, Hebbian, Oja, RewardSTDP, TripletSTDP
+from neuroai.plasticity import BCM, STDP, Hebbian, Oja, RewardSTDP, SynapticNormalization, TripletSTDP
 
 
 def plastic_network(dependence: str, nearest: bool) -> na.Network:
@@ -260,3 +260,27 @@ def test_rate_rules_need_dimensionless_weights():
         net.connect("pyr", "pyr", weight=0.0, plasticity=Oja())
     with pytest.raises(ValueError, match="BCM: parameter 'tau_theta' must be > 0"):
         BCM(tau_theta=0.0)
+
+
+def test_synaptic_normalization_holds_input_sums_identically_on_both_backends():
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 40, na.PoissonRate(40.0))
+    net.add_population("p", 15, na.LIF(tau_m=10e-3, t_ref=1e-3), v_init=na.Uniform(0, 1, seed=2))
+    net.connect("inp", "p", na.FixedProbability(0.5, seed=1), weight=na.Uniform(0.1, 0.4, seed=3), name="ff",
+                plasticity=STDP(a_plus=0.02, a_minus=0.021), normalization=SynapticNormalization(4.0, interval=5e-3))
+    net.connect("p", "p", na.FixedProbability(0.3, allow_self=False, seed=4), weight=na.Uniform(0.01, 0.1, seed=5),
+                sign="inhibitory", normalization=SynapticNormalization(total=0.3, interval=1e-4), name="rec")
+    net.monitor("p")
+    net.monitor("ff", "w", every=50)
+    sims = [na.Simulator(net, "brian2", seed=1), na.Simulator(net, "torch", seed=1, dtype="float64")]
+    brian, torch_ = (s.run(0.3) for s in sims)
+    assert na.spike_agreement(brian, torch_, "p")[0] == brian.spike_count("p") > 0
+    np.testing.assert_array_equal(brian.trace("ff.w").values, torch_.trace("ff.w").values)
+    learned = [s.to_network() for s in sims]
+    for name, total in (("ff", 4.0), ("rec", 0.3)):
+        np.testing.assert_array_equal(learned[0].projections[name].weights, learned[1].projections[name].weights)
+    rec = learned[0].projections["rec"]  # normalized on the last step: sums hold exactly
+    sums = np.bincount(rec.post_idx, weights=rec.weights, minlength=15)
+    np.testing.assert_allclose(sums[sums > 0], 0.3, rtol=1e-12)
+    ff = brian.trace("ff.w").values
+    assert np.abs(ff[-1] - ff[0]).mean() > 1e-3, "STDP still moves individual weights"

@@ -16,7 +16,7 @@ from ..synapses import ExponentialCurrent
 
 CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "reset:subtract", "refractory", "Delta",
                           "ExponentialCurrent", "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja",
-                          "BCM"})
+                          "BCM", "SynapticNormalization"})
 
 _UNITS = {  # (voltage, current, resistance) per LIF.units
     "dimensionless": (b2.Unit(1), b2.Unit(1), b2.Unit(1)),
@@ -183,6 +183,20 @@ def _synapses(network: Network, proj, source, target, dt, name: str):
     return syn
 
 
+def _normalizer(syn, proj, n_post: int, dt):
+    """A NetworkOperation scaling each target neuron's summed weight to the
+    total, at the end of every ``interval`` (after the rules' updates)."""
+    norm, post = proj.normalization, proj.post_idx
+
+    def normalize():
+        w = syn.weight_[:]
+        sums = np.bincount(post, weights=w, minlength=n_post)  # adds synapses in order
+        factor = np.divide(norm.total, sums, out=np.ones(n_post), where=sums != 0)
+        syn.weight_[:] = w * factor[post]
+
+    return b2.NetworkOperation(normalize, dt=norm.interval_steps(dt / b2.second) * dt, when="end", order=1)
+
+
 class Runner:
     """Holds one ``brian2.Network`` and runs it segment by segment.
 
@@ -209,6 +223,8 @@ class Runner:
         for order, proj in enumerate(network.projections.values()):
             self.synapses[proj.name] = _synapses(network, proj, sources[proj.pre], self.groups[proj.post], dt,
                                                  f"neuroai_{order:05d}_{proj.name}")
+        self.normalizers = [_normalizer(self.synapses[p.name], p, network.size(p.post), dt)
+                            for p in network.projections.values() if p.normalization is not None]
         self.spike_monitors, self.state_monitors = {}, {}
         for mon in network.monitors:
             if mon.variable == "spikes":
@@ -220,7 +236,7 @@ class Runner:
                 self.state_monitors[mon.key] = b2.StateMonitor(owner, variable, record=True, dt=mon.every * dt)
         self.network = network
         self.sizes = {name: g.N for name, g in self.groups.items()}
-        self.net.add(*self.groups.values(), *self.generators.values(), *self.synapses.values(),
+        self.net.add(*self.groups.values(), *self.generators.values(), *self.synapses.values(), *self.normalizers,
                      *self.spike_monitors.values(), *self.state_monitors.values())
         self.step = 0
 

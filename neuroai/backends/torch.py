@@ -23,11 +23,11 @@ from torch import nn
 from ..network import Network, SIGNS
 from ..results import Spikes, Trace
 from .torch_neurons import STEPS
-from .torch_plasticity import RULE_STEPS
+from .torch_plasticity import RULE_STEPS, normalize
 
 CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "reset:subtract", "refractory", "Delta",
                           "ExponentialCurrent", "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja",
-                          "BCM"})
+                          "BCM", "SynapticNormalization"})
 
 _NEVER = -(2**40)  # "last spike" step of a neuron that has not spiked
 _DTYPES = {"float32": torch.float32, "float64": torch.float64,
@@ -118,8 +118,12 @@ class TorchNetwork(nn.Module):
         self.max_delay = {}
         for proj in network.projections.values():
             self.max_delay[proj.pre] = max(self.max_delay.get(proj.pre, 0), proj.delay_steps)
+        # projections whose weights change during a run keep them in the state
         self._rules = {p.name: RULE_STEPS[type(p.plasticity)](p.plasticity, network.dt)
-                       for p in network.projections.values() if p.plasticity is not None}
+                       for p in network.projections.values()
+                       if p.plasticity is not None or p.normalization is not None}
+        self._normalizations = {p.name: (p.normalization.interval_steps(network.dt), p.normalization.total)
+                                for p in network.projections.values() if p.normalization is not None}
 
     @property
     def dtype(self) -> torch.dtype:
@@ -198,7 +202,7 @@ class TorchNetwork(nn.Module):
                              f"matrix, so they need batch size 1, got {batch_size}")
         net = self.network
         record = tuple(net.populations) if record is None else tuple(record)
-        W = {name: self.effective_weight(name) for name, p in net.projections.items() if p.plasticity is None}
+        W = {name: self.effective_weight(name) for name in net.projections if name not in self._rules}
         trace_mons = [m for m in net.monitors if m.variable != "spikes"]
         out_spikes = {p: [] for p in record}
         out_traces = {m.key: ([], []) for m in trace_mons}
@@ -261,6 +265,9 @@ class TorchNetwork(nn.Module):
                 last[p] = torch.where(spk[p] > 0, step, last[p])
         for name, st in state.plastic.items():
             self._rules[name].on_end(st, signals, self._mask(name))
+        for name, (every, total) in self._normalizations.items():
+            if step % every == 0:
+                normalize(state.plastic[name], total)
         for src, h in history.items():
             h.append(spk[src])
             del h[0]

@@ -22,10 +22,10 @@ def _bump(trace: torch.Tensor, spikes: torch.Tensor, nearest: bool = False) -> t
 
 
 class _TraceRule:
-    """Traces that decay exactly: ``decays`` maps trace name -> tau (s), and
-    ``sides`` maps it to "pre" or "post"."""
+    """Traces that decay exactly: ``decays`` maps trace name -> the rule's
+    attribute holding its tau (s), and ``sides`` maps it to "pre" or "post"."""
 
-    decays: dict[str, float] = {}
+    decays: dict[str, str] = {}
     sides: dict[str, str] = {}
 
     def __init__(self, rule, dt: float):
@@ -187,5 +187,25 @@ class RateRuleStep(_TraceRule):
         st["w"] = (w + self.eta_dt * dw).clamp(rule.w_min, rule.w_max) * mask
 
 
-RULE_STEPS = {STDP: STDPStep, TripletSTDP: TripletSTDPStep, RewardSTDP: RewardSTDPStep,
+class FixedWeights(_TraceRule):
+    """No rule: weights held in the state only so that normalization can scale them."""
+
+    def on_pre(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        """Nothing to learn."""
+
+    def on_post(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        """Nothing to learn."""
+
+
+@torch.no_grad()
+def normalize(st: dict, total: float) -> None:
+    """Scale each column of ``st["w"]`` to sum to ``total`` (zero sums left
+    alone). A cumulative sum adds the rows one by one, as Brian2's bincount
+    over the synapses does, so the sums agree bit for bit."""
+    sums = st["w"].cumsum(0)[-1]
+    # (not ``total / sums``: torch computes a scalar over a tensor as a reciprocal times the scalar)
+    st["w"] = st["w"] * torch.where(sums != 0, sums.new_tensor(total) / sums, 1.0)
+
+
+RULE_STEPS = {type(None): FixedWeights, STDP: STDPStep, TripletSTDP: TripletSTDPStep, RewardSTDP: RewardSTDPStep,
               Hebbian: RateRuleStep, Oja: RateRuleStep, BCM: RateRuleStep}
