@@ -15,11 +15,11 @@ import numpy as np
 
 from . import validation as check
 from .coding import DeltaEncoder, Latency, PoissonRate, PopulationCode, RegularRate, SpikeArray
-from .neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
+from .neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
 from .plasticity import RATE_RULES, RULES, SynapticNormalization
 from .synapses import AllToAll, Delta, ExponentialCurrent, resolve_values
 
-NEURON_MODELS = (LIF, AdaptiveLIF, Izhikevich, AdEx)
+NEURON_MODELS = (LIF, AdaptiveLIF, Izhikevich, AdEx, HodgkinHuxley)
 SYNAPSE_KINDS = (Delta, ExponentialCurrent)
 ENCODERS = (PoissonRate, RegularRate, Latency, SpikeArray, DeltaEncoder, PopulationCode)
 SIGNS = {"excitatory": 1.0, "inhibitory": -1.0, None: 1.0}

@@ -280,3 +280,81 @@ class AdEx:
 
     def validate_current(self, tau: float, owner: str) -> None:
         return None
+
+
+def _exprel(x):
+    """(e^x - 1)/x, continuous at 0."""
+    x = np.asarray(x, dtype=np.float64)
+    small = np.abs(x) < 1e-8
+    return np.where(small, 1.0 + x / 2, np.expm1(np.where(small, 1.0, x)) / np.where(small, 1.0, x))
+
+
+@dataclass(frozen=True)
+class HodgkinHuxley:
+    r"""Hodgkin & Huxley (1952) squid-axon model on a patch of membrane.
+
+    .. math::
+        C \frac{dv}{dt} = \bar g_{Na} m^3 h (E_{Na} - v) + \bar g_K n^4 (E_K - v)
+                         + g_L (E_L - v) + I_{bias} + \sum_k I_k,
+        \qquad \frac{dx}{dt} = \alpha_x(v)(1 - x) - \beta_x(v)\, x \quad (x = m, h, n)
+
+    with the classic rate functions (v in mV, rates in 1/ms):
+    :math:`\alpha_m = 0.1 (v+40)/(1 - e^{-(v+40)/10})`, :math:`\beta_m = 4 e^{-(v+65)/18}`,
+    :math:`\alpha_h = 0.07 e^{-(v+65)/20}`, :math:`\beta_h = 1/(1 + e^{-(v+35)/10})`,
+    :math:`\alpha_n = 0.01 (v+55)/(1 - e^{-(v+55)/10})`, :math:`\beta_n = 0.125 e^{-(v+65)/80}`.
+
+    SI units; defaults are the 1952 densities on a 20,000 um^2 patch. A spike
+    is counted when ``v`` rises above ``v_spike``; there is no reset, and the
+    neuron cannot spike again until ``v`` falls back below ``v_spike``. Gating
+    variables start at their steady state. Brian2 integrates it with its
+    ``exponential_euler`` method; ``dt`` must be at most 50 us.
+    """
+
+    C: float = 200e-12
+    g_Na: float = 24e-6
+    g_K: float = 7.2e-6
+    g_L: float = 60e-9
+    E_Na: float = 50e-3
+    E_K: float = -77e-3
+    E_L: float = -54.4e-3
+    i_bias: float = 0.0
+    v_spike: float = -20e-3
+    state_variables: tuple[str, ...] = field(default=("v", "m", "h", "n"), init=False, repr=False)
+    units = "physical"
+
+    def __post_init__(self):
+        for p in ("C", "g_Na", "g_K", "g_L"):
+            object.__setattr__(self, p, check.real("HodgkinHuxley", p, getattr(self, p), positive=True))
+        for p in ("E_Na", "E_K", "E_L", "i_bias", "v_spike"):
+            object.__setattr__(self, p, check.real("HodgkinHuxley", p, getattr(self, p)))
+
+    @property
+    def features(self) -> set[str]:
+        return {"HodgkinHuxley"}
+
+    @property
+    def v_start(self) -> float:
+        return -65e-3
+
+    @staticmethod
+    def rates(v) -> dict[str, np.ndarray]:
+        """alpha and beta of m, h, n (1/s) at membrane potential ``v`` (V)."""
+        u = np.asarray(v, dtype=np.float64) * 1e3  # mV
+        per_ms = {
+            "alpha_m": 1.0 / _exprel(-(u + 40.0) / 10.0), "beta_m": 4.0 * np.exp(-(u + 65.0) / 18.0),
+            "alpha_h": 0.07 * np.exp(-(u + 65.0) / 20.0), "beta_h": 1.0 / (1.0 + np.exp(-(u + 35.0) / 10.0)),
+            "alpha_n": 0.1 / _exprel(-(u + 55.0) / 10.0), "beta_n": 0.125 * np.exp(-(u + 65.0) / 80.0),
+        }
+        return {k: 1e3 * r for k, r in per_ms.items()}
+
+    def initial_state(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        """Gating variables at their steady state ``alpha / (alpha + beta)`` for ``v``."""
+        r = self.rates(v)
+        return {"v": v, **{x: r[f"alpha_{x}"] / (r[f"alpha_{x}"] + r[f"beta_{x}"]) for x in "mhn"}}
+
+    def validate_dt(self, dt: float, owner: str) -> None:
+        if dt > 50e-6:
+            raise ValueError(f"{owner}: dt ({dt} s) must be at most 5e-05 s for Hodgkin-Huxley neurons")
+
+    def validate_current(self, tau: float, owner: str) -> None:
+        return None

@@ -6,8 +6,8 @@ import pytest
 
 import neuroai as na
 
-neo = pytest.importorskip("neo")
-pq = pytest.importorskip("quantities")
+import neo
+import quantities as pq
 from neuroai.interop.neo import raster_from_neo, to_neo  # noqa: E402
 from neuroai.statistics import spike_trains  # noqa: E402
 

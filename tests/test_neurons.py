@@ -102,3 +102,31 @@ def test_adaptive_threshold_rises_with_activity_and_slows_firing():
 def test_bad_model_parameters(make, text):
     with pytest.raises((ValueError, TypeError), match=text):
         make()
+
+
+def test_hodgkin_huxley_rests_overshoots_and_starts_firing_at_a_high_rate():
+    from neuroai.neurons import HodgkinHuxley
+    net = na.Network(dt=2e-5)
+    currents = [0.0, 0.5e-9, 1.5e-9, 3e-9]  # A, on a 20,000 um^2 patch
+    for k, current in enumerate(currents):
+        net.add_population(f"n{k}", 1, HodgkinHuxley(i_bias=current))
+        net.monitor(f"n{k}")
+        net.monitor(f"n{k}", "v", every=5)
+    result = na.Simulator(net, "brian2").run(0.2)
+    rest = result.trace("n0.v").values
+    assert result.spike_count("n0") == 0 and np.abs(rest + 65e-3).max() < 1e-3
+    assert result.spike_count("n1") <= 1  # below the threshold of repetitive firing
+    rates = [result.spike_count(f"n{k}") / 0.2 for k in (2, 3)]
+    assert 40 < rates[0] < rates[1], "class-2 excitability: repetitive firing starts at a high rate"
+    v = result.trace("n3.v").values
+    assert v.max() > 20e-3 and v.min() < -70e-3  # overshoot and after-hyperpolarization
+
+
+def test_hodgkin_huxley_is_brian2_only_and_says_so():
+    from neuroai.neurons import HodgkinHuxley
+    net = na.Network(dt=2e-5)
+    net.add_population("hh", 1, HodgkinHuxley())
+    with pytest.raises(NotImplementedError, match=r"'torch' does not support \['HodgkinHuxley'\]; backends that do: \['brian2'\]"):
+        na.Simulator(net, "torch")
+    with pytest.raises(ValueError, match="must be at most 5e-05 s for Hodgkin-Huxley"):
+        na.Network(dt=1e-4).add_population("hh", 1, HodgkinHuxley())

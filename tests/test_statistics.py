@@ -11,13 +11,7 @@ import neuroai as na
 from neuroai import statistics as st
 
 DT = 1e-4
-try:
-    import elephant  # noqa: F401
-    HAVE_ELEPHANT = True
-except ImportError:  # pragma: no cover
-    HAVE_ELEPHANT = False
-needs_elephant = pytest.mark.skipif(not HAVE_ELEPHANT, reason='needs pip install "neuroai[stats]"')
-PATHS = ["numpy", pytest.param("elephant", marks=needs_elephant)]
+PATHS = ["numpy", "elephant"]  # elephant comes with neuroai[dev]
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +82,6 @@ def test_isi_cv_by_hand_and_too_few_intervals(method):
     assert st.isi_cv(trains, min_intervals=1, method=method)[3] == 0.0
 
 
-@needs_elephant
 def test_isi_cv_paths_agree(result):
     for pop in ("poisson", "out"):
         a = st.isi_cv(result, pop, method="numpy")
@@ -153,7 +146,6 @@ def test_van_rossum_shapes(method):
     assert isinstance(st.van_rossum_distance(trains[0], trains[1], tau=0.02, method=method), float)
 
 
-@needs_elephant
 @pytest.mark.parametrize("tau", [1e-3, 2e-2, 0.5])
 def test_van_rossum_paths_agree(result, tau):
     for trains in (random_trains(4, n=15) + [np.array([])], st.spike_trains(result, "out")):
@@ -222,7 +214,6 @@ def test_victor_purpura_infinite_cost_keeps_only_coincident_spikes(method):
     np.testing.assert_array_equal(m, [[0, 3, 3], [3, 0, 2], [3, 2, 0]])
 
 
-@needs_elephant
 @pytest.mark.parametrize("q", [0.0, 5.0, 100.0, 2000.0])
 def test_victor_purpura_paths_agree(result, q):
     for trains in (random_trains(8, n=10) + [np.array([])], st.spike_trains(result, "out")[:10]):

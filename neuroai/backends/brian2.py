@@ -9,12 +9,12 @@ import brian2 as b2
 import numpy as np
 
 from ..network import SIGNS, Network
-from ..neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
+from ..neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
 from ..plasticity import BCM, STDP, Hebbian, Oja, RewardSTDP, TripletSTDP
 from ..results import Spikes, Trace
 from ..synapses import ExponentialCurrent
 
-CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "reset:subtract", "refractory", "Delta",
+CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "HodgkinHuxley", "reset:subtract", "refractory", "Delta",
                           "ExponentialCurrent", "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja",
                           "BCM", "SynapticNormalization"})
 
@@ -59,7 +59,26 @@ def _adex(m, drive: str, dt: float):
     return eqs, "v > v_peak", "v = v_reset\nw += b", namespace, "euler", 0, {"v": b2.volt, "w": b2.amp}
 
 
-_MODELS = {LIF: _lif, AdaptiveLIF: _lif, Izhikevich: _izhikevich, AdEx: _adex}
+def _hodgkin_huxley(m, drive: str, dt: float):
+    eqs = [f"dv/dt = (g_Na*m**3*h*(E_Na - v) + g_K*n**4*(E_K - v) + g_L*(E_L - v) + {drive})/C : volt",
+           "dm/dt = alpha_m*(1 - m) - beta_m*m : 1",
+           "dh/dt = alpha_h*(1 - h) - beta_h*h : 1",
+           "dn/dt = alpha_n*(1 - n) - beta_n*n : 1",
+           "alpha_m = 1/exprel(-(v + 40*mV)/(10*mV))/ms : Hz",
+           "beta_m = 4*exp(-(v + 65*mV)/(18*mV))/ms : Hz",
+           "alpha_h = 0.07*exp(-(v + 65*mV)/(20*mV))/ms : Hz",
+           "beta_h = 1/(1 + exp(-(v + 35*mV)/(10*mV)))/ms : Hz",
+           "alpha_n = 0.1/exprel(-(v + 55*mV)/(10*mV))/ms : Hz",
+           "beta_n = 0.125*exp(-(v + 65*mV)/(80*mV))/ms : Hz"]
+    namespace = dict(C=m.C * b2.farad, g_Na=m.g_Na * b2.siemens, g_K=m.g_K * b2.siemens, g_L=m.g_L * b2.siemens,
+                     E_Na=m.E_Na * b2.volt, E_K=m.E_K * b2.volt, E_L=m.E_L * b2.volt, i_bias=m.i_bias * b2.amp,
+                     v_spike=m.v_spike * b2.volt, mV=b2.mV, ms=b2.ms)
+    units = {"v": b2.volt, "m": 1, "h": 1, "n": 1}
+    # no reset: one spike per upward crossing (refractory while above v_spike)
+    return eqs, "v > v_spike", None, namespace, "exponential_euler", "v > v_spike", units
+
+
+_MODELS = {LIF: _lif, AdaptiveLIF: _lif, Izhikevich: _izhikevich, AdEx: _adex, HodgkinHuxley: _hodgkin_huxley}
 
 
 def _neuron_group(network: Network, pop, dt):
@@ -68,13 +87,15 @@ def _neuron_group(network: Network, pop, dt):
     m = pop.model
     currents = network.currents(pop.name)
     drive = " + ".join(["i_bias"] + [c for c, _ in currents])
-    eqs, threshold, reset, namespace, method, ref_steps, units = _MODELS[type(m)](m, drive, network.dt)
+    eqs, threshold, reset, namespace, method, refractory, units = _MODELS[type(m)](m, drive, network.dt)
+    if isinstance(refractory, int):  # whole steps (0: none); otherwise a condition such as "v > v_spike"
+        refractory = refractory * dt if refractory else False
     i_unit = _UNIT_NAMES[m.units][1]
     for c, tau in currents:
         eqs.append(f"d{c}/dt = -{c}/tau_{c} : {i_unit}")
         namespace[f"tau_{c}"] = tau * b2.second
     group = b2.NeuronGroup(pop.n, "\n".join(eqs), threshold=threshold, reset=reset,
-                           refractory=ref_steps * dt if ref_steps else False,
+                           refractory=refractory,
                            method=method, namespace=namespace, dt=dt)
     for var, value in m.initial_state(pop.v_init).items():
         setattr(group, var, value * units[var])
