@@ -1,17 +1,19 @@
 """neuroai: one spiking-network description, run in Brian2 or trained in PyTorch."""
-from . import decoding
+from . import decoding, plasticity
 from .coding import DeltaEncoder, Latency, PoissonRate, PopulationCode, RegularRate, SpikeArray
 from .network import Input, Monitor, Network, Population, Projection
-from .neurons import LIF
+from .neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
 from .results import SimulationResult, Spikes, Trace, spike_agreement
 from .simulator import Simulator
-from .synapses import AllToAll, Delta, Explicit, ExponentialCurrent, FixedProbability, Normal, OneToOne, Uniform
+from .synapses import (AllToAll, Delta, Explicit, ExponentialConductance, ExponentialCurrent, FixedProbability, Normal,
+                       OneToOne, Uniform)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AllToAll", "Delta", "DeltaEncoder", "Explicit", "ExponentialCurrent", "FixedProbability", "Input", "LIF",
-    "Latency", "PopulationCode", "decoding",
-    "Monitor", "Network", "Normal", "OneToOne", "PoissonRate", "Population", "Projection", "RegularRate",
-    "SimulationResult", "Simulator", "SpikeArray", "Spikes", "Trace", "Uniform", "spike_agreement",
+    "AdEx", "AdaptiveLIF", "AllToAll", "Delta", "DeltaEncoder", "Explicit", "ExponentialConductance",
+    "ExponentialCurrent", "FixedProbability", "HodgkinHuxley", "Input", "Izhikevich", "LIF", "Latency", "Monitor",
+    "Network", "Normal", "OneToOne", "PoissonRate", "PopulationCode", "Population", "Projection", "RegularRate",
+    "SimulationResult", "Simulator", "SpikeArray", "Spikes", "Trace", "Uniform", "decoding", "plasticity",
+    "spike_agreement",
 ]

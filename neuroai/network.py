@@ -17,10 +17,10 @@ from . import validation as check
 from .coding import DeltaEncoder, Latency, PoissonRate, PopulationCode, RegularRate, SpikeArray
 from .neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
 from .plasticity import RATE_RULES, RULES, SynapticNormalization
-from .synapses import AllToAll, Delta, ExponentialCurrent, resolve_values
+from .synapses import AllToAll, Delta, ExponentialConductance, ExponentialCurrent, resolve_values
 
 NEURON_MODELS = (LIF, AdaptiveLIF, Izhikevich, AdEx, HodgkinHuxley)
-SYNAPSE_KINDS = (Delta, ExponentialCurrent)
+SYNAPSE_KINDS = (Delta, ExponentialCurrent, ExponentialConductance)
 ENCODERS = (PoissonRate, RegularRate, Latency, SpikeArray, DeltaEncoder, PopulationCode)
 SIGNS = {"excitatory": 1.0, "inhibitory": -1.0, None: 1.0}
 
@@ -65,7 +65,7 @@ class Projection:
     name: str
     pre: str
     post: str
-    synapse: Delta | ExponentialCurrent
+    synapse: Delta | ExponentialCurrent | ExponentialConductance
     pre_idx: np.ndarray
     post_idx: np.ndarray
     weights: np.ndarray
@@ -192,7 +192,8 @@ class Network:
         weight: a scalar, an array of shape (n_pre, n_post) read at the
             connected positions, an array of one value per synapse, or an
             initializer. Units of the target variable (see ``synapse``).
-        synapse: :class:`Delta` (default) or :class:`ExponentialCurrent`.
+        synapse: :class:`Delta` (default), :class:`ExponentialCurrent` or
+            :class:`ExponentialConductance` (LIF targets).
         sign: ``"excitatory"`` or ``"inhibitory"`` to give weights as
             non-negative magnitudes with a fixed sign (Dale's law); None for
             signed weights.
@@ -217,6 +218,8 @@ class Network:
                             f"got {type(synapse).__name__}")
         if isinstance(synapse, ExponentialCurrent):
             self._check_current(owner, post, synapse)
+        if isinstance(synapse, ExponentialConductance):
+            self._check_conductance(owner, post, synapse)
         check.choice(owner, "sign", sign, SIGNS)
         delay = check.real(owner, "delay", delay, nonnegative=True)
 
@@ -271,11 +274,30 @@ class Network:
             raise ValueError(f"{owner}: dt ({self.dt} s) must be smaller than the synaptic "
                              f"time constant tau ({synapse.tau} s)")
         self.populations[post].model.validate_current(synapse.tau, owner)
+        if synapse.current in {c for c, _, _ in self.conductances(post)}:
+            raise ValueError(f"{owner}: {synapse.current!r} is already a conductance of population {post!r}")
         for tau_current in self.currents(post):
             if tau_current[0] == synapse.current and tau_current[1] != synapse.tau:
                 raise ValueError(f"{owner}: current {synapse.current!r} of population {post!r} already has "
                                  f"tau={tau_current[1]} s, got tau={synapse.tau} s; give this synapse "
                                  f"another 'current' name")
+
+    def _check_conductance(self, owner: str, post: str, synapse: ExponentialConductance) -> None:
+        if self.dt >= synapse.tau:
+            raise ValueError(f"{owner}: dt ({self.dt} s) must be smaller than the synaptic "
+                             f"time constant tau ({synapse.tau} s)")
+        model = self.populations[post].model
+        if not isinstance(model, LIF):
+            raise ValueError(f"{owner}: ExponentialConductance targets LIF populations; population {post!r} "
+                             f"is {type(model).__name__} (use ExponentialCurrent)")
+        names = {c for c, _ in self.currents(post)}
+        if synapse.conductance in names:
+            raise ValueError(f"{owner}: {synapse.conductance!r} is already a current of population {post!r}")
+        for name, tau, e_rev in self.conductances(post):
+            if name == synapse.conductance and (tau, e_rev) != (synapse.tau, synapse.E_rev):
+                raise ValueError(f"{owner}: conductance {name!r} of population {post!r} already has tau={tau} s "
+                                 f"and E_rev={e_rev}, got tau={synapse.tau} s and E_rev={synapse.E_rev}; give "
+                                 f"this synapse another 'conductance' name")
 
     def monitor(self, target, variable: str = "spikes", every: int = 1) -> Monitor:
         """Record ``variable`` of ``target`` every ``every`` steps (see :class:`Monitor`)."""
@@ -297,7 +319,8 @@ class Network:
         """The variables a monitor of ``target`` may record."""
         if target in self.populations:
             currents = tuple(c for c, _ in self.currents(target))
-            return ("spikes",) + self.populations[target].variables + currents
+            conductances = tuple(g for g, _, _ in self.conductances(target))
+            return ("spikes",) + self.populations[target].variables + currents + conductances
         if target in self.inputs:
             return ("spikes",)
         if target in self.projections:
@@ -309,6 +332,12 @@ class Network:
         out = {p.synapse.current: p.synapse.tau for p in self.projections.values()
                if p.post == population and isinstance(p.synapse, ExponentialCurrent)}
         return tuple(sorted(out.items()))
+
+    def conductances(self, population: str) -> tuple[tuple[str, float, float], ...]:
+        """(name, tau, E_rev) of each synaptic conductance of ``population``, sorted by name."""
+        out = {p.synapse.conductance: (p.synapse.tau, p.synapse.E_rev) for p in self.projections.values()
+               if p.post == population and isinstance(p.synapse, ExponentialConductance)}
+        return tuple((name, tau, e_rev) for name, (tau, e_rev) in sorted(out.items()))
 
     def features(self) -> set[str]:
         """Everything a backend must support to run this network."""

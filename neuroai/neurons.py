@@ -27,7 +27,9 @@ class LIF:
     :class:`neuroai.synapses.ExponentialCurrent`). Delta synapses add their
     weight to ``v`` directly.
 
-    Integration is exact (the linear system is solved over each step ``dt``).
+    Integration is exact (the linear system is solved over each step ``dt``);
+    a neuron receiving :class:`neuroai.synapses.ExponentialConductance` input
+    is no longer linear and takes exponential-Euler steps instead.
     Each step: integrate, spike where ``v > v_th``, deliver spikes, then reset
     the neurons that spiked: to ``v_reset`` (``reset="value"``) or by
     subtracting ``v_th - v_reset`` (``reset="subtract"``). For ``t_ref`` after a

@@ -54,6 +54,37 @@ class ExponentialCurrent:
         return self.current
 
 
+@dataclass(frozen=True)
+class ExponentialConductance:
+    r"""Conductance-based synapse: on a spike ``g += w``; between spikes
+    :math:`\tau\,dg/dt = -g`; the target receives the current
+    :math:`g\,(E_{rev} - v)`.
+
+    ``g`` is in siemens (dimensionless models: units of 1/R) and ``E_rev``
+    in the units of ``v``. Projections that share ``conductance`` on one
+    population share one variable and must share ``tau`` and ``E_rev``
+    (e.g. ``"g_exc"`` with E_rev = 0 V, ``"g_inh"`` with E_rev = -80 mV).
+    A LIF population receiving conductances is integrated with the
+    exponential Euler method (linear in ``v`` over each step).
+    """
+
+    tau: float = 5e-3
+    E_rev: float = 0.0
+    conductance: str = "g_syn"
+    feature = "ExponentialConductance"
+
+    def __post_init__(self):
+        object.__setattr__(self, "tau", check.real("ExponentialConductance", "tau", self.tau, positive=True))
+        object.__setattr__(self, "E_rev", check.real("ExponentialConductance", "E_rev", self.E_rev))
+        if not isinstance(self.conductance, str) or not self.conductance.isidentifier() or self.conductance == "v":
+            raise ValueError("ExponentialConductance: parameter 'conductance' must be an identifier other "
+                             f"than 'v', got {self.conductance!r}")
+
+    @property
+    def target_variable(self) -> str:
+        return self.conductance
+
+
 # --- connectivity ---------------------------------------------------------
 
 @dataclass(frozen=True)

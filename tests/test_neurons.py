@@ -106,7 +106,7 @@ def test_bad_model_parameters(make, text):
 
 def test_hodgkin_huxley_rests_overshoots_and_starts_firing_at_a_high_rate():
     from neuroai.neurons import HodgkinHuxley
-    net = na.Network(dt=2e-5)
+    net = na.Network(dt=5e-5)
     currents = [0.0, 0.5e-9, 1.5e-9, 3e-9]  # A, on a 20,000 um^2 patch
     for k, current in enumerate(currents):
         net.add_population(f"n{k}", 1, HodgkinHuxley(i_bias=current))
@@ -130,3 +130,59 @@ def test_hodgkin_huxley_is_brian2_only_and_says_so():
         na.Simulator(net, "torch")
     with pytest.raises(ValueError, match="must be at most 5e-05 s for Hodgkin-Huxley"):
         na.Network(dt=1e-4).add_population("hh", 1, HodgkinHuxley())
+
+
+@pytest.mark.parametrize("units", ["dimensionless", "physical"])
+def test_conductance_synapses_match_bit_for_bit(units):
+    physical = units == "physical"
+    model = na.LIF.physical(t_ref=2e-3) if physical else na.LIF(t_ref=2e-3)
+    v0 = na.Uniform(-70e-3, -55e-3, seed=1) if physical else na.Uniform(0, 1, seed=1)
+    E_exc, E_inh = (0.0, -80e-3) if physical else (5.0, -1.0)
+    w_exc, w_inh, w_cur = (3e-9, 5e-9, 0.1e-9) if physical else (0.3, 0.5, 0.1)
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 60, na.PoissonRate(40.0))
+    net.add_population("e", 80, model, v_init=v0)
+    net.add_population("i", 20, model, v_init=v0)
+    exc, inh = na.ExponentialConductance(5e-3, E_exc, "g_exc"), na.ExponentialConductance(10e-3, E_inh, "g_inh")
+    net.connect("inp", "e", na.FixedProbability(0.2, seed=2), weight=w_exc, synapse=exc)
+    net.connect("inp", "e", na.FixedProbability(0.1, seed=6), weight=w_exc / 2,
+                synapse=na.ExponentialConductance(50e-3, E_exc, "g_nmda"))
+    net.connect("inp", "e", na.FixedProbability(0.1, seed=5), weight=w_cur, synapse=na.ExponentialCurrent(3e-3, "I_x"))
+    net.connect("e", "i", na.FixedProbability(0.2, seed=3), weight=w_exc, synapse=exc, delay=1e-3)
+    net.connect("i", "e", na.FixedProbability(0.3, seed=4), weight=w_inh, synapse=inh)
+    net.monitor("e")
+    net.monitor("i")
+    net.monitor("e", "v", every=10)
+    net.monitor("e", "g_inh", every=10)
+    brian = na.Simulator(net, "brian2", seed=1).run(0.2)
+    torch_ = na.Simulator(net, "torch", seed=1, dtype="float64").run(0.2)
+    for pop in ("e", "i"):
+        assert na.spike_agreement(brian, torch_, pop)[0] == brian.spike_count(pop) == torch_.spike_count(pop) > 30
+    for key in ("e.v", "e.g_inh"):
+        np.testing.assert_array_equal(brian.trace(key).values, torch_.trace(key).values)
+
+
+def test_conductances_pull_v_towards_their_reversal_potential():
+    # a strong, steady inhibitory conductance clamps v near E_inh: shunting
+    net = na.Network(dt=1e-4)
+    net.add_input("inh", 50, na.RegularRate(max_rate=200.0))
+    net.add_population("p", 1, na.LIF(i_bias=0.5), v_init=0.4)
+    net.connect("inh", "p", weight=0.5, synapse=na.ExponentialConductance(10e-3, E_rev=-0.5, conductance="g_inh"))
+    net.monitor("p", "v", every=10)
+    v = na.Simulator(net, "torch", dtype="float64").run(0.3).trace("p.v").values[-10:, 0]
+    # steady state: v = (v_rest + R*(i_bias + g*E)) / (1 + R*g) with g = 50 inputs * 200 Hz * 0.5 * 10 ms
+    g = 50 * 200.0 * 0.5 * 10e-3
+    np.testing.assert_allclose(v.mean(), (0.5 + g * -0.5) / (1 + g), atol=0.02)
+
+
+def test_conductance_errors():
+    net = na.Network(dt=1e-4)
+    net.add_population("izh", 2, Izhikevich())
+    net.add_population("lif", 2)
+    with pytest.raises(ValueError, match="ExponentialConductance targets LIF populations; population 'izh' is Izhikevich"):
+        net.connect("lif", "izh", synapse=na.ExponentialConductance())
+    net.connect("lif", "lif", synapse=na.ExponentialConductance(5e-3, 0.0, "g_e"))
+    with pytest.raises(ValueError, match="conductance 'g_e' of population 'lif' already has tau=0.005 s and E_rev=0.0"):
+        net.connect("lif", "lif", synapse=na.ExponentialConductance(5e-3, -1.0, "g_e"))
+    with pytest.raises(ValueError, match="'g_e' is already a conductance of population 'lif'"):
+        net.connect("lif", "lif", synapse=na.ExponentialCurrent(5e-3, "g_e"))

@@ -12,23 +12,24 @@ from ..network import SIGNS, Network
 from ..neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
 from ..plasticity import BCM, STDP, Hebbian, Oja, RewardSTDP, TripletSTDP
 from ..results import Spikes, Trace
-from ..synapses import ExponentialCurrent
+from ..synapses import ExponentialConductance, ExponentialCurrent
 
 CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "HodgkinHuxley", "reset:subtract", "refractory", "Delta",
-                          "ExponentialCurrent", "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja",
+                          "ExponentialCurrent", "ExponentialConductance", "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja",
                           "BCM", "SynapticNormalization"})
 
-_UNITS = {  # (voltage, current, resistance) per LIF.units
-    "dimensionless": (b2.Unit(1), b2.Unit(1), b2.Unit(1)),
-    "physical": (b2.volt, b2.amp, b2.ohm),
+_UNITS = {  # Brian2 unit of voltages, currents, resistances and conductances, per model units
+    "dimensionless": {"v": b2.Unit(1), "I": b2.Unit(1), "R": b2.Unit(1), "g": b2.Unit(1)},
+    "physical": {"v": b2.volt, "I": b2.amp, "R": b2.ohm, "g": b2.siemens},
 }
-_UNIT_NAMES = {"dimensionless": ("1", "1"), "physical": ("volt", "amp")}
+_UNIT_NAMES = {"dimensionless": {"v": "1", "I": "1", "g": "1"},
+               "physical": {"v": "volt", "I": "amp", "g": "siemens"}}
 
 
 def _lif(m, drive: str, dt: float):
     """LIF and AdaptiveLIF: exact integration, optional refractoriness."""
-    volt, amp, ohm = _UNITS[m.units]
-    v_unit = _UNIT_NAMES[m.units][0]
+    volt, amp, ohm = (_UNITS[m.units][k] for k in "vIR")
+    v_unit = _UNIT_NAMES[m.units]["v"]
     ref_steps = m.refractory_steps(dt)
     eqs = [f"dv/dt = (v_rest - v + R*({drive}))/tau_m : {v_unit}" + (" (unless refractory)" if ref_steps else "")]
     namespace = dict(v_rest=m.v_rest * volt, R=m.R * ohm, i_bias=m.i_bias * amp, tau_m=m.tau_m * b2.second,
@@ -83,14 +84,20 @@ _MODELS = {LIF: _lif, AdaptiveLIF: _lif, Izhikevich: _izhikevich, AdEx: _adex, H
 
 def _neuron_group(network: Network, pop, dt):
     """A NeuronGroup for one population: the model's equations plus one
-    exponentially decaying variable per synaptic current."""
+    exponentially decaying variable per synaptic current and conductance.
+    Conductances make a linear model's ``exact`` integration exponential Euler."""
     m = pop.model
-    currents = network.currents(pop.name)
-    drive = " + ".join(["i_bias"] + [c for c, _ in currents])
+    currents, conductances = network.currents(pop.name), network.conductances(pop.name)
+    drive = " + ".join(["i_bias"] + [c for c, _ in currents] + [f"{g}*(E_{g} - v)" for g, _, _ in conductances])
     eqs, threshold, reset, namespace, method, refractory, units = _MODELS[type(m)](m, drive, network.dt)
+    if conductances and method == "exact":
+        method = "exponential_euler"
+    for g, tau, e_rev in conductances:
+        eqs.append(f"d{g}/dt = -{g}/tau_{g} : {_UNIT_NAMES[m.units]['g']}")
+        namespace.update({f"tau_{g}": tau * b2.second, f"E_{g}": e_rev * _UNITS[m.units]["v"]})
     if isinstance(refractory, int):  # whole steps (0: none); otherwise a condition such as "v > v_spike"
         refractory = refractory * dt if refractory else False
-    i_unit = _UNIT_NAMES[m.units][1]
+    i_unit = _UNIT_NAMES[m.units]["I"]
     for c, tau in currents:
         eqs.append(f"d{c}/dt = -{c}/tau_{c} : {i_unit}")
         namespace[f"tau_{c}"] = tau * b2.second
@@ -180,10 +187,9 @@ def _synapses(network: Network, proj, source, target, dt, name: str):
     projection's weights (magnitudes for signed projections) and ``w_sign``
     their sign. (Not ``w``: AdEx neurons have a variable of that name.)"""
     model = network.populations[proj.post].model
-    volt, amp, _ = _UNITS[model.units]
-    is_current = isinstance(proj.synapse, ExponentialCurrent)
-    w_unit = amp if is_current else volt
-    eqs = f"weight : {_UNIT_NAMES[model.units][is_current]}"
+    kind = {ExponentialCurrent: "I", ExponentialConductance: "g"}.get(type(proj.synapse), "v")
+    w_unit = _UNITS[model.units][kind]
+    eqs = f"weight : {_UNIT_NAMES[model.units][kind]}"
     on_pre, on_post = f"{proj.target_variable}_post += w_sign * weight", None
     namespace = {"w_sign": SIGNS[proj.sign]}
     rule = proj.plasticity

@@ -26,7 +26,7 @@ from .torch_neurons import STEPS
 from .torch_plasticity import RULE_STEPS, normalize
 
 CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "reset:subtract", "refractory", "Delta",
-                          "ExponentialCurrent", "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja",
+                          "ExponentialCurrent", "ExponentialConductance", "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja",
                           "BCM", "SynapticNormalization"})
 
 _NEVER = -(2**40)  # "last spike" step of a neuron that has not spiked
@@ -103,7 +103,9 @@ class TorchNetwork(nn.Module):
         self.weights = nn.ParameterDict()
         self._models = {}
         for pop in network.populations.values():
-            self._models[pop.name] = STEPS[type(pop.model)](pop.model, network.currents(pop.name), network.dt)
+            conductances = network.conductances(pop.name)
+            self._models[pop.name] = STEPS[type(pop.model)](pop.model, network.currents(pop.name), network.dt,
+                                                            *((conductances,) if conductances else ()))
             for var, value in pop.model.initial_state(pop.v_init).items():
                 self.register_buffer(f"init__{pop.name}__{var}", torch.as_tensor(value, dtype=dtype, device=device))
         for proj in network.projections.values():
@@ -144,7 +146,8 @@ class TorchNetwork(nn.Module):
         net = self.network
         neurons = {p: {var: getattr(self, f"init__{p}__{var}").expand(batch_size, -1).clone()
                        for var in pop.model.state_variables} for p, pop in net.populations.items()}
-        currents = {p: {c: torch.zeros(batch_size, pop.n, **kw) for c, _ in net.currents(p)}
+        currents = {p: {c: torch.zeros(batch_size, pop.n, **kw)
+                        for c in [c for c, _ in net.currents(p)] + [g for g, _, _ in net.conductances(p)]}
                     for p, pop in net.populations.items()}
         last = {p: torch.full((batch_size, pop.n), _NEVER, dtype=torch.int64, device=self.device)
                 for p, pop in net.populations.items()}

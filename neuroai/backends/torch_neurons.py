@@ -27,13 +27,25 @@ def _sum(terms):
 
 
 class LIFStep:
-    """LIF and AdaptiveLIF: exact integration, refractory clamp, adaptive threshold."""
+    """LIF and AdaptiveLIF: exact integration (exponential Euler when
+    conductances arrive), refractory clamp, adaptive threshold."""
 
-    def __init__(self, model: LIF, currents: tuple[tuple[str, float], ...], dt: float):
+    def __init__(self, model: LIF, currents: tuple[tuple[str, float], ...], dt: float,
+                 conductances: tuple[tuple[str, float, float], ...] = ()):
         a, e_m, c, e = model.propagators(dt, tuple(tau for _, tau in currents))
         self.a, self.e_m = float(a), float(e_m)
         self.c, self.e = tuple(map(float, c)), tuple(map(float, e))
         self.currents = tuple(name for name, _ in currents)
+        self.dt = float(dt)
+        self.conductances = tuple(name for name, _, _ in conductances)
+        if conductances:  # exponential Euler: v' = A + B v with A, B frozen over the step
+            tau_m, R = model.tau_m, model.R
+            self.k_g = tuple(float((e_rev * R) / tau_m) for _, _, e_rev in conductances)
+            self.k_R, self.k_minus_R = float(R / tau_m), float((-R) / tau_m)
+            self.k_A = float((R * model.i_bias) / tau_m + model.v_rest / tau_m)
+            self.k_B = float(0.0 - 1.0 / tau_m)
+            self.e_g = tuple(float(np.exp(-np.float64(dt) / tau)) for _, tau, _ in conductances)
+            self.e = tuple(float(np.exp(-np.float64(dt) / tau)) for _, tau in currents)
         self.ref_steps = model.refractory_steps(dt)
         self.v_th, self.v_reset, self.subtract = model.v_th, model.v_reset, model.reset == "subtract"
         self.adaptive = isinstance(model, AdaptiveLIF)
@@ -44,9 +56,14 @@ class LIFStep:
         """Returns the new state, currents, spikes and where delta inputs
         may land (None: everywhere)."""
         v = x["v"]
-        drive = _sum(coef * currents[name] for coef, name in zip(self.c, self.currents))
-        v_new = self.a + (self.e_m * v if drive is None else drive + self.e_m * v)
-        currents = {name: e * currents[name] for e, name in zip(self.e, self.currents)}
+        if self.conductances:
+            v_new = self._exponential_euler(v, currents)
+            currents = {**{name: e * currents[name] for e, name in zip(self.e, self.currents)},
+                        **{name: e * currents[name] for e, name in zip(self.e_g, self.conductances)}}
+        else:
+            drive = _sum(coef * currents[name] for coef, name in zip(self.c, self.currents))
+            v_new = self.a + (self.e_m * v if drive is None else drive + self.e_m * v)
+            currents = {name: e * currents[name] for e, name in zip(self.e, self.currents)}
         threshold = self.v_th
         x = dict(x)
         if self.adaptive:
@@ -59,6 +76,17 @@ class LIFStep:
         x["v"] = torch.where(not_ref, v_new, v)
         spikes = spike_fn(x["v"] - threshold).to(v.dtype) * not_ref
         return x, currents, spikes, not_ref & (spikes == 0)
+
+    def _exponential_euler(self, v, currents):
+        """``v -> -A/B + (v + A/B) exp(B dt)``, terms ordered as Brian2 orders them."""
+        g = [currents[name] for name in self.conductances]
+        numerator = self.k_A + _sum([k * gj for k, gj in zip(self.k_g, g)]
+                                    + [self.k_R * currents[name] for name in self.currents])
+        rate = self.k_B + self.k_minus_R * g[0]
+        if len(g) > 1:
+            rate = rate - _sum(self.k_R * gj for gj in g[1:])
+        ratio = numerator / rate
+        return (-ratio) + ((ratio + v) * torch.exp(self.dt * rate))
 
     def reset(self, x, s):
         x = dict(x)
