@@ -284,3 +284,11 @@ def test_synaptic_normalization_holds_input_sums_identically_on_both_backends():
     np.testing.assert_allclose(sums[sums > 0], 0.3, rtol=1e-12)
     ff = brian.trace("ff.w").values
     assert np.abs(ff[-1] - ff[0]).mean() > 1e-3, "STDP still moves individual weights"
+
+
+def test_oja_pca_simulation_finds_the_first_principal_component(tmp_path):
+    module = cli.load("oja_pca")
+    metrics = module.run(cli.RunRecord("oja_pca", tmp_path), quick=True, seed=0)
+    assert metrics["backends_identical"]
+    assert metrics["initial_cosine"] < 0.5  # it starts far from the answer...
+    assert metrics["cosine_brian2"] > 0.99 and metrics["cosine_torch"] > 0.99  # ...and learns it
