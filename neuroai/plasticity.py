@@ -16,8 +16,34 @@ from dataclasses import dataclass
 from . import validation as check
 
 
+class _Rule:
+    """Validation shared by every rule: the time constants named in ``_taus``
+    are > 0 (and longer than ``dt``), the rates named in ``_amplitudes`` are
+    >= 0, and w_min <= w_max."""
+
+    _taus: tuple[str, ...] = ()
+    _amplitudes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        owner = type(self).__name__
+        for p in self._taus:
+            check.real(owner, p, getattr(self, p), positive=True)
+        for p in self._amplitudes:
+            check.real(owner, p, getattr(self, p), nonnegative=True)
+        w_min = check.real(owner, "w_min", self.w_min)
+        w_max = check.real(owner, "w_max", self.w_max)
+        if w_max < w_min:
+            raise ValueError(f"{owner}: w_max ({w_max}) must be >= w_min ({w_min})")
+
+    def validate_dt(self, dt: float, owner: str) -> None:
+        for p in self._taus:
+            if dt >= getattr(self, p):
+                raise ValueError(f"{owner}: dt ({dt} s) must be smaller than {type(self).__name__} {p} "
+                                 f"({getattr(self, p)} s)")
+
+
 @dataclass(frozen=True)
-class STDP:
+class STDP(_Rule):
     r"""Pair-based spike-timing-dependent plasticity with traces.
 
     .. math::
@@ -48,29 +74,18 @@ class STDP:
     dependence: str = "additive"
     nearest: bool = False
     feature = "STDP"
+    _taus = ("tau_pre", "tau_post")
+    _amplitudes = ("a_plus", "a_minus")
 
     def __post_init__(self):
-        owner = "STDP"
-        for p in ("tau_pre", "tau_post"):
-            check.real(owner, p, getattr(self, p), positive=True)
-        for p in ("a_plus", "a_minus"):
-            check.real(owner, p, getattr(self, p), nonnegative=True)
-        w_min = check.real(owner, "w_min", self.w_min)
-        w_max = check.real(owner, "w_max", self.w_max)
-        if w_max < w_min:
-            raise ValueError(f"STDP: w_max ({w_max}) must be >= w_min ({w_min})")
-        check.choice(owner, "dependence", self.dependence, ("additive", "multiplicative"))
+        super().__post_init__()
+        check.choice("STDP", "dependence", self.dependence, ("additive", "multiplicative"))
         if not isinstance(self.nearest, bool):
             raise TypeError(f"STDP: parameter 'nearest' must be a bool, got {self.nearest!r}")
 
-    def validate_dt(self, dt: float, owner: str) -> None:
-        for p in ("tau_pre", "tau_post"):
-            if dt >= getattr(self, p):
-                raise ValueError(f"{owner}: dt ({dt} s) must be smaller than STDP {p} ({getattr(self, p)} s)")
-
 
 @dataclass(frozen=True)
-class TripletSTDP:
+class TripletSTDP(_Rule):
     r"""Triplet STDP of Pfister & Gerstner (2006), all-to-all interactions.
 
     Presynaptic traces :math:`r_1, r_2` (time constants ``tau_plus``,
@@ -97,26 +112,12 @@ class TripletSTDP:
     w_min: float = 0.0
     w_max: float = 1.0
     feature = "TripletSTDP"
-
-    def __post_init__(self):
-        owner = "TripletSTDP"
-        for p in ("tau_plus", "tau_minus", "tau_x", "tau_y"):
-            check.real(owner, p, getattr(self, p), positive=True)
-        for p in ("a2_plus", "a3_plus", "a2_minus", "a3_minus"):
-            check.real(owner, p, getattr(self, p), nonnegative=True)
-        w_min = check.real(owner, "w_min", self.w_min)
-        w_max = check.real(owner, "w_max", self.w_max)
-        if w_max < w_min:
-            raise ValueError(f"TripletSTDP: w_max ({w_max}) must be >= w_min ({w_min})")
-
-    def validate_dt(self, dt: float, owner: str) -> None:
-        for p in ("tau_plus", "tau_minus", "tau_x", "tau_y"):
-            if dt >= getattr(self, p):
-                raise ValueError(f"{owner}: dt ({dt} s) must be smaller than TripletSTDP {p} ({getattr(self, p)} s)")
+    _taus = ("tau_plus", "tau_minus", "tau_x", "tau_y")
+    _amplitudes = ("a2_plus", "a3_plus", "a2_minus", "a3_minus")
 
 
 @dataclass(frozen=True)
-class RewardSTDP:
+class RewardSTDP(_Rule):
     r"""Reward-modulated STDP with an eligibility trace (Izhikevich 2007; Florian 2007).
 
     Pair-STDP events (see :class:`STDP`, additive) change an eligibility
@@ -143,28 +144,17 @@ class RewardSTDP:
     w_min: float = 0.0
     w_max: float = 1.0
     feature = "RewardSTDP"
+    _taus = ("tau_pre", "tau_post", "tau_c")
+    _amplitudes = ("a_plus", "a_minus", "eta")
 
     def __post_init__(self):
-        owner = "RewardSTDP"
         if not isinstance(self.signal, str) or not self.signal.isidentifier():
             raise ValueError(f"RewardSTDP: parameter 'signal' must be an identifier, got {self.signal!r}")
-        for p in ("tau_pre", "tau_post", "tau_c"):
-            check.real(owner, p, getattr(self, p), positive=True)
-        for p in ("a_plus", "a_minus", "eta"):
-            check.real(owner, p, getattr(self, p), nonnegative=True)
-        w_min = check.real(owner, "w_min", self.w_min)
-        w_max = check.real(owner, "w_max", self.w_max)
-        if w_max < w_min:
-            raise ValueError(f"RewardSTDP: w_max ({w_max}) must be >= w_min ({w_min})")
-
-    def validate_dt(self, dt: float, owner: str) -> None:
-        for p in ("tau_pre", "tau_post", "tau_c"):
-            if dt >= getattr(self, p):
-                raise ValueError(f"{owner}: dt ({dt} s) must be smaller than RewardSTDP {p} ({getattr(self, p)} s)")
+        super().__post_init__()
 
 
 @dataclass(frozen=True)
-class _RateRule:
+class _RateRule(_Rule):
     """Shared by the rate-based rules: rate traces and their validation.
 
     Each neuron's rate is estimated by a trace that jumps by ``1/tau`` at
@@ -180,22 +170,8 @@ class _RateRule:
     tau_post: float = 50e-3
     w_min: float = 0.0
     w_max: float = 1.0
-
-    def __post_init__(self):
-        owner = type(self).__name__
-        check.real(owner, "eta", self.eta, nonnegative=True)
-        for p in ("tau_pre", "tau_post") + getattr(self, "_extra_taus", ()):
-            check.real(owner, p, getattr(self, p), positive=True)
-        w_min = check.real(owner, "w_min", self.w_min)
-        w_max = check.real(owner, "w_max", self.w_max)
-        if w_max < w_min:
-            raise ValueError(f"{owner}: w_max ({w_max}) must be >= w_min ({w_min})")
-
-    def validate_dt(self, dt: float, owner: str) -> None:
-        for p in ("tau_pre", "tau_post") + getattr(self, "_extra_taus", ()):
-            if dt >= getattr(self, p):
-                raise ValueError(f"{owner}: dt ({dt} s) must be smaller than {type(self).__name__} {p} "
-                                 f"({getattr(self, p)} s)")
+    _taus = ("tau_pre", "tau_post")
+    _amplitudes = ("eta",)
 
 
 @dataclass(frozen=True)
@@ -209,10 +185,7 @@ class Hebbian(_RateRule):
 
     decay: float = 0.0
     feature = "Hebbian"
-
-    def __post_init__(self):
-        super().__post_init__()
-        check.real("Hebbian", "decay", self.decay, nonnegative=True)
+    _amplitudes = ("eta", "decay")
 
 
 @dataclass(frozen=True)
@@ -243,11 +216,8 @@ class BCM(_RateRule):
     tau_theta: float = 1.0
     theta0: float = 0.0
     feature = "BCM"
-    _extra_taus = ("tau_theta",)
-
-    def __post_init__(self):
-        super().__post_init__()
-        check.real("BCM", "theta0", self.theta0, nonnegative=True)
+    _taus = ("tau_pre", "tau_post", "tau_theta")
+    _amplitudes = ("eta", "theta0")
 
 
 @dataclass(frozen=True)
