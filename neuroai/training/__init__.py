@@ -1,0 +1,26 @@
+"""Training: a :class:`Trainer` for any ``nn.Module``, callbacks (early
+stopping, atomic checkpoints with exact resumption, gradient clipping, a
+divergence guard, CSV/TensorBoard logging), learning-rate schedules with
+snapshot ensembling, and metrics including the generalization gap.
+
+>>> trainer = Trainer(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+...                   metrics=["accuracy"], seed=0,
+...                   callbacks=[DivergenceGuard(), EarlyStopping(patience=3),
+...                              Checkpoint("runs/x/checkpoint.pt"), CSVLogger("runs/x/metrics.csv")])
+>>> history = trainer.fit(train_loader, val_loader, epochs=20)            # doctest: +SKIP
+>>> history = trainer.fit(train_loader, val_loader, epochs=20,
+...                       resume="runs/x/checkpoint.pt")                  # doctest: +SKIP
+"""
+from . import schedules
+from .callbacks import Callback, DivergenceGuard, EarlyStopping, GradientClipping, TrainingDiverged
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .loggers import CSVLogger, TensorBoardLogger
+from .metrics import METRICS, accuracy, generalization_gap
+from .schedules import SCHEDULES, SnapshotEnsemble, make_scheduler
+from .trainer import Trainer
+
+__all__ = [
+    "Trainer", "Callback", "EarlyStopping", "Checkpoint", "GradientClipping", "DivergenceGuard",
+    "TrainingDiverged", "CSVLogger", "TensorBoardLogger", "SnapshotEnsemble", "schedules", "make_scheduler",
+    "SCHEDULES", "METRICS", "accuracy", "generalization_gap", "load_checkpoint", "save_checkpoint",
+]

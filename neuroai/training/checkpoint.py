@@ -1,0 +1,93 @@
+"""Atomic checkpoints and exact resumption.
+
+A checkpoint is one file written by ``torch.save`` to memory and then
+:func:`neuroai.experiments.records.atomic_write` (a temporary file in the same
+folder renamed over the target), so a run killed mid-write leaves the
+previous checkpoint intact. It holds only tensors and plain containers, and
+is read with ``torch.load(weights_only=True)``: the model, optimizer and
+scheduler states, the epoch and global step, the history so far, every
+callback's state, and the random number generator states (torch CPU and
+CUDA, NumPy, Python ``random``, and the data loaders' own generators) as
+tensors. Restoring all of them makes a resumed run produce exactly the same
+numbers as one that was never interrupted.
+"""
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import validation as _v
+from ..experiments.records import atomic_write
+from .callbacks import Callback
+
+
+def get_rng_state(generators=()) -> dict:
+    """The global RNG states (torch, CUDA, NumPy, Python) and those of
+    ``generators`` (``torch.Generator``), as tensors and plain values."""
+    version, mt, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": {"version": int(version), "state": torch.tensor(mt, dtype=torch.int64), "gauss_next": gauss},
+        "generators": [g.get_state() for g in generators],
+    }
+
+
+def set_rng_state(state: dict, generators=()) -> None:
+    """Restore what :func:`get_rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(x) for x in p["state"].tolist()), p["gauss_next"]))
+    generators = list(generators)
+    if len(generators) != len(state["generators"]):
+        raise ValueError(f"checkpoint: it holds {len(state['generators'])} data-loader generator state(s), "
+                         f"but the loaders given use {len(generators)}")
+    for g, s in zip(generators, state["generators"]):
+        g.set_state(s)
+
+
+def save_checkpoint(state: dict, path: str | Path) -> Path:
+    """Write ``state`` to ``path`` atomically (``torch.save`` then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return atomic_write(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint with ``torch.load(weights_only=True)`` onto the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint: no checkpoint file at {path}")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class Checkpoint(Callback):
+    """Write the trainer's full state to ``path`` every ``every`` epochs (and
+    at the last epoch), atomically. Resume with
+    ``trainer.fit(..., resume=path)``. It runs after every other callback."""
+
+    order = 100
+
+    def __init__(self, path: str | Path, every: int = 1):
+        self.path = Path(path)
+        self.every = _v.integer("Checkpoint", "every", every, minimum=1)
+        self.last_saved_epoch = 0
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if epoch % self.every == 0 or epoch == trainer.epochs or trainer.stop_training:
+            self.last_saved_epoch = epoch
+            save_checkpoint(trainer.state_dict(), self.path)

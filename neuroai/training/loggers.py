@@ -1,0 +1,57 @@
+"""Loggers: the per-epoch history written to a CSV file or to TensorBoard."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from ..experiments.records import atomic_write
+from .callbacks import Callback
+
+
+class CSVLogger(Callback):
+    """Write the whole history (one row per epoch, one column per metric,
+    including the ``gap_*`` generalization-gap columns) to ``path`` at the end
+    of every epoch, atomically. The file always matches ``trainer.history``,
+    also after a resumed run."""
+
+    order = 50
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        rows = trainer.history
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path, buf.getvalue())
+
+
+class TensorBoardLogger(Callback):
+    """Log every numeric value of each epoch's row as a TensorBoard scalar
+    (tag = metric name, step = epoch) under ``log_dir``. Needs the
+    ``tensorboard`` package, imported only when this logger is created."""
+
+    order = 50
+
+    def __init__(self, log_dir: str | Path):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as err:
+            raise ImportError("TensorBoardLogger needs the 'tensorboard' package, which is not installed: "
+                              "pip install tensorboard (or use CSVLogger)") from err
+        self.log_dir = Path(log_dir)
+        self.writer = SummaryWriter(log_dir=str(self.log_dir))
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        for key, value in logs.items():
+            if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(key, value, epoch)
+        self.writer.flush()
+
+    def on_train_end(self, trainer):
+        self.writer.flush()

@@ -1,0 +1,351 @@
+"""Trainer: the training loop for any ``nn.Module``, loss and optimizer."""
+from __future__ import annotations
+
+import random
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.optim import lr_scheduler as _sched
+from tqdm.auto import tqdm
+
+from .. import validation as _v
+from .callbacks import Callback
+from .checkpoint import get_rng_state, load_checkpoint, set_rng_state
+from .metrics import generalization_gap, resolve_metrics
+
+CHECKPOINT_FORMAT = 1
+
+
+def _resolve_device(device) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"Trainer: parameter 'device' must be 'cpu', 'cuda', 'cuda:N' or a torch.device, "
+                         f"got {device!r}") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"Trainer: device {device} requested but CUDA is not available (use device='cpu')")
+    return device
+
+
+def _loader_generators(*loaders) -> list[torch.Generator]:
+    """The torch.Generators a loader draws its shuffling from (the
+    DataLoader's ``generator`` and its sampler's, when set), without
+    duplicates."""
+    found: list[torch.Generator] = []
+    for loader in loaders:
+        if loader is None:
+            continue
+        candidates = [getattr(loader, "generator", None)]
+        for attr in ("sampler", "batch_sampler"):
+            sampler = getattr(loader, attr, None)
+            candidates.append(getattr(sampler, "generator", None))
+            candidates.append(getattr(getattr(sampler, "sampler", None), "generator", None))
+        for g in candidates:
+            if isinstance(g, torch.Generator) and not any(g is f for f in found):
+                found.append(g)
+    return found
+
+
+def _batch_size(targets) -> int:
+    if isinstance(targets, torch.Tensor):
+        return int(targets.shape[0]) if targets.dim() > 0 else 1
+    return len(targets)
+
+
+class Trainer:
+    """Train ``model`` with ``loss_fn(output, target)`` and ``optimizer``.
+
+    Parameters
+    ----------
+    model, loss_fn, optimizer
+        Any ``nn.Module``; a loss with mean reduction (e.g.
+        ``nn.CrossEntropyLoss()``); any ``torch.optim.Optimizer`` over the
+        model's parameters. Optimizers whose ``step`` needs a closure (LBFGS,
+        or any with ``requires_closure = True``) get one.
+    scheduler
+        A ``torch.optim.lr_scheduler`` (see :mod:`neuroai.training.schedules`),
+        stepped after every batch (``scheduler_interval="batch"``, the default
+        for ``OneCycleLR``) or every epoch (the default otherwise);
+        ``ReduceLROnPlateau`` is stepped with ``val_loss`` (``loss`` without
+        validation data).
+    metrics
+        Names in :data:`~neuroai.training.metrics.METRICS` (``"accuracy"``) or
+        callables ``metric(output, target)``, logged on the training data (as
+        a running mean over the epoch, like the loss) and on the validation
+        data.
+    callbacks
+        :class:`~neuroai.training.callbacks.Callback` instances.
+    device
+        ``"cpu"``, ``"cuda"``, a ``torch.device``, or None (CUDA if available).
+    seed
+        When given, each :meth:`fit` starts by seeding torch (CPU and CUDA),
+        NumPy, Python's ``random`` and the data loaders' own generators with it.
+    progress
+        Show a tqdm progress bar over the batches of the run.
+
+    Batches are ``(inputs, targets)`` pairs. :meth:`fit` returns the history:
+    one dict per epoch with ``epoch`` (from 1), ``lr`` (of the first parameter
+    group, at the start of the epoch), ``loss`` and each metric on the
+    training data, ``val_loss``/``val_<metric>`` and the generalization gaps
+    ``gap_loss``/``gap_<metric>`` (validation minus training) when there is
+    validation data.
+    """
+
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, *,
+                 scheduler=None, scheduler_interval: str | None = None, metrics=None,
+                 callbacks: Sequence[Callback] = (), device=None, seed: int | None = None,
+                 progress: bool = True):
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"Trainer: parameter 'model' must be a torch.nn.Module, got {type(model).__name__}")
+        if not callable(loss_fn):
+            raise TypeError("Trainer: parameter 'loss_fn' must be callable (output, target) -> loss, "
+                            f"got {loss_fn!r}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"Trainer: parameter 'optimizer' must be a torch.optim.Optimizer, "
+                            f"got {type(optimizer).__name__}")
+        if scheduler is not None and not hasattr(scheduler, "step"):
+            raise TypeError(f"Trainer: parameter 'scheduler' must be a torch lr scheduler, got {scheduler!r}")
+        if scheduler_interval is None:
+            scheduler_interval = "batch" if isinstance(scheduler, _sched.OneCycleLR) else "epoch"
+        self.scheduler_interval = _v.choice("Trainer", "scheduler_interval", scheduler_interval, ("epoch", "batch"))
+        callbacks = list(callbacks)
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"Trainer: every callback must be a neuroai.training.Callback, got {cb!r}")
+        self.seed = None if seed is None else _v.seed("Trainer", seed)
+        self.device = _resolve_device(device)
+        self.model = model.to(self.device)
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.metrics = resolve_metrics(metrics)
+        self.callbacks = sorted(callbacks, key=lambda cb: cb.order)  # stable: ties keep the given order
+        self.progress = bool(progress)
+        self.needs_closure = (isinstance(optimizer, torch.optim.LBFGS)
+                              or bool(getattr(optimizer, "requires_closure", False)))
+        self.history: list[dict] = []
+        self.epoch = 0          # current (during fit) or last completed epoch, from 1
+        self.epochs = 0         # the epoch fit runs up to
+        self.batch = 0          # batch index within the epoch, from 0
+        self.global_step = 0    # optimizer steps taken so far
+        self.stop_training = False
+        self._train_loader = None
+
+    # ------------------------------------------------------------------ hooks
+    def _call(self, hook: str, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
+
+    def _to_device(self, value):
+        if isinstance(value, torch.Tensor):
+            return value.to(self.device, non_blocking=True)
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._to_device(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self._to_device(v) for k, v in value.items()}
+        return value
+
+    def _split(self, batch):
+        if not isinstance(batch, (list, tuple)) or len(batch) != 2:
+            length = f" of length {len(batch)}" if hasattr(batch, "__len__") else ""
+            raise ValueError(f"Trainer: each batch must be an (inputs, targets) pair, got "
+                             f"{type(batch).__name__}{length}")
+        return self._to_device(batch[0]), self._to_device(batch[1])
+
+    # ------------------------------------------------------------------ state
+    def _callback_keys(self) -> list[str]:
+        """``ClassName:k`` for the k-th callback of each class, so checkpoints
+        match callbacks by kind, whatever other callbacks are present."""
+        seen: dict[str, int] = {}
+        keys = []
+        for cb in self.callbacks:
+            name = type(cb).__name__
+            keys.append(f"{name}:{seen.get(name, 0)}")
+            seen[name] = seen.get(name, 0) + 1
+        return keys
+
+    def seed_everything(self, seed: int, loaders: Iterable = ()) -> None:
+        """Seed torch (CPU, CUDA), NumPy, Python ``random`` and the loaders'
+        generators with ``seed``."""
+        seed = _v.seed("Trainer", seed)
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+        for g in _loader_generators(*loaders):
+            g.manual_seed(seed)
+
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs: model, optimizer, scheduler,
+        epoch, step, history, callback states and RNG states."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "history": [dict(row) for row in self.history],
+            "callbacks": {key: cb.state_dict() for key, cb in zip(self._callback_keys(), self.callbacks)},
+            "rng": get_rng_state(_loader_generators(self._train_loader)),
+        }
+
+    def load_state_dict(self, state: dict, train_loader=None) -> None:
+        """Restore a :meth:`state_dict` (``train_loader``: the loader whose
+        generators' states it holds)."""
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"Trainer: checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if (state["scheduler"] is None) != (self.scheduler is None):
+            raise ValueError("Trainer: the checkpoint was written " + ("without" if state["scheduler"] is None
+                             else "with") + " a scheduler, but this trainer has " +
+                             ("one" if self.scheduler is not None else "none"))
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        for key, cb in zip(self._callback_keys(), self.callbacks):
+            if key in state["callbacks"]:
+                cb.load_state_dict(state["callbacks"][key])
+            elif cb.state_dict():
+                warnings.warn(f"Trainer: the checkpoint holds no state for callback {key}; it starts afresh",
+                              stacklevel=3)
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self.history = [dict(row) for row in state["history"]]
+        set_rng_state(state["rng"], _loader_generators(train_loader))
+
+    def load_checkpoint(self, path: str | Path, train_loader=None) -> None:
+        """Restore the state saved by :class:`~neuroai.training.Checkpoint` at ``path``."""
+        self.load_state_dict(load_checkpoint(path), train_loader)
+
+    # ------------------------------------------------------------------ loops
+    def _train_step(self, batch):
+        inputs, targets = self._split(batch)
+        first: dict = {}
+
+        def closure():
+            self.optimizer.zero_grad(set_to_none=True)
+            output = self.model(inputs)
+            loss = self.loss_fn(output, targets)
+            if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+                raise ValueError("Trainer: loss_fn must return a scalar tensor (use mean reduction), got "
+                                 f"{loss if not isinstance(loss, torch.Tensor) else tuple(loss.shape)!r}")
+            self._call("on_before_backward", loss)
+            loss.backward()
+            self._call("on_after_backward")
+            if not first:
+                first["output"], first["loss"] = output.detach(), loss.detach()
+            return loss
+
+        if self.needs_closure:
+            self.optimizer.step(closure)
+        else:
+            closure()
+            self.optimizer.step()
+        self.global_step += 1
+        if self.scheduler is not None and self.scheduler_interval == "batch":
+            self.scheduler.step()
+        return first["output"], first["loss"], targets
+
+    def fit(self, train_loader, val_loader=None, epochs: int = 1, resume: str | Path | None = None) -> list[dict]:
+        """Train up to epoch ``epochs`` (a total: a run resumed from a
+        checkpoint of epoch k trains epochs k+1 .. ``epochs``) and return the
+        history, one dict per epoch. ``resume``: a checkpoint file written by
+        :class:`~neuroai.training.Checkpoint`, from which model, optimizer,
+        scheduler, callbacks, history and RNG states are restored, so the run
+        continues exactly as if it had never stopped."""
+        epochs = _v.integer("Trainer.fit", "epochs", epochs, minimum=0)
+        if train_loader is None:
+            raise TypeError("Trainer.fit: parameter 'train_loader' must be an iterable of (inputs, targets) batches")
+        self._train_loader = train_loader
+        if self.seed is not None:
+            self.seed_everything(self.seed, (train_loader, val_loader))
+        if resume is not None:
+            self.load_checkpoint(resume, train_loader)
+        else:
+            self.history, self.epoch, self.global_step = [], 0, 0
+        self.epochs = epochs
+        self.stop_training = False
+        try:
+            n_batches = len(train_loader)
+        except TypeError:
+            n_batches = None
+        total = None if n_batches is None else n_batches * max(epochs - self.epoch, 0)
+        bar = tqdm(total=total, disable=not self.progress, unit="batch", dynamic_ncols=True)
+        try:
+            self._call("on_train_start")
+            for epoch in range(self.epoch + 1, epochs + 1):
+                self.epoch = epoch
+                bar.set_description(f"epoch {epoch}/{epochs}")
+                self._call("on_epoch_start", epoch)
+                logs = {"epoch": epoch, "lr": float(self.optimizer.param_groups[0]["lr"])}
+                logs.update(self._train_epoch(train_loader, bar))
+                if val_loader is not None:
+                    logs.update({f"val_{k}": v for k, v in self.evaluate(val_loader).items()})
+                    logs.update(generalization_gap(logs))
+                if self.scheduler is not None and self.scheduler_interval == "epoch":
+                    if isinstance(self.scheduler, _sched.ReduceLROnPlateau):
+                        self.scheduler.step(logs.get("val_loss", logs["loss"]))
+                    else:
+                        self.scheduler.step()
+                self.history.append(logs)
+                self._call("on_epoch_end", epoch, logs)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k in ("loss", "val_loss")
+                                 or k in self.metrics or k[4:] in self.metrics})
+                if self.stop_training:
+                    break
+            self._call("on_train_end")
+        finally:
+            bar.close()
+        return self.history
+
+    def _train_epoch(self, loader, bar) -> dict:
+        self.model.train()
+        sums = {"loss": torch.zeros((), dtype=torch.float64, device=self.device)}
+        sums.update({name: torch.zeros((), dtype=torch.float64, device=self.device) for name in self.metrics})
+        count = 0
+        for b, batch in enumerate(loader):
+            self.batch = b
+            self._call("on_batch_start", b)
+            output, loss, targets = self._train_step(batch)
+            n = _batch_size(targets)
+            count += n
+            sums["loss"] += loss.to(torch.float64) * n
+            with torch.no_grad():
+                for name, metric in self.metrics.items():
+                    sums[name] += torch.as_tensor(metric(output, targets), dtype=torch.float64,
+                                                  device=self.device) * n
+            self._call("on_batch_end", b, {"loss": float(loss)})
+            bar.update(1)
+        if count == 0:
+            raise ValueError("Trainer.fit: the training loader yielded no batches")
+        return {k: float(v / count) for k, v in sums.items()}
+
+    @torch.no_grad()
+    def evaluate(self, loader) -> dict:
+        """Mean loss and metrics over ``loader`` in evaluation mode (the
+        model's previous mode is restored)."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            sums = {"loss": 0.0, **{name: 0.0 for name in self.metrics}}
+            sums = {k: torch.zeros((), dtype=torch.float64, device=self.device) for k in sums}
+            count = 0
+            for batch in loader:
+                inputs, targets = self._split(batch)
+                output = self.model(inputs)
+                n = _batch_size(targets)
+                count += n
+                sums["loss"] += torch.as_tensor(self.loss_fn(output, targets), dtype=torch.float64) * n
+                for name, metric in self.metrics.items():
+                    sums[name] += torch.as_tensor(metric(output, targets), dtype=torch.float64,
+                                                  device=self.device) * n
+            if count == 0:
+                raise ValueError("Trainer.evaluate: the loader yielded no batches")
+            return {k: float(v / count) for k, v in sums.items()}
+        finally:
+            self.model.train(was_training)
