@@ -1,0 +1,202 @@
+"""The loss as a function of a flat parameter vector (shared by the landscape tools).
+
+An :class:`Objective` fixes a model, a loss function, a list of batches and a
+selection of the model's named parameters. Its :meth:`Objective.loss` is
+
+    L(theta) = (1 / B) * sum_b loss_fn(model(x_b; theta), y_b),
+
+the unweighted mean of the per-batch losses over the ``B`` stored batches,
+where ``theta`` (shape ``[n]``) is the concatenation of the selected
+parameters, flattened in ``model.named_parameters()`` order. Parameters that
+are not selected, and all buffers, are held constant. The model is called
+through :func:`torch.func.functional_call`, so evaluating ``L`` never changes
+the model.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+ParamSelection = str | Iterable[str] | None
+Seed = int | torch.Generator
+
+
+def select_parameters(model: nn.Module, params: ParamSelection = None) -> dict[str, nn.Parameter]:
+    """The named parameters of ``model`` chosen by ``params``, in model order.
+
+    ``params`` is ``None`` (every parameter with ``requires_grad``), a string
+    (a module prefix: the parameter of that name, or every parameter whose name
+    starts with ``params + "."``, e.g. ``"0"`` or ``"encoder.layer1"``) or an
+    iterable of exact parameter names (see :func:`parameter_groups`).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    named = dict(model.named_parameters())
+    if params is None:
+        chosen = {n: p for n, p in named.items() if p.requires_grad}
+    elif isinstance(params, str):
+        chosen = {n: p for n, p in named.items() if n == params or n.startswith(params + ".")}
+        if not chosen:
+            raise ValueError(f"params={params!r} matches no parameter name or module prefix; "
+                             f"names are {list(named)}")
+    else:
+        wanted = list(params)
+        unknown = [n for n in wanted if n not in named]
+        if unknown:
+            raise ValueError(f"params names unknown parameters {unknown}; names are {list(named)}")
+        chosen = {n: p for n, p in named.items() if n in set(wanted)}
+    if not chosen:
+        raise ValueError("params selects no parameters (the model has no parameter with requires_grad)")
+    dtypes = {p.dtype for p in chosen.values()}
+    if len(dtypes) != 1 or not next(iter(dtypes)).is_floating_point:
+        raise ValueError(f"the selected parameters must share one floating dtype, got {sorted(map(str, dtypes))}")
+    if len({p.device for p in chosen.values()}) != 1:
+        raise ValueError("the selected parameters must all live on one device")
+    return chosen
+
+
+def parameter_groups(model: nn.Module) -> dict[str, list[str]]:
+    """Per-layer parameter names: ``{module name: [its own parameter names]}``.
+
+    One entry per module that holds trainable parameters directly (not through
+    children), in model order; pass a value as ``params=`` to any landscape
+    function to get its per-layer version::
+
+        {layer: hessian_trace(model, loss_fn, data, params=names).trace
+         for layer, names in parameter_groups(model).items()}
+    """
+    groups: dict[str, list[str]] = {}
+    for mod_name, module in model.named_modules():
+        names = [f"{mod_name}.{n}" if mod_name else n
+                 for n, p in module.named_parameters(recurse=False) if p.requires_grad]
+        if names:
+            groups[mod_name] = names
+    return groups
+
+
+def _is_batch(data: Any) -> bool:
+    return (isinstance(data, (tuple, list)) and len(data) == 2
+            and all(isinstance(t, Tensor) for t in data))
+
+
+def collect_batches(data: Any, num_batches: int | None = None,
+                    device: torch.device | None = None) -> list[tuple[Tensor, Tensor]]:
+    """Stored ``(inputs, targets)`` batches from a batch or an iterable of batches.
+
+    ``data`` is one batch ``(inputs, targets)`` (two tensors, batch dimension
+    first) or an iterable of such batches (a list, a ``DataLoader``). At most
+    ``num_batches`` batches are taken (all when ``None``); they are kept, so
+    every later evaluation sees the very same data even from a shuffling
+    loader. Tensors are moved to ``device``.
+    """
+    if num_batches is not None and (isinstance(num_batches, bool) or not isinstance(num_batches, int)
+                                    or num_batches < 1):
+        raise ValueError(f"num_batches must be a positive int or None, got {num_batches!r}")
+    if isinstance(data, Tensor):
+        raise TypeError("data must be a batch (inputs, targets) or an iterable of such batches, "
+                        "got a single tensor")
+    if _is_batch(data):
+        raw = [data]
+    else:
+        try:
+            iterator = iter(data)
+        except TypeError:
+            raise TypeError("data must be a batch (inputs, targets) or an iterable of such batches, "
+                            f"got {type(data).__name__}") from None
+        raw = []
+        for batch in iterator:
+            if num_batches is not None and len(raw) >= num_batches:
+                break
+            raw.append(batch)
+    batches = []
+    for i, batch in enumerate(raw):
+        if not _is_batch(batch):
+            raise TypeError(f"data batch {i} must be a pair (inputs, targets) of tensors, "
+                            f"got {type(batch).__name__}")
+        x, y = batch
+        if x.shape[0] == 0:
+            raise ValueError(f"data batch {i} is empty (inputs of shape {tuple(x.shape)})")
+        batches.append((x.to(device), y.to(device)) if device is not None else (x, y))
+    if not batches:
+        raise ValueError("data is empty: it yielded no batch")
+    return batches
+
+
+def make_generator(seed: Seed) -> torch.Generator:
+    """A CPU ``torch.Generator``: seeded from an int, or ``seed`` itself."""
+    if isinstance(seed, torch.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int or a torch.Generator, got {type(seed).__name__}")
+    return torch.Generator().manual_seed(seed)
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class Objective:
+    """The mean batch loss as a pure function of the flat selected parameters.
+
+    Args:
+        model: the network; it is never modified.
+        loss_fn: ``loss_fn(model(inputs), targets) -> scalar tensor``
+            (e.g. ``nn.MSELoss()``, ``F.cross_entropy``).
+        data: a batch ``(inputs, targets)`` or an iterable of batches.
+        params: which named parameters form ``theta`` (see :func:`select_parameters`).
+        num_batches: use at most this many batches of ``data`` (all when ``None``).
+
+    Attributes:
+        names, shapes: the selected parameters' names and shapes.
+        num_params: ``n``, the length of ``theta``.
+        batches: the stored batches, on the parameters' device.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn, data: Any, *,
+                 params: ParamSelection = None, num_batches: int | None = None):
+        if not callable(loss_fn):
+            raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+        self.model = model
+        self.loss_fn = loss_fn
+        selected = select_parameters(model, params)
+        self.names = list(selected)
+        self.shapes = [p.shape for p in selected.values()]
+        self.numels = [p.numel() for p in selected.values()]
+        self.num_params = sum(self.numels)
+        first = next(iter(selected.values()))
+        self.dtype, self.device = first.dtype, first.device
+        self.batches = collect_batches(data, num_batches, self.device)
+        self._selected = selected
+
+    def flat_params(self) -> Tensor:
+        """The current selected parameters as one detached vector, shape ``[n]``."""
+        return torch.cat([p.detach().reshape(-1) for p in self._selected.values()])
+
+    def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
+        """Split a flat vector ``[n]`` into ``{name: tensor of the parameter's shape}``."""
+        if theta.shape != (self.num_params,):
+            raise ValueError(f"expected a vector of shape ({self.num_params},), got {tuple(theta.shape)}")
+        return {n: t.view(s) for n, t, s in zip(self.names, theta.split(self.numels), self.shapes)}
+
+    def flatten(self, tensors: dict[str, Tensor]) -> Tensor:
+        """Concatenate ``{name: tensor}`` (every selected name) into a vector ``[n]``."""
+        return torch.cat([tensors[n].reshape(-1) for n in self.names])
+
+    def batch_loss(self, theta: Tensor, batch: tuple[Tensor, Tensor]) -> Tensor:
+        """``loss_fn(model(x; theta), y)`` for one batch; differentiable in ``theta``."""
+        frozen = {n: p.detach() for n, p in self.model.named_parameters() if n not in self._selected}
+        frozen.update(self.unflatten(theta))
+        x, y = batch
+        return self.loss_fn(functional_call(self.model, frozen, (x,)), y)
+
+    def loss(self, theta: Tensor | None = None) -> Tensor:
+        """The mean batch loss at ``theta`` (default: the current parameters), a scalar."""
+        theta = self.flat_params() if theta is None else theta
+        return sum(self.batch_loss(theta, b) for b in self.batches) / len(self.batches)

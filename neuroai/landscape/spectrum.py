@@ -1,0 +1,401 @@
+"""Hessian spectra from Hessian-vector products: top eigenpairs, trace, density.
+
+Every function takes either a :class:`~neuroai.landscape.hvp.HessianOperator`
+or ``model, loss_fn, data`` (plus ``params=`` to restrict to some named
+parameters, e.g. one layer, and ``num_batches=``), and a ``seed`` (an int or a
+``torch.Generator``): random vectors are drawn on the CPU from that generator,
+so a seed gives the same numbers on every device.
+
+* :func:`top_eigenvalues`: Lanczos with full reorthogonalization, or power
+  iteration with deflation (as PyHessian, Yao et al. 2020).
+* :func:`hessian_trace`: Hutchinson's estimator with Rademacher probes,
+  ``tr H = E[v^T H v]``, with its standard error.
+* :func:`spectral_density`: stochastic Lanczos quadrature (Ghorbani, Krishnan
+  & Xiao 2019), a Gaussian-smoothed eigenvalue density on a grid.
+* :func:`lanczos`: the tridiagonalization they share.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ._objective import LossFn, ParamSelection, Seed, check_positive_int, make_generator
+from .hvp import HessianOperator
+
+
+def as_operator(model: nn.Module | HessianOperator, loss_fn: LossFn | None = None, data: Any = None,
+                params: ParamSelection = None, num_batches: int | None = None) -> HessianOperator:
+    """``model`` itself if it is a :class:`HessianOperator`, else a new one."""
+    if isinstance(model, HessianOperator):
+        if loss_fn is not None or data is not None or params is not None or num_batches is not None:
+            raise ValueError("got a HessianOperator: give loss_fn, data, params and num_batches "
+                             "when building the operator, not here")
+        return model
+    if loss_fn is None or data is None:
+        raise TypeError("pass a HessianOperator, or model, loss_fn and data")
+    return HessianOperator(model, loss_fn, data, params=params, num_batches=num_batches)
+
+
+def _rademacher(shape: tuple[int, ...], gen: torch.Generator, like: HessianOperator) -> Tensor:
+    v = torch.randint(0, 2, shape, generator=gen, dtype=torch.int8) * 2 - 1
+    return v.to(device=like.device, dtype=like.dtype)
+
+
+class Lanczos(NamedTuple):
+    """A Lanczos run of ``m`` steps: ``Q H Q^T = T``, ``T`` tridiagonal.
+
+    alpha: diagonal of ``T``, shape ``[m]``.
+    beta: off-diagonal of ``T``, shape ``[m - 1]``.
+    basis: the orthonormal Lanczos vectors ``Q``, shape ``[m, n]``.
+    residual: ``beta_m``, the norm of the next (unused) Lanczos vector;
+        ``0`` when the run found an invariant subspace.
+    """
+
+    alpha: Tensor
+    beta: Tensor
+    basis: Tensor
+    residual: float
+
+
+def lanczos(matvec: Callable[[Tensor], Tensor], v0: Tensor, num_iter: int,
+            stop: Callable[[Tensor, Tensor, Tensor, float], bool] | None = None) -> Lanczos:
+    """Lanczos tridiagonalization with full reorthogonalization.
+
+    Args:
+        matvec: ``v -> H v`` for a symmetric ``H``, vectors of shape ``[n]``.
+        v0: starting vector ``[n]`` (normalized here).
+        num_iter: at most this many steps (``<= n``).
+        stop: optional ``stop(alpha, beta, basis, beta_next) -> bool``, asked
+            after every step, to end early (e.g. when Ritz values converged).
+
+    The run also ends when the Krylov space becomes invariant
+    (``beta < 1e-10 * ||T||``).
+    """
+    num_iter = min(check_positive_int("num_iter", num_iter), v0.numel())
+    q = v0 / torch.linalg.vector_norm(v0)
+    Q = torch.empty(num_iter, v0.numel(), dtype=v0.dtype, device=v0.device)
+    alphas: list[Tensor] = []
+    betas: list[Tensor] = []
+    beta_next = 0.0
+    scale = 0.0
+    for j in range(num_iter):
+        Q[j] = q
+        w = matvec(q)
+        alpha = torch.dot(w, q)
+        alphas.append(alpha)
+        w = w - alpha * q
+        if j > 0:
+            w = w - betas[-1] * Q[j - 1]
+        for _ in range(2):  # full reorthogonalization, twice is enough (Parlett's "twice is enough")
+            w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
+        beta = torch.linalg.vector_norm(w)
+        scale = max(scale, abs(float(alpha)) + float(beta))
+        beta_next = float(beta)
+        if beta_next <= 1e-10 * max(scale, 1e-30):
+            beta_next = 0.0
+            break
+        if j + 1 < num_iter and stop is not None:
+            b = torch.stack(betas) if betas else alpha.new_zeros(0)
+            if stop(torch.stack(alphas), b, Q[: j + 1], beta_next):
+                break
+        if j + 1 < num_iter:
+            betas.append(beta)
+            q = w / beta
+    m = len(alphas)
+    alpha = torch.stack(alphas)
+    beta = torch.stack(betas[: m - 1]) if m > 1 else alpha.new_zeros(0)
+    return Lanczos(alpha, beta, Q[:m], beta_next)
+
+
+def _block_lanczos(matmat: Callable[[Tensor], Tensor], V0: Tensor, m: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``R`` independent Lanczos runs in lockstep (one vectorized product per step).
+
+    Args:
+        matmat: ``[R, n] -> [R, n]``, the rows multiplied by ``H``.
+        V0: starting vectors ``[R, n]``; m: steps (``<= n``).
+
+    Returns ``alpha [R, m]``, ``beta [R, m - 1]`` and ``lengths [R]``: a run
+    that found an invariant subspace after ``L`` steps is frozen there (its
+    entries past ``L`` are meaningless).
+    """
+    R, n = V0.shape
+    Q = torch.zeros(R, m, n, dtype=V0.dtype, device=V0.device)
+    alpha = torch.zeros(R, m, dtype=V0.dtype, device=V0.device)
+    beta = torch.zeros(R, max(m - 1, 0), dtype=V0.dtype, device=V0.device)
+    lengths = torch.full((R,), m, dtype=torch.long)
+    active = torch.ones(R, dtype=torch.bool, device=V0.device)
+    q = V0 / torch.linalg.vector_norm(V0, dim=1, keepdim=True)
+    scale = torch.zeros(R, dtype=V0.dtype, device=V0.device)
+    for j in range(m):
+        Q[:, j] = q
+        w = matmat(q)
+        a = (w * q).sum(dim=1)
+        alpha[:, j] = a
+        w = w - a[:, None] * q
+        if j > 0:
+            w = w - beta[:, j - 1, None] * Q[:, j - 1]
+        for _ in range(2):  # full reorthogonalization against every earlier vector of the run
+            w = w - torch.einsum("rj,rjn->rn", torch.einsum("rjn,rn->rj", Q[:, : j + 1], w), Q[:, : j + 1])
+        b = torch.linalg.vector_norm(w, dim=1)
+        scale = torch.maximum(scale, a.abs() + b)
+        if j + 1 == m:
+            break
+        broke = active & (b <= 1e-10 * scale.clamp_min(1e-30))
+        for r in torch.nonzero(broke).flatten().tolist():
+            lengths[r] = j + 1
+        active = active & ~broke
+        b = torch.where(active, b, torch.ones_like(b))
+        beta[:, j] = torch.where(active, b, torch.zeros_like(b))
+        q = torch.where(active[:, None], w / b[:, None], torch.zeros_like(w))
+    return alpha, beta, lengths
+
+
+def _tridiag_eigh(alpha: Tensor, beta: Tensor) -> tuple[Tensor, Tensor]:
+    """Eigenvalues ``[m]`` (ascending) and eigenvectors ``[m, m]`` (columns) of ``T``, in float64."""
+    T = torch.diag(alpha.double().cpu())
+    if beta.numel():
+        off = beta.double().cpu()
+        T = T + torch.diag(off, 1) + torch.diag(off, -1)
+    return torch.linalg.eigh(T)
+
+
+class Eigenpairs(NamedTuple):
+    """eigenvalues: shape ``[k]``, in descending order (see ``which``);
+    eigenvectors: shape ``[k, n]``, unit rows over the flat selected parameters
+    (split per parameter with ``HessianOperator.unflatten``)."""
+
+    eigenvalues: Tensor
+    eigenvectors: Tensor
+
+
+def top_eigenvalues(model: nn.Module | HessianOperator, loss_fn: LossFn | None = None, data: Any = None,
+                    *, k: int = 1, method: str = "lanczos", which: str = "largest",
+                    max_iter: int | None = None, tol: float = 1e-6, seed: Seed = 0,
+                    params: ParamSelection = None, num_batches: int | None = None) -> Eigenpairs:
+    """The ``k`` top eigenvalues of the Hessian and their eigenvectors.
+
+    Args:
+        model, loss_fn, data, params, num_batches: the Hessian (see module doc).
+        k: how many eigenpairs (``1 <= k <= n``).
+        method: ``"lanczos"`` (full reorthogonalization; stops when the ``k``
+            Ritz residuals ``|beta_m s_mi|`` fall below ``tol * |lambda_1|``) or
+            ``"power"`` (power iteration, deflated by projecting out the
+            eigenvectors already found; stops when the Rayleigh quotient changes
+            by less than ``tol`` relative).
+        which: ``"largest"`` (algebraically largest; the default) or
+            ``"magnitude"`` (largest ``|lambda|``, the sharpest directions
+            whatever their sign). Power iteration finds ``"largest"`` by
+            first finding ``|lambda|_max`` and iterating on ``H + |lambda|_max I``.
+        max_iter: Lanczos steps, or power iterations per eigenvalue (default
+            ``min(n, max(60, 4k))`` and 1000).
+        tol: relative tolerance.
+        seed: int or ``torch.Generator`` for the starting vectors.
+
+    Returns:
+        :class:`Eigenpairs` ``(eigenvalues [k], eigenvectors [k, n])``, sorted
+        by ``which`` (descending value, or descending magnitude).
+    """
+    H = as_operator(model, loss_fn, data, params, num_batches)
+    n = H.num_params
+    k = check_positive_int("k", k)
+    if k > n:
+        raise ValueError(f"k must be at most the number of parameters n = {n}, got {k}")
+    if which not in ("largest", "magnitude"):
+        raise ValueError(f"which must be 'largest' or 'magnitude', got {which!r}")
+    if not tol > 0:
+        raise ValueError(f"tol must be positive, got {tol!r}")
+    gen = make_generator(seed)
+    if method == "lanczos":
+        return _lanczos_top(H, k, which, max_iter, tol, gen)
+    if method == "power":
+        return _power_top(H, k, which, max_iter, tol, gen)
+    raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}")
+
+
+def _order(values: Tensor, which: str) -> Tensor:
+    return torch.argsort(values.abs() if which == "magnitude" else values, descending=True)
+
+
+def _lanczos_top(H: HessianOperator, k: int, which: str, max_iter: int | None, tol: float,
+                 gen: torch.Generator) -> Eigenpairs:
+    n = H.num_params
+    m = min(n, max(60, 4 * k)) if max_iter is None else check_positive_int("max_iter", max_iter)
+    v0 = torch.randn(n, generator=gen, dtype=torch.float64).to(H.device, H.dtype)
+
+    def converged(alpha, beta, basis, beta_next):
+        if alpha.numel() < k + 2 or alpha.numel() % 3:
+            return False
+        vals, vecs = _tridiag_eigh(alpha, beta)
+        idx = _order(vals, which)[:k]
+        resid = beta_next * vecs[-1, idx].abs()
+        return bool((resid <= tol * vals.abs().max().clamp_min(1e-30)).all())
+
+    run = lanczos(H.matvec, v0, m, stop=converged)
+    vals, vecs = _tridiag_eigh(run.alpha, run.beta)
+    if vals.numel() < k:
+        raise RuntimeError(f"Lanczos found an invariant subspace of dimension {vals.numel()} < k = {k}; "
+                           "use method='power' or another seed")
+    idx = _order(vals, which)[:k]
+    eigvecs = vecs[:, idx].T.to(H.device, H.dtype) @ run.basis
+    eigvecs = eigvecs / torch.linalg.vector_norm(eigvecs, dim=1, keepdim=True)
+    return Eigenpairs(vals[idx].to(H.device, H.dtype), eigvecs)
+
+
+def _power(H: HessianOperator, shift: float, found: list[Tensor], max_iter: int, tol: float,
+           gen: torch.Generator) -> tuple[float, Tensor]:
+    """Dominant eigenpair of ``H + shift I`` restricted to the complement of ``found``."""
+    U = torch.stack(found) if found else None
+    v = torch.randn(H.num_params, generator=gen, dtype=torch.float64).to(H.device, H.dtype)
+    lam = math.nan
+    for _ in range(max_iter):
+        if U is not None:
+            v = v - U.T @ (U @ v)
+        v = v / torch.linalg.vector_norm(v)
+        w = H.matvec(v) + shift * v
+        if U is not None:
+            w = w - U.T @ (U @ w)
+        new = float(torch.dot(v, w))
+        norm = torch.linalg.vector_norm(w)
+        if norm == 0:
+            return new, v
+        v = w / norm
+        if abs(new - lam) <= tol * max(abs(new), 1e-30):
+            lam = new
+            break
+        lam = new
+    return lam, v
+
+
+def _power_top(H: HessianOperator, k: int, which: str, max_iter: int | None, tol: float,
+               gen: torch.Generator) -> Eigenpairs:
+    iters = 1000 if max_iter is None else check_positive_int("max_iter", max_iter)
+    shift = 0.0
+    if which == "largest":
+        lam, _ = _power(H, 0.0, [], iters, tol, gen)
+        shift = abs(lam)  # H + |lambda|_max I is positive semidefinite: its top is H's largest
+    values, vectors = [], []
+    for _ in range(k):
+        lam, v = _power(H, shift, vectors, iters, tol, gen)
+        values.append(lam - shift)
+        vectors.append(v)
+    vals = torch.tensor(values, dtype=H.dtype, device=H.device)
+    idx = _order(vals, which)
+    return Eigenpairs(vals[idx], torch.stack(vectors)[idx])
+
+
+class TraceEstimate(NamedTuple):
+    """trace: the estimate of ``tr H``; stderr: its standard error
+    (sample std of the probes / sqrt(num_probes); nan for one probe);
+    samples: the probe values ``v_i^T H v_i``, shape ``[num_probes]``."""
+
+    trace: float
+    stderr: float
+    samples: Tensor
+
+
+def hessian_trace(model: nn.Module | HessianOperator, loss_fn: LossFn | None = None, data: Any = None,
+                  *, num_probes: int = 100, probe_batch: int | None = 16, seed: Seed = 0,
+                  params: ParamSelection = None, num_batches: int | None = None) -> TraceEstimate:
+    """Hutchinson's estimate of the Hessian trace with Rademacher probes.
+
+    ``tr H ~ (1/P) sum_i v_i^T H v_i``, ``v_i`` with i.i.d. entries ``+-1``;
+    the variance of one probe is ``2 sum_{i != j} H_ij^2``.
+
+    Args:
+        model, loss_fn, data, params, num_batches: the Hessian (see module doc).
+        num_probes: ``P``, the number of probe vectors.
+        probe_batch: probes per vectorized (``vmap``) Hessian-vector product;
+            ``None``: all at once; ``1``: one at a time (for models ``vmap``
+            cannot handle).
+        seed: int or ``torch.Generator`` for the probes.
+    """
+    H = as_operator(model, loss_fn, data, params, num_batches)
+    P = check_positive_int("num_probes", num_probes)
+    if probe_batch is not None:
+        check_positive_int("probe_batch", probe_batch)
+    gen = make_generator(seed)
+    V = _rademacher((P, H.num_params), gen, H)
+    if probe_batch == 1:
+        HV = torch.stack([H.matvec(v) for v in V])
+    else:
+        HV = H.matmat(V, chunk_size=probe_batch)
+    samples = (V * HV).sum(dim=1)
+    stderr = float(samples.std(correction=1)) / math.sqrt(P) if P > 1 else math.nan
+    return TraceEstimate(float(samples.mean()), stderr, samples)
+
+
+class SpectralDensity(NamedTuple):
+    """A smoothed eigenvalue density from stochastic Lanczos quadrature.
+
+    grid: eigenvalue axis, shape ``[P]``.
+    density: ``rho(t)`` on the grid, shape ``[P]``; integrates to ~1.
+    nodes: Ritz values of each run, shape ``[runs, m]`` (zero-padded).
+    weights: their quadrature weights, shape ``[runs, m]``; each row sums to 1
+        (padding has weight 0).
+    sigma: the Gaussian kernel width (eigenvalue units).
+    """
+
+    grid: Tensor
+    density: Tensor
+    nodes: Tensor
+    weights: Tensor
+    sigma: float
+
+    def mean(self) -> float:
+        """``int t rho(t) dt`` from the quadrature, an estimate of ``tr H / n``."""
+        return float((self.nodes * self.weights).sum(dim=1).mean())
+
+
+def spectral_density(model: nn.Module | HessianOperator, loss_fn: LossFn | None = None, data: Any = None,
+                     *, num_runs: int = 10, num_iter: int = 80, num_points: int = 1000,
+                     sigma: float | None = None, seed: Seed = 0, params: ParamSelection = None,
+                     num_batches: int | None = None) -> SpectralDensity:
+    """Eigenvalue density of the Hessian by stochastic Lanczos quadrature.
+
+    Each of ``num_runs`` runs starts Lanczos (``num_iter`` steps, full
+    reorthogonalization; the runs go in lockstep, one vectorized Hessian
+    product per step) from a normalized Rademacher vector ``v``; the Ritz
+    values ``theta_j`` with weights ``tau_j = (first component of the j-th
+    eigenvector of T)^2`` are a quadrature for ``v^T f(H) v / n``, so (Ghorbani
+    et al. 2019)
+
+        rho(t) = (1/runs) sum_r sum_j tau_rj * N(t; theta_rj, sigma^2).
+
+    Args:
+        model, loss_fn, data, params, num_batches: the Hessian (see module doc).
+        num_runs: number of random starting vectors.
+        num_iter: Lanczos steps per run (capped at ``n``).
+        num_points: grid size; the grid spans the Ritz values +- 6 sigma.
+        sigma: kernel width in eigenvalue units; default 1% of the Ritz range.
+        seed: int or ``torch.Generator`` for the starting vectors.
+    """
+    H = as_operator(model, loss_fn, data, params, num_batches)
+    R = check_positive_int("num_runs", num_runs)
+    check_positive_int("num_iter", num_iter)
+    P = check_positive_int("num_points", num_points)
+    if sigma is not None and not sigma > 0:
+        raise ValueError(f"sigma must be positive, got {sigma!r}")
+    gen = make_generator(seed)
+    m = min(num_iter, H.num_params)
+    V0 = _rademacher((R, H.num_params), gen, H)
+    alpha, beta, lengths = _block_lanczos(H.matmat, V0, m)
+    nodes = torch.zeros(R, m, dtype=torch.float64)
+    weights = torch.zeros(R, m, dtype=torch.float64)
+    for r in range(R):
+        L = int(lengths[r])
+        vals, vecs = _tridiag_eigh(alpha[r, :L], beta[r, : L - 1])
+        nodes[r, :L] = vals
+        weights[r, :L] = vecs[0] ** 2
+    used = weights > 0
+    lo, hi = float(nodes[used].min()), float(nodes[used].max())
+    if sigma is None:
+        sigma = 0.01 * (hi - lo) if hi > lo else 1e-3 * max(1.0, abs(hi))
+    grid = torch.linspace(lo - 6 * sigma, hi + 6 * sigma, P, dtype=torch.float64)
+    z = (grid[:, None] - nodes.reshape(1, -1)) / sigma
+    kernel = torch.exp(-0.5 * z**2) / (sigma * math.sqrt(2 * math.pi))
+    density = kernel @ weights.reshape(-1) / R
+    return SpectralDensity(grid, density, nodes, weights, float(sigma))
