@@ -16,6 +16,7 @@ from .callbacks import Callback, DivergenceGuard, EarlyStopping, GradientClippin
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .loggers import CSVLogger, TensorBoardLogger
 from .metrics import METRICS, accuracy, generalization_gap
+from .regularization import Augmented, RegularizedLoss, l1_penalty, l2_penalty, penalized_parameters
 from .schedules import SCHEDULES, SnapshotEnsemble, make_scheduler
 from .trainer import Trainer
 
@@ -23,4 +24,5 @@ __all__ = [
     "Trainer", "Callback", "EarlyStopping", "Checkpoint", "GradientClipping", "DivergenceGuard",
     "TrainingDiverged", "CSVLogger", "TensorBoardLogger", "SnapshotEnsemble", "schedules", "make_scheduler",
     "SCHEDULES", "METRICS", "accuracy", "generalization_gap", "load_checkpoint", "save_checkpoint",
+    "Augmented", "RegularizedLoss", "l1_penalty", "l2_penalty", "penalized_parameters",
 ]
