@@ -1,7 +1,8 @@
 """Training: a :class:`Trainer` for any ``nn.Module``, callbacks (early
 stopping, atomic checkpoints with exact resumption, gradient clipping, a
 divergence guard, CSV/TensorBoard logging), learning-rate schedules with
-snapshot ensembling, and metrics including the generalization gap.
+snapshot ensembling, metrics including the generalization gap, regularizers,
+and per-layer activation and gradient monitors.
 
 >>> trainer = Trainer(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
 ...                   metrics=["accuracy"], seed=0,
@@ -16,6 +17,7 @@ from .callbacks import Callback, DivergenceGuard, EarlyStopping, GradientClippin
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .loggers import CSVLogger, TensorBoardLogger
 from .metrics import METRICS, accuracy, generalization_gap
+from .monitors import ActivationMonitor, GradientMonitor, activation_stats
 from .regularization import Augmented, RegularizedLoss, l1_penalty, l2_penalty, penalized_parameters
 from .schedules import SCHEDULES, SnapshotEnsemble, make_scheduler
 from .trainer import Trainer
@@ -25,4 +27,5 @@ __all__ = [
     "TrainingDiverged", "CSVLogger", "TensorBoardLogger", "SnapshotEnsemble", "schedules", "make_scheduler",
     "SCHEDULES", "METRICS", "accuracy", "generalization_gap", "load_checkpoint", "save_checkpoint",
     "Augmented", "RegularizedLoss", "l1_penalty", "l2_penalty", "penalized_parameters",
+    "ActivationMonitor", "GradientMonitor", "activation_stats",
 ]
