@@ -103,9 +103,8 @@ class TorchNetwork(nn.Module):
         self.weights = nn.ParameterDict()
         self._models = {}
         for pop in network.populations.values():
-            conductances = network.conductances(pop.name)
             self._models[pop.name] = STEPS[type(pop.model)](pop.model, network.currents(pop.name), network.dt,
-                                                            *((conductances,) if conductances else ()))
+                                                            network.conductances(pop.name))
             for var, value in pop.model.initial_state(pop.v_init).items():
                 self.register_buffer(f"init__{pop.name}__{var}", torch.as_tensor(value, dtype=dtype, device=device))
         for proj in network.projections.values():

@@ -105,7 +105,9 @@ class _EulerStep:
 
     ref_steps = 0
 
-    def __init__(self, currents: tuple[tuple[str, float], ...], dt: float):
+    def __init__(self, model, currents: tuple[tuple[str, float], ...], dt: float, conductances=()):
+        if conductances:
+            raise ValueError(f"{type(model).__name__} populations take no conductance synapses")
         self.currents = tuple(name for name, _ in currents)
         self.k = tuple(float(np.float64(dt) / tau) for _, tau in currents)
 
@@ -115,8 +117,8 @@ class _EulerStep:
 
 
 class IzhikevichStep(_EulerStep):
-    def __init__(self, model: Izhikevich, currents, dt: float):
-        super().__init__(currents, dt)
+    def __init__(self, model: Izhikevich, currents, dt: float, conductances=()):
+        super().__init__(model, currents, dt, conductances)
         dt = np.float64(dt)
         self.k_v, self.k_u = float(dt / 1e-3), float((model.a * dt) / 1e-3)
         self.c0 = 140.0 + model.i_bias
@@ -136,8 +138,8 @@ class IzhikevichStep(_EulerStep):
 
 
 class AdExStep(_EulerStep):
-    def __init__(self, model: AdEx, currents, dt: float):
-        super().__init__(currents, dt)
+    def __init__(self, model: AdEx, currents, dt: float, conductances=()):
+        super().__init__(model, currents, dt, conductances)
         dt, m = np.float64(dt), model
         self.k_v, self.k_w = float(dt / m.C), float(dt / m.tau_w)
         self.k_exp, self.inv_delta, self.shift = m.delta_T * m.g_L, 1.0 / m.delta_T, 0.0 - m.v_T
