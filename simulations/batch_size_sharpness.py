@@ -38,11 +38,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from neuroai.cli import script_main
-from neuroai.data import load_digits, train_val_test_split
+from neuroai.data import digits_train_test
 from neuroai.experiments import RunRecord, markdown_table
 from neuroai.landscape import keskar_sharpness, linear_interpolation, loss_slice_1d, top_eigenvalues
 from neuroai.models import MLP
 from neuroai.training import Callback, Trainer
+from neuroai.training.metrics import cross_entropy_and_accuracy
 
 RUNS = ("small_batch", "large_batch")
 
@@ -85,22 +86,6 @@ class StopAtTrainingLoss(Callback):
             trainer.stop_training = True
 
 
-def data(p: Params, seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """(images, labels) of the training and test sets."""
-    images, labels = load_digits()
-    split = train_val_test_split(labels, 0.0, p.test, seed=seed)
-    x, y = torch.tensor(images), torch.tensor(labels)
-    return {"train": (x[split.train], y[split.train]), "test": (x[split.test], y[split.test])}
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(cross-entropy, accuracy) in evaluation mode."""
-    model.eval()
-    out = model(x)
-    return nn.functional.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item()
-
-
 def train_run(name: str, p: Params, sets: dict, seed: int) -> tuple[nn.Module, dict, list[dict]]:
     """Train one run to the target loss; returns the model, its result row and its history."""
     n_train = len(sets["train"][1])
@@ -114,8 +99,8 @@ def train_run(name: str, p: Params, sets: dict, seed: int) -> tuple[nn.Module, d
     trainer = Trainer(model, nn.CrossEntropyLoss(), optimizer, metrics=["accuracy"], callbacks=[stop],
                       seed=seed, progress=False, device="cpu")
     history = trainer.fit(loader, epochs=p.max_epochs)
-    train_loss, train_acc = evaluate(model, *sets["train"])
-    test_loss, test_acc = evaluate(model, *sets["test"])
+    train_loss, train_acc = cross_entropy_and_accuracy(model, *sets["train"])
+    test_loss, test_acc = cross_entropy_and_accuracy(model, *sets["test"])
     row = {"run": name, "batch size": batch, "lr": lr, "epochs": len(history), "steps": trainer.global_step,
            "train accuracy": train_acc, "test accuracy": test_acc, "gap accuracy": train_acc - test_acc,
            "train loss": train_loss, "test loss": test_loss, "gap loss": test_loss - train_loss}
@@ -172,7 +157,7 @@ def run(record: RunRecord, *, quick: bool = False, seed: int = 0) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)          # small matrices: one thread is fastest and deterministic
     try:
-        sets = data(p, seed)
+        sets = digits_train_test(p.test, seed)
         models, rows, histories, slices = {}, [], {}, {}
         for name in RUNS:
             models[name], row, histories[name] = train_run(name, p, sets, seed)

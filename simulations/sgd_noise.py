@@ -48,12 +48,13 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from neuroai.cli import script_main
-from neuroai.data import load_digits, train_val_test_split
+from neuroai.data import digits_train_test
 from neuroai.experiments import RunRecord, markdown_table
 from neuroai.landscape import hessian_trace, loss_slice_1d, top_eigenvalues
 from neuroai.models import MLP
 from neuroai.optim.langevin import Langevin
 from neuroai.training import Callback, Trainer
+from neuroai.training.metrics import cross_entropy_and_accuracy
 
 RUNS = ("gd", "sgd", "langevin")
 
@@ -91,22 +92,6 @@ class TrainingLoss(Callback):
         trainer.model.train(mode)
         logs["train_set_loss"] = loss
         self.curve.append((trainer.global_step, loss))
-
-
-def data(p: Params, seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """(images, labels) of the training and test sets."""
-    images, labels = load_digits()
-    split = train_val_test_split(labels, 0.0, p.test, seed=seed)
-    x, y = torch.tensor(images), torch.tensor(labels)
-    return {"train": (x[split.train], y[split.train]), "test": (x[split.test], y[split.test])}
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(cross-entropy, accuracy) in evaluation mode."""
-    model.eval()
-    out = model(x)
-    return nn.functional.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item()
 
 
 def _gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -149,8 +134,8 @@ def train_run(name: str, p: Params, sets: dict, epochs: int, temperature: float,
     trainer = Trainer(model, nn.CrossEntropyLoss(), optimizer, callbacks=[curve], seed=seed, progress=False,
                       device="cpu")
     trainer.fit(loader, epochs=fit_epochs)
-    train_loss, train_acc = evaluate(model, x, y)
-    test_loss, test_acc = evaluate(model, *sets["test"])
+    train_loss, train_acc = cross_entropy_and_accuracy(model, x, y)
+    test_loss, test_acc = cross_entropy_and_accuracy(model, *sets["test"])
     row = {"run": name, "batch size": batch, "lr": p.lr, "temperature": temperature if name == "langevin" else 0.0,
            "steps": trainer.global_step, "train accuracy": train_acc, "test accuracy": test_acc,
            "gap accuracy": train_acc - test_acc, "train loss": train_loss, "test loss": test_loss,
@@ -204,7 +189,7 @@ def run(record: RunRecord, *, quick: bool = False, seed: int = 0) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)          # small matrices: one thread is fastest and deterministic
     try:
-        sets = data(p, seed)
+        sets = digits_train_test(p.test, seed)
         init = MLP(list(p.sizes), seed=seed)
         n_params = sum(q.numel() for q in init.parameters())
         noise = sgd_noise(init, *sets["train"], p.batch, p.noise_batches, seed)

@@ -14,3 +14,16 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
 
     digits = sklearn_digits()
     return (digits.images / 16.0).astype(np.float32), digits.target.astype(np.int64)
+
+
+def digits_train_test(test: float, seed: int):
+    """Digits as torch tensors split by a seeded stratified split:
+    ``{"train": (x, y), "test": (x, y)}``, images (n, 8, 8) float32 in [0, 1]."""
+    import torch
+
+    from .splits import train_val_test_split
+
+    images, labels = load_digits()
+    split = train_val_test_split(labels, 0.0, test, seed=seed)
+    x, y = torch.tensor(images), torch.tensor(labels)
+    return {"train": (x[split.train], y[split.train]), "test": (x[split.test], y[split.test])}

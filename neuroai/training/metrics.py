@@ -96,3 +96,12 @@ def is_finite_number(value) -> bool:
     if isinstance(value, torch.Tensor):
         return bool(torch.isfinite(value).all())
     return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+@torch.no_grad()
+def cross_entropy_and_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of a classifier on ``(x, y)``, evaluated
+    in eval mode (the model is left in eval mode)."""
+    model.eval()
+    out = model(x)
+    return torch.nn.functional.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item()
