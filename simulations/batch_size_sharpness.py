@@ -76,11 +76,7 @@ class StopAtTrainingLoss(Callback):
         self.x, self.y, self.target = x, y, target
 
     def on_epoch_end(self, trainer, epoch, logs):
-        mode = trainer.model.training
-        trainer.model.eval()
-        with torch.no_grad():
-            loss = nn.functional.cross_entropy(trainer.model(self.x), self.y).item()
-        trainer.model.train(mode)
+        loss, _ = cross_entropy_and_accuracy(trainer.model, self.x, self.y)
         logs["train_set_loss"] = loss
         if loss < self.target:
             trainer.stop_training = True

@@ -85,11 +85,7 @@ class TrainingLoss(Callback):
     def on_epoch_end(self, trainer, epoch, logs):
         if epoch % self.every and epoch != self.last:
             return
-        mode = trainer.model.training
-        trainer.model.eval()
-        with torch.no_grad():
-            loss = nn.functional.cross_entropy(trainer.model(self.x), self.y).item()
-        trainer.model.train(mode)
+        loss, _ = cross_entropy_and_accuracy(trainer.model, self.x, self.y)
         logs["train_set_loss"] = loss
         self.curve.append((trainer.global_step, loss))
 

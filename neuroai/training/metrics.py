@@ -101,7 +101,9 @@ def is_finite_number(value) -> bool:
 @torch.no_grad()
 def cross_entropy_and_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of a classifier on ``(x, y)``, evaluated
-    in eval mode (the model is left in eval mode)."""
+    in eval mode; the model's mode is restored afterwards."""
+    mode = model.training
     model.eval()
     out = model(x)
+    model.train(mode)
     return torch.nn.functional.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item()
