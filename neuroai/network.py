@@ -175,6 +175,17 @@ class Network:
         self.signals.append(name)
         return name
 
+    def signal_values(self, signals: dict | None, steps: int, owner: str) -> dict[str, np.ndarray]:
+        """Each network signal as a float64 array (steps,), from a mapping of
+        signal name to a scalar (held) or one value per step; absent signals are 0."""
+        signals = dict(signals or {})
+        unknown = set(signals) - set(self.signals)
+        if unknown:
+            raise ValueError(f"{owner}: 'signals' names unknown signals {sorted(unknown)}; "
+                             f"the network has {self.signals}")
+        return {name: check.array(owner, f"signals[{name!r}]", signals.get(name, 0.0), (steps,))
+                for name in self.signals}
+
     def size(self, name: str) -> int:
         """Number of neurons (or sources) of a population or input."""
         part = self.populations.get(name) or self.inputs.get(name)

@@ -64,21 +64,10 @@ class Simulator:
             rasters[name] = raster
         return rasters
 
-    def _signals(self, signals: dict | None, steps: int) -> dict[str, np.ndarray]:
-        """Each network signal as a float64 array (steps,): a scalar is held,
-        an absent signal is 0."""
-        signals = dict(signals or {})
-        unknown = set(signals) - set(self.network.signals)
-        if unknown:
-            raise ValueError(f"Simulator: 'signals' names unknown signals {sorted(unknown)}; "
-                             f"the network has {self.network.signals}")
-        return {name: check.array("Simulator", f"signals[{name!r}]", signals.get(name, 0.0), (steps,))
-                for name in self.network.signals}
-
     def _run(self, rasters: dict[str, np.ndarray], steps: int, windows=None, signals=None) -> SimulationResult:
         start = self.runner.step
         t0 = time.perf_counter()
-        spikes, traces = self.runner.run(rasters, steps, self._signals(signals, steps))
+        spikes, traces = self.runner.run(rasters, steps, self.network.signal_values(signals, steps, "Simulator"))
         wall = time.perf_counter() - t0
         for mon in self.network.monitors:
             if mon.variable == "spikes" and mon.target in rasters:

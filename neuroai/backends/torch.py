@@ -194,7 +194,8 @@ class TorchNetwork(nn.Module):
         per step (T,), for rules that read them (default 0).
         """
         inputs, steps, batch = self._check_inputs(inputs, steps)
-        signals = self._check_signals(signals, steps)
+        signals = {name: values.tolist()
+                   for name, values in self.network.signal_values(signals, steps, "TorchNetwork").items()}
         state = self.initial_state(batch or 1) if state is None else state
         batch_size = next(iter(state.last_spike.values())).shape[0] if state.last_spike else 1
         if batch is not None and batch_size != batch:
@@ -224,20 +225,6 @@ class TorchNetwork(nn.Module):
                           else self._sample(m, work).unsqueeze(0)[:0])
                   for m in trace_mons}
         return TorchOutput(spikes, traces, work)
-
-    def _check_signals(self, signals, steps: int) -> dict[str, list[float]]:
-        signals = dict(signals or {})
-        unknown = set(signals) - set(self.network.signals)
-        if unknown:
-            raise ValueError(f"TorchNetwork: 'signals' names unknown signals {sorted(unknown)}; "
-                             f"the network has {self.network.signals}")
-        out = {}
-        for name in self.network.signals:
-            values = np.asarray(signals.get(name, np.zeros(steps)), dtype=np.float64)
-            if values.shape != (steps,):
-                raise ValueError(f"TorchNetwork: signal {name!r} must have shape ({steps},), got {values.shape}")
-            out[name] = values.tolist()
-        return out
 
     def _step(self, state: TorchState, input_spikes, W, signals) -> dict[str, torch.Tensor]:
         """Advance ``state`` by one step (in place); returns every source's spikes."""
