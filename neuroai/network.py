@@ -28,16 +28,24 @@ SIGNS = {"excitatory": 1.0, "inhibitory": -1.0, None: 1.0}
 @dataclass(frozen=True, eq=False)
 class Population:
     """``n`` neurons of one model; ``v_init`` (array of shape (n,)) is the
-    membrane potential at the start of the first run."""
+    membrane potential at the start of the first run, and ``init`` maps other
+    state variables of the model (such as an adaptive threshold ``"theta"``)
+    to their starting values, shape (n,), where they differ from the model's
+    defaults."""
 
     name: str
     n: int
     model: LIF
     v_init: np.ndarray
+    init: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def variables(self) -> tuple[str, ...]:
         return self.model.state_variables
+
+    def initial_state(self) -> dict[str, np.ndarray]:
+        """Every state variable's value at the start of the first run, shape (n,) each."""
+        return {**self.model.initial_state(self.v_init), **self.init}
 
 
 @dataclass(frozen=True)
@@ -135,11 +143,14 @@ class Network:
             raise ValueError(f"{owner}: the name {name!r} is already used in this network")
         return name
 
-    def add_population(self, name: str, n: int, model: LIF | None = None, v_init=None) -> Population:
+    def add_population(self, name: str, n: int, model: LIF | None = None, v_init=None,
+                       init: dict | None = None) -> Population:
         """Add ``n`` neurons of ``model`` (default: normalized :class:`LIF`).
 
         ``v_init``: a scalar, an array of shape (n,), or an initializer such as
-        ``Uniform(0, 1, seed=1)``; default ``model.v_start``.
+        ``Uniform(0, 1, seed=1)``; default ``model.v_start``. ``init``: other
+        state variables' starting values (variable -> scalar or array (n,)),
+        e.g. ``{"theta": learned_theta}`` for :class:`AdaptiveLIF`.
         """
         owner = f"Population {name!r}"
         self._check_new_name(owner, name)
@@ -150,9 +161,19 @@ class Network:
                             f"got {type(model).__name__}")
         model.validate_dt(self.dt, owner)
         v0 = resolve_values(owner, "v_init", model.v_start if v_init is None else v_init, None, None, (n,))
-        pop = Population(name, n, model, v0)
+        pop = Population(name, n, model, v0, self._initial_values(owner, model, n, init))
         self.populations[name] = pop
         return pop
+
+    @staticmethod
+    def _initial_values(owner: str, model, n: int, init) -> dict[str, np.ndarray]:
+        init = dict(init or {})
+        others = tuple(v for v in model.state_variables if v != "v")
+        unknown = set(init) - set(others)
+        if unknown:
+            raise ValueError(f"{owner}: 'init' may set {list(others)} of {type(model).__name__} "
+                             f"(v through 'v_init'), got {sorted(unknown)}")
+        return {var: check.array(owner, f"init[{var!r}]", values, (n,)) for var, values in init.items()}
 
     def add_input(self, name: str, n: int, encoder=None) -> Input:
         """Add ``n`` spike sources driven by ``encoder`` (default :class:`PoissonRate`)."""
@@ -244,6 +265,10 @@ class Network:
         if sign is not None and np.any(weights < 0):
             raise ValueError(f"{owner}: with sign={sign!r} weights are magnitudes and must be >= 0, "
                              f"got minimum {weights.min()}")
+        if isinstance(synapse, ExponentialConductance) and (sign == "inhibitory" or np.any(weights < 0)):
+            raise ValueError(f"{owner}: conductances are >= 0 (inhibition comes from the reversal potential "
+                             f"E_rev); give sign=None or 'excitatory' and weights >= 0, got sign={sign!r} and "
+                             f"minimum weight {weights.min() if weights.size else 0.0}")
         if plasticity is not None:
             self._check_plasticity(owner, plasticity, weights, sign, post)
         if normalization is not None and not isinstance(normalization, SynapticNormalization):
@@ -376,4 +401,26 @@ class Network:
                                  f"got minimum {w.min()}")
             projections[name] = dataclasses.replace(proj, weights=w)
         return Network(self.dt, dict(self.populations), dict(self.inputs), projections, list(self.monitors),
+                       list(self.signals))
+
+    def without_plasticity(self) -> "Network":
+        """A copy whose projections keep their present weights but neither
+        learn nor normalize (for evaluating what a network has learned)."""
+        projections = {name: dataclasses.replace(p, plasticity=None, normalization=None)
+                       for name, p in self.projections.items()}
+        return Network(self.dt, dict(self.populations), dict(self.inputs), projections, list(self.monitors),
+                       list(self.signals))
+
+    def with_initial_state(self, state: dict[str, dict[str, np.ndarray]]) -> "Network":
+        """A copy whose populations start from new values: population ->
+        {variable -> values of shape (n,)}; ``"v"`` sets ``v_init``."""
+        populations = dict(self.populations)
+        for name, values in state.items():
+            pop = populations[name]
+            owner = f"Population {name!r}"
+            values = dict(values)
+            v = check.array(owner, "v_init", values.pop("v"), (pop.n,)) if "v" in values else pop.v_init
+            init = {**pop.init, **self._initial_values(owner, pop.model, pop.n, values)}
+            populations[name] = dataclasses.replace(pop, v_init=v, init=init)
+        return Network(self.dt, populations, dict(self.inputs), dict(self.projections), list(self.monitors),
                        list(self.signals))

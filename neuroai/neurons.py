@@ -8,6 +8,7 @@ dimensionless apart from time, which is always in seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -51,6 +52,7 @@ class LIF:
     reset: str = "value"
     units: str = "dimensionless"
     state_variables: tuple[str, ...] = field(default=("v",), init=False, repr=False)
+    learned_state: ClassVar[tuple[str, ...]] = ()  # variables that Simulator.to_network carries over
 
     def __post_init__(self):
         owner = "LIF"
@@ -142,6 +144,7 @@ class AdaptiveLIF(LIF):
     theta_plus: float = 0.05
     tau_theta: float = 1e4
     state_variables: tuple[str, ...] = field(default=("v", "theta"), init=False, repr=False)
+    learned_state = ("theta",)  # shaped by activity; Simulator.to_network carries it
 
     def __post_init__(self):
         super().__post_init__()
@@ -185,6 +188,7 @@ class Izhikevich:
     i_bias: float = 0.0
     v_peak: float = 30.0
     state_variables: tuple[str, ...] = field(default=("v", "u"), init=False, repr=False)
+    learned_state: ClassVar[tuple[str, ...]] = ()  # variables that Simulator.to_network carries over
     units = "dimensionless"
 
     def __post_init__(self):
@@ -253,6 +257,7 @@ class AdEx:
     v_peak: float = 0.0
     i_bias: float = 0.0
     state_variables: tuple[str, ...] = field(default=("v", "w"), init=False, repr=False)
+    learned_state: ClassVar[tuple[str, ...]] = ()  # variables that Simulator.to_network carries over
     units = "physical"
 
     def __post_init__(self):
@@ -322,6 +327,7 @@ class HodgkinHuxley:
     i_bias: float = 0.0
     v_spike: float = -20e-3
     state_variables: tuple[str, ...] = field(default=("v", "m", "h", "n"), init=False, repr=False)
+    learned_state: ClassVar[tuple[str, ...]] = ()  # variables that Simulator.to_network carries over
     units = "physical"
 
     def __post_init__(self):

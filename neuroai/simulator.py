@@ -68,7 +68,10 @@ class Simulator:
         start = self.runner.step
         t0 = time.perf_counter()
         spikes, traces = self.runner.run(rasters, steps, self.network.signal_values(signals, steps, "Simulator"))
-        wall = time.perf_counter() - t0
+        return self._result(start, steps, rasters, spikes, traces, windows, time.perf_counter() - t0)
+
+    def _result(self, start, steps, rasters, spikes, traces, windows, wall) -> SimulationResult:
+        """The run's result, with the spikes of monitored inputs taken from their rasters."""
         for mon in self.network.monitors:
             if mon.variable == "spikes" and mon.target in rasters:
                 st, idx = np.nonzero(rasters[mon.target])
@@ -94,13 +97,27 @@ class Simulator:
         plasticity learned, ready to run on any backend."""
         return self.runner.to_network()
 
-    def present(self, stimuli: dict, t_on: float, t_off: float = 0.0) -> SimulationResult:
+    def present(self, stimuli: dict, t_on: float, t_off: float = 0.0, *, independent: bool = False) -> SimulationResult:
         """Present a sequence of stimuli in one run: each sample for ``t_on``
         seconds, then ``t_off`` seconds of silence on every input.
 
         stimuli: input name -> values of shape (n_samples, n). Inputs not named
         stay silent throughout. The result's ``windows`` marks each sample.
+
+        independent: run every sample as a separate trial from the present
+        state (for evaluating a trained network: no trial sees another's
+        after-effects; the torch backend runs the trials as one batch). The
+        simulator's state and time stay where they were; the result lays the
+        trials out one after another from the present time and holds spikes
+        only (no state traces). Needs a network without plasticity.
         """
+        if not isinstance(independent, bool):
+            raise TypeError(f"Simulator: 'independent' must be True or False, got {independent!r}")
+        plastic = [p.name for p in self.network.projections.values()
+                   if p.plasticity is not None or p.normalization is not None]
+        if independent and plastic:
+            raise ValueError(f"Simulator: independent trials need fixed weights, but projections {plastic} are "
+                             f"plastic (run sim.to_network().without_plasticity() in a new Simulator)")
         on = self._steps("t_on", t_on)
         off = int(round(check.real("Simulator", "t_off", t_off, nonnegative=True) / self.network.dt))
         unknown = set(stimuli) - set(self.network.inputs)
@@ -122,7 +139,13 @@ class Simulator:
                     raise ValueError(f"Simulator: stimuli for input {name!r} must have shape "
                                      f"(n_samples, {inp.n}), got {arrays[name].shape}")
                 full[:, :on] = np.moveaxis(inp.encoder.encode(arrays[name], on, self.network.dt, self.rng), 0, 1)
-            rasters[name] = full.reshape(n_samples * (on + off), inp.n)
+            rasters[name] = full
         start = self.runner.step
         windows = start + np.arange(n_samples)[:, None] * (on + off) + np.array([[0, on]])
-        return self._run(rasters, n_samples * (on + off), windows)
+        steps = n_samples * (on + off)
+        flat = {name: r.reshape(steps, -1) for name, r in rasters.items()}
+        if not independent:
+            return self._run(flat, steps, windows)
+        t0 = time.perf_counter()
+        spikes = self.runner.run_trials(rasters, on + off)
+        return self._result(start, steps, flat, spikes, {}, windows, time.perf_counter() - t0)

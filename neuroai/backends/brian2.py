@@ -104,7 +104,7 @@ def _neuron_group(network: Network, pop, dt):
     group = b2.NeuronGroup(pop.n, "\n".join(eqs), threshold=threshold, reset=reset,
                            refractory=refractory,
                            method=method, namespace=namespace, dt=dt)
-    for var, value in m.initial_state(pop.v_init).items():
+    for var, value in pop.initial_state().items():
         setattr(group, var, value * units[var])
     return group
 
@@ -300,7 +300,33 @@ class Runner:
             traces[key] = Trace(np.round(mon.t_[k:] / self.dt).astype(np.int64), values.copy())
         return spikes, traces
 
+    def run_trials(self, input_spikes: dict[str, np.ndarray], n_steps: int):
+        """Run each trial (``input_spikes[name][k]``, shape (n_steps, n))
+        from the present state, which is restored afterwards. Returns the
+        spikes laid out as if trial k ran at steps ``k * n_steps`` onwards."""
+        start = self.step
+        self.net.store("neuroai_trials")
+        found = {name: [] for name in self.spike_monitors}
+        silent = {name: np.zeros(n_steps) for name in self.network.signals}
+        try:
+            for k in range(len(next(iter(input_spikes.values())))):
+                self.net.restore("neuroai_trials")
+                self.step = start
+                spikes, _ = self.run({name: r[k] for name, r in input_spikes.items()}, n_steps, silent)
+                for name, s in spikes.items():
+                    found[name].append((s.steps + k * n_steps, s.indices))
+        finally:
+            self.net.restore("neuroai_trials")
+            self.step = start
+        return {name: Spikes(np.concatenate([s for s, _ in parts] or [np.zeros(0, np.int64)]),
+                             np.concatenate([i for _, i in parts] or [np.zeros(0, np.int64)]), self.sizes[name])
+                for name, parts in found.items()}
+
     def to_network(self) -> Network:
-        """The Network with the weights as they are now (after plasticity)."""
+        """The Network with the weights as they are now (after plasticity)
+        and the populations' learned state (see ``learned_state`` of the models)."""
+        learned = {name: {var: np.asarray(getattr(self.groups[name], var + "_")[:], dtype=np.float64)
+                          for var in pop.model.learned_state}
+                   for name, pop in self.network.populations.items() if pop.model.learned_state}
         return self.network.with_weights({name: np.asarray(syn.weight_[:], dtype=np.float64)
-                                          for name, syn in self.synapses.items()})
+                                          for name, syn in self.synapses.items()}).with_initial_state(learned)

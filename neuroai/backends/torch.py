@@ -55,6 +55,20 @@ class TorchState:
     history: dict[str, list[torch.Tensor]]
     plastic: dict[str, dict[str, torch.Tensor]]
 
+    def repeat(self, batch: int) -> "TorchState":
+        """``batch`` copies of this batch-1 state, to run trials side by side
+        (a state without plastic projections: those share one weight matrix)."""
+        if self.plastic:
+            raise ValueError(f"TorchState: plastic projections {sorted(self.plastic)} cannot run as "
+                             f"independent trials (they share one weight matrix)")
+        def rep(x: torch.Tensor) -> torch.Tensor:
+            return x.expand(batch, *x.shape[1:]).clone()
+
+        return TorchState(self.step, {p: {k: rep(x) for k, x in d.items()} for p, d in self.neurons.items()},
+                          {p: {k: rep(x) for k, x in d.items()} for p, d in self.currents.items()},
+                          {p: rep(x) for p, x in self.last_spike.items()},
+                          {s: [rep(x) for x in h] for s, h in self.history.items()}, {})
+
     def copy(self) -> "TorchState":
         """A copy safe to advance: containers are new, plastic weights cloned
         (they are updated in place)."""
@@ -105,7 +119,7 @@ class TorchNetwork(nn.Module):
         for pop in network.populations.values():
             self._models[pop.name] = STEPS[type(pop.model)](pop.model, network.currents(pop.name), network.dt,
                                                             network.conductances(pop.name))
-            for var, value in pop.model.initial_state(pop.v_init).items():
+            for var, value in pop.initial_state().items():
                 self.register_buffer(f"init__{pop.name}__{var}", torch.as_tensor(value, dtype=dtype, device=device))
         for proj in network.projections.values():
             n_pre, n_post = network.size(proj.pre), network.size(proj.post)
@@ -281,13 +295,18 @@ class TorchNetwork(nn.Module):
         value = x[monitor.variable] if monitor.variable in x else state.currents[monitor.target][monitor.variable]
         return value.detach()
 
-    def to_network(self) -> Network:
-        """The Network with this module's current weights."""
+    def to_network(self, state: TorchState | None = None) -> Network:
+        """The Network with this module's current weights and, given a batch-1
+        ``state``, the populations' learned state from it (see ``learned_state``
+        of the models)."""
         weights = {}
         for name, proj in self.network.projections.items():
             w = self.weights[name].detach()[torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)]
             weights[name] = w.cpu().double().numpy()
-        return self.network.with_weights(weights)
+        learned = {} if state is None else {
+            name: {var: state.neurons[name][var][0].detach().cpu().double().numpy() for var in pop.model.learned_state}
+            for name, pop in self.network.populations.items() if pop.model.learned_state}
+        return self.network.with_weights(weights).with_initial_state(learned)
 
 
 def _deliver(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, gate, scale=None) -> torch.Tensor:
@@ -345,6 +364,33 @@ class Runner:
         traces = {key: Trace(st, vals[:, 0, :].cpu().double().numpy()) for key, (st, vals) in out.traces.items()}
         return spikes, traces
 
+    def run_trials(self, input_spikes: dict[str, np.ndarray], n_steps: int, batch_size: int = 256):
+        """Run each trial (``input_spikes[name][k]``, shape (n_steps, n)) from
+        the present state, ``batch_size`` trials at a time as one batch; the
+        state is left as it was. Returns the spikes laid out as if trial k ran
+        at steps ``k * n_steps`` onwards."""
+        module, start = self.module, self.state.step
+        n_trials = len(next(iter(input_spikes.values())))
+        found = {p: [] for p in self.spike_record}
+        with torch.no_grad():
+            for first in range(0, n_trials, batch_size):
+                inputs = {name: torch.as_tensor(r[first:first + batch_size], dtype=module.dtype,
+                                                device=module.device).transpose(0, 1)
+                          for name, r in input_spikes.items()}
+                batch = next(iter(inputs.values())).shape[1]
+                out = module(inputs, steps=n_steps, state=self.state.repeat(batch), record=self.spike_record)
+                for p, s in out.spikes.items():
+                    t, b, idx = (x.cpu().numpy() for x in torch.nonzero(s > 0, as_tuple=True))
+                    found[p].append(((first + b) * n_steps + t + start, idx))
+        spikes = {}
+        for p, parts in found.items():
+            steps = np.concatenate([s for s, _ in parts]) if parts else np.zeros(0, np.int64)
+            idx = np.concatenate([i for _, i in parts]) if parts else np.zeros(0, np.int64)
+            order = np.lexsort((idx, steps))
+            spikes[p] = Spikes(steps[order], idx[order], self.network.size(p))
+        return spikes
+
     def to_network(self) -> Network:
-        """The Network with the weights as they are now (after plasticity)."""
-        return self.module.to_network()
+        """The Network with the weights as they are now (after plasticity)
+        and the populations' learned state."""
+        return self.module.to_network(self.state)
