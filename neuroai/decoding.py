@@ -18,7 +18,8 @@ stop)``, rounded to whole steps. Rates are in Hz.
 Readouts: :func:`spike_counts`, :func:`windowed_rate`,
 :func:`first_spike_times`, :func:`population_vector` (angles and lines),
 :func:`tuning_curves`, :func:`fit_cosine_tuning`; classifiers
-:class:`NearestClassMean`, :class:`LinearClassifier` and the regression
+:class:`NearestClassMean`, :class:`LabelAssignment` (the readout of
+unsupervised networks), :class:`LinearClassifier` and the regression
 :class:`LinearDecoder`; and the accuracy of a readout as a function of its
 window, :func:`accuracy_vs_window`.
 """
@@ -300,6 +301,48 @@ class NearestClassMean:
         X = _features("NearestClassMean", X)
         d = (X ** 2).sum(1)[:, None] - 2 * X @ self.means_.T + (self.means_ ** 2).sum(1)[None]
         return self.classes_[np.argmin(d, axis=1)]
+
+
+class LabelAssignment:
+    """The readout of unsupervised spiking networks (Diehl & Cook 2015): each
+    neuron is labelled with the class to which it responded most on average
+    during training; a trial is classified as the class whose labelled
+    neurons respond most on average.
+
+    ``fit(X, y)``: X (n_trials, n_neurons) responses (spike counts), y
+    (n_trials,) labels. ``labels_`` (n_neurons,) holds each neuron's class,
+    or -1 for neurons that never responded (they take no part in voting).
+    ``predict(X)`` returns -1 for trials in which no labelled neuron responded
+    (counted wrong by any accuracy); ties go to the class listed first.
+    """
+
+    def fit(self, X, y) -> "LabelAssignment":
+        X = _features("LabelAssignment", X)
+        y = np.asarray(y)
+        if y.shape != (len(X),):
+            raise ValueError(f"LabelAssignment: 'y' must have shape ({len(X)},) (one label per trial), "
+                             f"got {y.shape}")
+        self.classes_, inv = np.unique(y, return_inverse=True)
+        sums = np.zeros((len(self.classes_), X.shape[1]))
+        np.add.at(sums, inv, X)
+        mean = sums / np.bincount(inv)[:, None]  # (classes, neurons)
+        best = np.argmax(mean, axis=0)
+        self.labels_ = np.where(mean.max(axis=0) > 0, self.classes_[best], -1)
+        self._owner = np.where(self.labels_ >= 0, best, -1)  # class index of each neuron
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        X = _features("LabelAssignment", X)
+        if X.shape[1] != len(self.labels_):
+            raise ValueError(f"LabelAssignment: X must have {len(self.labels_)} columns (neurons), "
+                             f"got {X.shape[1]}")
+        votes = np.zeros((len(X), len(self.classes_)))
+        for c in range(len(self.classes_)):
+            members = self._owner == c
+            if members.any():
+                votes[:, c] = X[:, members].mean(axis=1)
+        out = self.classes_[np.argmax(votes, axis=1)]
+        return np.where(votes.max(axis=1) > 0, out, -1)
 
 
 class LinearClassifier:

@@ -196,3 +196,17 @@ def test_first_spike_readout_of_a_latency_code():
         decoding.accuracy_vs_window(raster, None, labels, [0.01], readout="rank", dt=DT)
     with pytest.raises(ValueError, match="'labels' must have shape \\(60,\\)"):
         decoding.accuracy_vs_window(raster, None, labels[:5], [0.01], dt=DT)
+
+
+def test_label_assignment_labels_neurons_by_their_preferred_class_and_votes():
+    # neurons 0-1 answer class 7, neuron 2 class 3, neuron 3 never fires
+    X = np.array([[5, 4, 0, 0], [6, 3, 1, 0], [0, 1, 9, 0], [1, 0, 7, 0]], dtype=float)
+    y = np.array([7, 7, 3, 3])
+    ro = decoding.LabelAssignment().fit(X, y)
+    assert ro.labels_.tolist() == [7, 7, 3, -1]
+    # votes are mean responses of each class's neurons: (2+2)/2 = 2 for 7 against 3 for 3
+    assert ro.predict([[2, 2, 3, 0], [4, 0, 1, 9], [0, 0, 0, 5]]).tolist() == [3, 7, -1]
+    with pytest.raises(ValueError, match="one label per trial"):
+        decoding.LabelAssignment().fit(X, y[:3])
+    with pytest.raises(ValueError, match="4 columns"):
+        ro.predict(np.ones((2, 3)))
