@@ -75,6 +75,20 @@ def test_mlp_structure_and_seeded_init():
     assert torch.allclose(w @ w.T, gain ** 2 * torch.eye(64), atol=1e-4)
 
 
+def test_mlp_without_bias_has_no_bias_anywhere():
+    model = MLP([64, 32, 16, 10], bias=False, seed=0)
+    linears = [m for m in model.layers if isinstance(m, nn.Linear)]
+    assert len(linears) == 3 and all(m.bias is None for m in linears)
+    assert [n for n, _ in model.named_parameters()] == ["layers.0.weight", "layers.2.weight", "layers.4.weight"]
+    assert torch.equal(model(torch.zeros(2, 64)), torch.zeros(2, 10))  # no bias: zero in, zero out
+    with_bias = MLP([64, 32, 16, 10], seed=0)
+    assert all(m.bias is not None for m in with_bias.layers if isinstance(m, nn.Linear))
+    assert all(torch.equal(a.weight, b.weight) for a, b in zip(linears, with_bias.layers[::2]))
+    assert "bias=False" in repr(model)
+    bn = MLP([64, 32, 10], batch_norm=True, bias=False)
+    assert all(m.bias is None for m in bn.layers if isinstance(m, nn.Linear))
+
+
 @pytest.mark.parametrize("kwargs, exc, match", [
     (dict(sizes=[64]), ValueError, "at least"),
     (dict(sizes=[64, 0, 10]), ValueError, "positive integers"),
@@ -86,6 +100,7 @@ def test_mlp_structure_and_seeded_init():
     (dict(sizes=[64, 10], dropout=-0.1), ValueError, "dropout"),
     (dict(sizes=[64, 10], batch_norm="yes"), TypeError, "batch_norm"),
     (dict(sizes=[64, 10], seed=-1), ValueError, "seed"),
+    (dict(sizes=[64, 10], bias="no"), TypeError, "'bias' must be True or False"),
 ])
 def test_mlp_bad_arguments(kwargs, exc, match):
     with pytest.raises(exc, match=match):

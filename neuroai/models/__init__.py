@@ -1,8 +1,10 @@
 """Model definitions (``nn.Module`` subclasses) for the training tools.
 
->>> from neuroai.models import MLP
+>>> from neuroai.models import MLP, SpikingClassifier, feedforward_network
 >>> model = MLP([64, 128, 10], activation="relu", dropout=0.2, batch_norm=True, seed=0)
+>>> snn = SpikingClassifier(feedforward_network([64, 100, 10], seed=0), steps=25, seed=0)
 """
 from .mlp import ACTIVATIONS, INITS, MLP
+from .snn import SpikingClassifier, feedforward_network
 
-__all__ = ["MLP", "ACTIVATIONS", "INITS"]
+__all__ = ["MLP", "ACTIVATIONS", "INITS", "SpikingClassifier", "feedforward_network"]

@@ -54,10 +54,16 @@ class MLP(nn.Module):
     seed
         Seed of the ``torch.Generator`` the initialization draws from; None
         draws from torch's global generator.
+    bias
+        Give the ``Linear`` layers biases (default). ``False``: no ``Linear``
+        layer has one (batch norm's shift, when on, remains), as in the rate
+        twin of a spiking network, whose projections have none (see
+        :mod:`neuroai.conversion`).
     """
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0,
-                 batch_norm: bool = False, init: str = "kaiming", seed: int | None = None):
+                 batch_norm: bool = False, init: str = "kaiming", seed: int | None = None,
+                 bias: bool = True):
         super().__init__()
         if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
             raise TypeError(f"MLP: parameter 'sizes' must be a sequence of layer widths such as [64, 128, 10], "
@@ -76,19 +82,22 @@ class MLP(nn.Module):
         if not isinstance(batch_norm, bool):
             raise TypeError(f"MLP: parameter 'batch_norm' must be True or False, got {batch_norm!r}")
         self.batch_norm = batch_norm
+        if not isinstance(bias, bool):
+            raise TypeError(f"MLP: parameter 'bias' must be True or False, got {bias!r}")
+        self.bias = bias
         self.init = check.choice("MLP", "init", init, INITS)
         self.seed = None if seed is None else check.seed("MLP", seed)
 
         make_act, gain_name = ACTIVATIONS[activation]
         layers: list[nn.Module] = []
         for n_in, n_out in zip(self.sizes[:-2], self.sizes[1:-1]):
-            layers.append(nn.Linear(n_in, n_out, bias=not batch_norm))
+            layers.append(nn.Linear(n_in, n_out, bias=bias and not batch_norm))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(n_out))
             layers.append(make_act())
             if self.dropout > 0:
                 layers.append(nn.Dropout(self.dropout))
-        layers.append(nn.Linear(self.sizes[-2], self.sizes[-1]))
+        layers.append(nn.Linear(self.sizes[-2], self.sizes[-1], bias=bias))
         self.layers = nn.Sequential(*layers)
         self.reset_parameters(gain_name)
 
@@ -126,4 +135,4 @@ class MLP(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"sizes={list(self.sizes)}, activation={self.activation!r}, dropout={self.dropout}, "
-                f"batch_norm={self.batch_norm}, init={self.init!r}, seed={self.seed}")
+                f"batch_norm={self.batch_norm}, init={self.init!r}, seed={self.seed}, bias={self.bias}")
