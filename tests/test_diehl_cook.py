@@ -1,0 +1,73 @@
+"""The Diehl & Cook STDP learner: the same learning on both backends, the
+readout, and the test-time re-presentation of silent images."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from neuroai import Simulator
+from neuroai.data import load_digits
+from neuroai.models import diehl_cook as dc
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y = load_digits()
+    return x.reshape(len(x), -1), y
+
+
+SMALL = dc.DiehlCook(n_neurons=12, t_on=0.1, t_off=0.05, max_rate=300.0, a_plus=0.05, a_minus=5e-4,
+                     theta_plus=0.5e-3)
+
+
+def test_learning_is_identical_on_brian2_and_torch(digits):
+    x, _ = digits
+    runs = {"brian2": dc.train(SMALL, x[:8], backend="brian2", chunk=4),
+            "torch": dc.train(SMALL, x[:8], backend="torch", chunk=4, dtype="float64")}
+    b, t = runs["brian2"], runs["torch"]
+    assert b.counts.sum() > 10  # the neurons answered, so STDP and thresholds moved
+    np.testing.assert_array_equal(b.counts, t.counts)
+    np.testing.assert_array_equal(b.weights, t.weights)
+    np.testing.assert_array_equal(b.theta, t.theta)
+    assert np.ptp(b.weights) > 0 and b.theta.max() > 0
+    # and evaluation agrees too, independent trials on each backend
+    r = {backend: dc.responses(b, x[8:14], backend=backend, seed=1, **opts)
+         for backend, opts in (("brian2", {}), ("torch", {"dtype": "float64"}))}
+    for source in ("input", "exc", "inh"):
+        np.testing.assert_array_equal(r["brian2"][source], r["torch"][source])
+
+
+def test_silent_images_are_presented_again_at_higher_rates(digits):
+    x, _ = digits
+    trained = dc.train(SMALL, x[:4], backend="torch", chunk=4)
+    images = x[20:26]
+    once = dc.responses(trained, images, backend="torch", seed=3, boosts=0)
+    assert once["exc"].sum(1).min() < 10 ** 6
+    # nothing is re-presented when every image passes the bar
+    np.testing.assert_array_equal(dc.responses(trained, images, backend="torch", seed=3, min_spikes=0)["exc"],
+                                  once["exc"])
+    # an unreachable bar: every image ends on its last presentation, at twice the base rate, seed 3 + 2
+    boosted = dc.responses(trained, images, backend="torch", seed=3, min_spikes=10 ** 6, boosts=2)
+    direct = Simulator(trained.network(rate_factor=2.0), "torch", seed=5).present(
+        {"input": images}, SMALL.t_on, independent=True)
+    np.testing.assert_array_equal(boosted["exc"], direct.window_counts("exc"))
+    assert boosted["input"].sum() > 1.5 * once["input"].sum()
+
+
+def test_label_neurons_reads_the_last_training_responses(digits):
+    x, y = digits
+    trained = dataclasses.replace(dc.train(SMALL, x[:2], backend="torch"),
+                                  counts=np.array([[3, 0, 0], [0, 2, 0], [0, 5, 1], [4, 0, 0]]))
+    readout = dc.label_neurons(trained, [9, 9, 1, 2], last=2)
+    assert readout.labels_.tolist() == [2, 1, 1]
+
+
+def test_bad_configuration_and_images_are_reported():
+    with pytest.raises(ValueError, match="w_init .* must be <= w_max"):
+        dc.DiehlCook(w_init=2.0)
+    with pytest.raises(ValueError, match="n_neurons"):
+        dc.DiehlCook(n_neurons=1)
+    with pytest.raises(ValueError, match=r"'images' must lie in \[0, 1\]"):
+        dc.train(SMALL, np.full((2, 64), 2.0))
+    with pytest.raises(ValueError, match=r"'images' must have shape \(n_images, n_inputs\)"):
+        dc.train(SMALL, np.ones(64))
