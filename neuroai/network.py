@@ -375,6 +375,20 @@ class Network:
                if p.post == population and isinstance(p.synapse, ExponentialConductance)}
         return tuple((name, tau, e_rev) for name, (tau, e_rev) in sorted(out.items()))
 
+    def fan_out(self, source: str) -> np.ndarray:
+        """Synapses leaving each neuron of a population or input, shape (n,)."""
+        out = np.zeros(self.size(source), dtype=np.int64)
+        for proj in self.projections.values():
+            if proj.pre == source:
+                out += np.bincount(proj.pre_idx, minlength=len(out))
+        return out
+
+    def synaptic_events(self, counts: dict[str, np.ndarray]) -> np.ndarray:
+        """Synaptic events (a spike reaching one synapse) caused by spike
+        ``counts``: source name -> counts of shape (..., n); shape (...).
+        The neuromorphic energy proxy of "synaptic operations"."""
+        return sum(np.asarray(c, dtype=np.float64) @ self.fan_out(s) for s, c in counts.items())
+
     def features(self) -> set[str]:
         """Everything a backend must support to run this network."""
         out: set[str] = set()

@@ -160,12 +160,9 @@ class SpikingClassifier(nn.Module):
         self.seed = None if seed is None else check.seed(owner, seed)
         self.generator = None if seed is None else torch.Generator().manual_seed(self.seed)
         self.net = TorchNetwork(network, dtype=dtype, device=device)
-        # spikes of source s leave through fanout[s] synapses in all (one entry per neuron)
-        fanout = {s: np.zeros(network.size(s)) for s in [*network.inputs, *network.populations]}
-        for proj in network.projections.values():
-            fanout[proj.pre] += np.bincount(proj.pre_idx, minlength=network.size(proj.pre))
-        for s, f in fanout.items():
-            self.register_buffer(f"fanout__{s}", torch.as_tensor(f, dtype=self.net.dtype, device=self.net.device))
+        for s in [*network.inputs, *network.populations]:  # synapses leaving each neuron
+            self.register_buffer(f"fanout__{s}", torch.as_tensor(network.fan_out(s), dtype=self.net.dtype,
+                                                                 device=self.net.device))
         self.last_spike_counts: dict[str, float] = {}
         self.last_synaptic_operations = 0.0
 
