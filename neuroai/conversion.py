@@ -166,63 +166,62 @@ def ann_to_network(mlp: MLP, calibration_x, *, percentile: float = 99.9, dt: flo
     return Conversion(network, scales)
 
 
-def _checkpoints(steps, checkpoints) -> tuple[int, np.ndarray]:
+def _checkpoints(steps: int, checkpoints) -> np.ndarray:
     owner = "conversion_accuracy"
-    steps = check.integer(owner, "steps", steps, minimum=1)
     if isinstance(checkpoints, (str, bytes)) or not isinstance(checkpoints, Sequence) or not checkpoints:
         raise TypeError(f"{owner}: parameter 'checkpoints' must be a non-empty sequence of step counts, "
                         f"got {checkpoints!r}")
     if any(isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= steps for k in checkpoints):
         raise ValueError(f"{owner}: parameter 'checkpoints' must hold integers in [1, steps={steps}], "
                          f"got {list(checkpoints)}")
-    return steps, np.asarray(checkpoints, dtype=np.int64)
+    return np.asarray(checkpoints, dtype=np.int64)
 
 
-def output_counts(network: Network, x, *, steps: int, checkpoints: Sequence[int], backend: str = "torch",
-                  seed: int = 0, **options) -> np.ndarray:
-    """Spikes of each output neuron in the first k steps of each sample's
-    presentation, for each checkpoint k.
-
-    network: from :func:`ann_to_network` or
-    :func:`~neuroai.models.snn.feedforward_network` (an input ``"input"``,
-    a population ``"output"``). x: images (n_samples, ...) in [0, 1]. Each
-    sample is an independent trial of ``steps`` steps from the network's
-    initial state (:meth:`neuroai.Simulator.present` with
-    ``independent=True``: the torch backend runs them as batches), so no
+def present(network: Network, x, *, steps: int, backend: str = "torch", seed: int = 0, **options):
+    """Present each image of ``x`` (n_samples, ...) in [0, 1] to ``network``
+    (from :func:`ann_to_network` or
+    :func:`~neuroai.models.snn.feedforward_network`: an input ``"input"``, a
+    population ``"output"``) for ``steps`` steps, as an independent trial
+    from the network's initial state (:meth:`neuroai.Simulator.present` with
+    ``independent=True``; the torch backend runs them as batches), so no
     charge carries from one sample to the next (integrate-and-fire neurons
     never forget it). ``seed`` seeds the input encoder; ``options`` go to the
     Simulator (torch ``dtype``, ``device``; brian2 ``target``). With a
-    deterministic encoder and ``dtype="float64"`` both backends give the same counts.
-
-    Returns an int64 array (len(checkpoints), n_samples, n_output).
-    """
-    owner = "conversion_accuracy"
+    deterministic encoder and ``dtype="float64"`` both backends give the
+    same spikes. Returns the :class:`~neuroai.SimulationResult`."""
+    owner = "conversion.present"
     if not isinstance(network, Network):
         raise TypeError(f"{owner}: parameter 'network' must be a neuroai.Network, got {type(network).__name__}")
     if list(network.inputs) != ["input"] or "output" not in network.populations:
         raise ValueError(f"{owner}: the network must have one input 'input' and a population 'output' (as "
                          f"feedforward_network builds), got inputs {sorted(network.inputs)} and populations "
                          f"{sorted(network.populations)}")
-    steps, ks = _checkpoints(steps, checkpoints)
+    steps = check.integer(owner, "steps", steps, minimum=1)
     x = _images(owner, x, network.size("input"))
-    result = Simulator(network, backend, seed=seed, **options).present({"input": x}, steps * network.dt,
-                                                                       independent=True)
-    raster = result.raster("output").reshape(len(x), steps, network.size("output"))
+    return Simulator(network, backend, seed=seed, **options).present({"input": x}, steps * network.dt,
+                                                                     independent=True)
+
+
+def output_counts(result, checkpoints: Sequence[int]) -> np.ndarray:
+    """Spikes of each output neuron in the first k steps of each trial of a
+    :func:`present` result, for each checkpoint k: int64 array
+    (len(checkpoints), n_samples, n_output)."""
+    n_samples, = result.windows.shape[:1]
+    steps = result.n_steps // n_samples
+    ks = _checkpoints(steps, checkpoints)
+    raster = result.raster("output").reshape(n_samples, steps, -1)
     return np.moveaxis(raster.cumsum(axis=1, dtype=np.int64)[:, ks - 1], 1, 0)
 
 
-def conversion_accuracy(network: Network, x, y, *, steps: int, checkpoints: Sequence[int],
-                        backend: str = "torch", seed: int = 0, **options) -> dict[int, float]:
-    """Accuracy of the spiking network as a function of simulated steps.
+def conversion_accuracy(result, y, checkpoints: Sequence[int]) -> dict[int, float]:
+    """Accuracy of a :func:`present` result as a function of simulated steps.
 
     For each checkpoint k, a sample's prediction is the output neuron with
     most spikes in its first k steps; ties go to the lowest index (so a
-    silent output predicts class 0). x, y: images (n_samples, ...) in
-    [0, 1] and integer labels (n_samples,). The other parameters are those
-    of :func:`output_counts`. Returns ``{k: accuracy in [0, 1]}``.
+    silent output predicts class 0). y: integer labels (n_samples,).
+    Returns ``{k: accuracy in [0, 1]}``.
     """
-    counts = output_counts(network, x, steps=steps, checkpoints=checkpoints, backend=backend, seed=seed,
-                           **options)
+    counts = output_counts(result, checkpoints)
     labels = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     if labels.shape != (counts.shape[1],) or labels.dtype.kind not in "iu":
         raise ValueError(f"conversion_accuracy: 'y' must hold one integer label per sample, shape "

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import neuroai as na
 from neuroai.conversion import (IF_TAU_STEPS, ann_to_network, conversion_accuracy, normalize_weights,
-                                output_counts)
+                                output_counts, present)
 from neuroai.data import digits_train_test
 from neuroai.models import MLP, feedforward_network
 from neuroai.training import Trainer
@@ -80,22 +80,22 @@ def test_converted_accuracy_approaches_the_ann(trained):
     with torch.no_grad():
         ann = float((mlp(x).argmax(1) == y).double().mean())
     assert ann > 0.93
-    acc = conversion_accuracy(conversion.network, x, y, steps=200, checkpoints=[5, 50, 200])
+    acc = conversion_accuracy(present(conversion.network, x, steps=200), y, [5, 50, 200])
     assert list(acc) == [5, 50, 200]
     assert acc[200] >= ann - 0.01  # 0.961 for both, measured
     assert acc[5] < acc[200]  # too few steps: the output has barely started to fire
     # a Poisson input gives another (noisier) network of the same weights
     poisson = ann_to_network(mlp, data["train"][0], encoder=na.PoissonRate(500.0)).network
-    noisy = conversion_accuracy(poisson, x, y, steps=200, checkpoints=[200], seed=1)
+    noisy = conversion_accuracy(present(poisson, x, steps=200, seed=1), y, [200])
     assert noisy[200] > 0.85
-    assert noisy == conversion_accuracy(poisson, x, y, steps=200, checkpoints=[200], seed=1)
+    assert noisy == conversion_accuracy(present(poisson, x, steps=200, seed=1), y, [200])
 
 
 def test_brian2_and_torch_give_the_same_counts_in_float64(trained):
     _, data, conversion = trained
     x = data["test"][0][:4]
-    torch_counts = output_counts(conversion.network, x, steps=120, checkpoints=[30, 120], dtype="float64")
-    brian_counts = output_counts(conversion.network, x, steps=120, checkpoints=[30, 120], backend="brian2")
+    torch_counts = output_counts(present(conversion.network, x, steps=120, dtype="float64"), [30, 120])
+    brian_counts = output_counts(present(conversion.network, x, steps=120, backend="brian2"), [30, 120])
     assert torch_counts.shape == (2, 4, 10) and torch_counts[-1].sum() > 100
     np.testing.assert_array_equal(brian_counts, torch_counts)
 
@@ -105,7 +105,7 @@ def test_ties_go_to_the_first_class():
     net = feedforward_network([2, 2], [np.full((2, 2), 0.7)], encoder=na.RegularRate(1000.0),
                             neuron=na.LIF(tau_m=1.0, reset="subtract"))
     x = np.ones((3, 2))
-    assert conversion_accuracy(net, x, np.array([0, 0, 1]), steps=10, checkpoints=[10]) == {10: 2 / 3}
+    assert conversion_accuracy(present(net, x, steps=10), np.array([0, 0, 1]), [10]) == {10: 2 / 3}
 
 
 @pytest.mark.parametrize("make, exc, match", [
@@ -137,11 +137,12 @@ def test_dropout_is_allowed_and_bad_arguments_are_reported():
     with pytest.raises(ValueError, match="layer 1 has no positive activation"):
         ann_to_network(dead, x)
     y = np.zeros(20, dtype=np.int64)
+    result = present(network, x, steps=10)
     with pytest.raises(ValueError, match=r"'checkpoints' must hold integers in \[1, steps=10\], got \[0, 10\]"):
-        conversion_accuracy(network, x, y, steps=10, checkpoints=[0, 10])
+        conversion_accuracy(result, y, [0, 10])
     with pytest.raises(ValueError, match=r"'y' must hold one integer label per sample, shape \(20,\)"):
-        conversion_accuracy(network, x, y[:5], steps=10, checkpoints=[10])
-    with pytest.raises(ValueError, match="'backend' must be one of"):
-        conversion_accuracy(network, x, y, steps=10, checkpoints=[10], backend="nest")
+        conversion_accuracy(result, y[:5], [10])
+    with pytest.raises(ValueError, match="unknown backend|'backend'"):
+        present(network, x, steps=10, backend="nest")
     with pytest.raises(ValueError, match="one input 'input' and a population 'output'"):
-        conversion_accuracy(na.Network(), x, y, steps=10, checkpoints=[10])
+        present(na.Network(), x, steps=10)
