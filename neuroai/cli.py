@@ -16,6 +16,9 @@ another folder). A simulation module follows one convention:
   ``metrics.csv``, figures and ``summary.md`` into; ``quick`` asks for a
   short version (well under a minute); ``seed`` seeds everything random. It
   prints its result table and returns its headline metrics;
+- it may define ``add_arguments(parser)`` to add its own command-line
+  options; their values reach ``run`` as keyword arguments (both from
+  ``neuroai run NAME --option ...`` and from the script);
 - it ends with ``if __name__ == "__main__": raise SystemExit(script_main(run))``
   (``from neuroai.cli import script_main``), so that
   ``python simulations/NAME.py [--quick] [--seed N] [--out DIR]`` works too.
@@ -73,11 +76,12 @@ def load(name: str) -> ModuleType:
 
 
 def execute(name: str, run: SimulationFn, *, quick: bool = False, seed: int = 0,
-            out: str | Path = "runs") -> tuple[RunRecord, dict]:
+            out: str | Path = "runs", **options) -> tuple[RunRecord, dict]:
     """Run one simulation into a fresh ``RunRecord`` under ``out``; returns
-    the record and the metrics ``run`` returned."""
+    the record and the metrics ``run`` returned. ``options`` are the
+    simulation's own (see ``add_arguments``)."""
     record = RunRecord(name, out)
-    metrics = run(record, quick=quick, seed=seed)
+    metrics = run(record, quick=quick, seed=seed, **options)
     print(f"results: {record.path}")
     return record, metrics
 
@@ -95,17 +99,25 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs", help="root folder of the results (default ./runs)")
 
 
+def _execute_with(module: ModuleType, name: str, prog: str, argv: list[str] | None) -> int:
+    """Parse the shared run options and the module's own, then run it."""
+    parser = argparse.ArgumentParser(prog=prog, description=module.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_run_options(parser)
+    if callable(getattr(module, "add_arguments", None)):
+        module.add_arguments(parser)
+    options = vars(parser.parse_args(argv))
+    quick, seed, out = options.pop("quick"), options.pop("seed"), options.pop("out")
+    execute(name, module.run, quick=quick, seed=seed, out=out, **options)
+    return 0
+
+
 def script_main(run: SimulationFn, argv: list[str] | None = None) -> int:
     """Command line of a simulation script run as ``python simulations/NAME.py``;
     NAME and the help text come from ``run``'s module."""
     module = sys.modules[run.__module__]
     name = Path(module.__file__).stem
-    parser = argparse.ArgumentParser(prog=f"{name}.py", description=module.__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_run_options(parser)
-    args = parser.parse_args(argv)
-    execute(name, run, quick=args.quick, seed=args.seed, out=args.out)
-    return 0
+    return _execute_with(module, name, f"{name}.py", argv)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,7 +126,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="list the simulations with their descriptions")
     run = commands.add_parser("run", help="run one simulation; results go to OUT/NAME/<timestamp>/")
     run.add_argument("name", metavar="NAME", help="simulation name (see `neuroai list`)")
-    _add_run_options(run)
+    run.add_argument("options", nargs=argparse.REMAINDER,
+                     help="--quick, --seed N, --out DIR and the simulation's own options (`neuroai run NAME -h`)")
     commands.add_parser("backends", help="print the capability matrix of the backends (Markdown)")
     return parser
 
@@ -138,8 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"neuroai: unknown simulation {args.name!r}; known simulations in {simulations_dir()}: {known}",
               file=sys.stderr)
         return 2
-    execute(args.name, module.run, quick=args.quick, seed=args.seed, out=args.out)
-    return 0
+    return _execute_with(module, args.name, f"neuroai run {args.name}", args.options)
 
 
 def main(argv: list[str] | None = None) -> int:
