@@ -28,6 +28,25 @@ if __name__ == "__main__":
 '''
 
 
+OPTIONS = '''\
+"""Study with options of its own."""
+from neuroai.cli import script_main
+
+
+def add_arguments(parser):
+    parser.add_argument("--width", type=int, default=3)
+
+
+def run(record, *, quick, seed, width):
+    record.write_config({"width": width}, seed)
+    return {}
+
+
+if __name__ == "__main__":
+    raise SystemExit(script_main(run))
+'''
+
+
 @pytest.fixture
 def toy_dir(tmp_path, monkeypatch):
     """A simulations folder with one toy study and one file without run()."""
@@ -35,6 +54,7 @@ def toy_dir(tmp_path, monkeypatch):
     folder.mkdir()
     (folder / "toy.py").write_text(TOY)
     (folder / "broken.py").write_text('"""No run function."""\n')
+    (folder / "wide.py").write_text(OPTIONS)
     (folder / "_helper.py").write_text('"""Not a simulation."""\n')
     monkeypatch.setenv("NEUROAI_SIMULATIONS", str(folder))
     return folder
@@ -73,7 +93,8 @@ def test_list_shows_repository_simulations_with_descriptions(capsys):
 def test_list_uses_the_override_folder_and_first_docstring_line(toy_dir, capsys):
     assert cli.main(["list"]) == 0
     assert capsys.readouterr().out.splitlines() == ["broken  No run function.",
-                                                    "toy     Toy study: writes its arguments."]
+                                                    "toy     Toy study: writes its arguments.",
+                                                    "wide    Study with options of its own."]
 
 
 def test_list_of_an_empty_folder_fails(tmp_path, monkeypatch, capsys):
@@ -109,6 +130,18 @@ def test_run_passes_quick_and_seed_and_writes_under_out(toy_dir, tmp_path, capsy
     config = json.loads((run_dir / "config.json").read_text())
     assert config["seed"] == 5 and config["parameters"] == {"quick": True}
     assert f"results: {run_dir}" in capsys.readouterr().out
+
+
+def test_a_simulation_s_own_options_reach_run(toy_dir, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert cli.main(["run", "wide", "--width", "7", "--out", str(out)]) == 0
+    assert json.loads((only_run(out, "wide") / "config.json").read_text())["parameters"] == {"width": 7}
+    proc = subprocess.run([sys.executable, str(toy_dir / "wide.py"), "--out", str(tmp_path / "s")],
+                          capture_output=True, text=True, check=True)
+    assert json.loads((only_run(tmp_path / "s", "wide") / "config.json").read_text())["parameters"] == {"width": 3}
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "toy", "--width", "7"])  # toy has no such option
+    assert exit_info.value.code == 2 and "--width" in capsys.readouterr().err
 
 
 def test_simulation_without_run_function_is_reported(toy_dir):
