@@ -292,3 +292,37 @@ def test_oja_pca_simulation_finds_the_first_principal_component(tmp_path):
     assert metrics["backends_identical"]
     assert metrics["initial_cosine"] < 0.5  # it starts far from the answer...
     assert metrics["cosine_brian2"] > 0.99 and metrics["cosine_torch"] > 0.99  # ...and learns it
+
+
+@pytest.mark.parametrize("dependence", ["additive", "multiplicative"])
+def test_a_batch_of_copies_learns_the_sum_of_their_stdp_changes(dependence):
+    """B copies sharing one weight matrix change it, step by step, by the sum
+    of what each copy alone would have changed (while no bound is hit)."""
+    import torch
+
+    from neuroai.backends.torch import TorchNetwork
+
+    net = na.Network(dt=1e-3)
+    net.add_input("inp", 6, na.PoissonRate(max_rate=150.0))
+    net.add_population("out", 4, na.LIF(tau_m=10e-3))
+    rule = STDP(a_plus=1e-3, a_minus=1e-3, w_min=-10.0, w_max=10.0, dependence=dependence)
+    net.connect("inp", "out", weight=na.Uniform(0.3, 0.6, seed=0), plasticity=rule)
+    model = TorchNetwork(net, dtype="float64")
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(net.inputs["inp"].encoder.encode(rng.uniform(0.5, 1, (3, 6)), 1, 1e-3, rng), dtype=torch.float64)
+    # a first step in which every input fires leaves pre traces to potentiate with
+    primed = model({"inp": torch.ones(1, 1, 6, dtype=torch.float64)}).state
+    batched = model({"inp": x}, state=primed.repeat(3)).state.plastic["inp_to_out"]["w"]
+    w0 = primed.plastic["inp_to_out"]["w"]
+    alone = [model({"inp": x[:, b:b + 1]}, state=primed).state.plastic["inp_to_out"]["w"] - w0 for b in range(3)]
+    assert sum(d.abs().sum() for d in alone) > 0
+    if dependence == "additive":
+        torch.testing.assert_close(batched - w0, sum(alone), rtol=1e-12, atol=1e-15)
+    else:  # soft bounds scale the summed change by the current weight
+        torch.testing.assert_close(batched - w0, sum(alone), rtol=1e-9, atol=1e-12)
+    triplet = na.Network(dt=1e-3)
+    triplet.add_input("inp", 2)
+    triplet.add_population("out", 2)
+    triplet.connect("inp", "out", weight=0.5, plasticity=TripletSTDP())
+    with pytest.raises(ValueError, match="need batch size 1"):
+        TorchNetwork(triplet)({"inp": torch.ones(1, 2, 2)})

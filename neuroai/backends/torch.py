@@ -56,18 +56,24 @@ class TorchState:
     plastic: dict[str, dict[str, torch.Tensor]]
 
     def repeat(self, batch: int) -> "TorchState":
-        """``batch`` copies of this batch-1 state, to run trials side by side
-        (a state without plastic projections: those share one weight matrix)."""
-        if self.plastic:
-            raise ValueError(f"TorchState: plastic projections {sorted(self.plastic)} cannot run as "
-                             f"independent trials (they share one weight matrix)")
-        def rep(x: torch.Tensor) -> torch.Tensor:
-            return x.expand(batch, *x.shape[1:]).clone()
+        """``batch`` copies of this batch-1 state, to run side by side.
+        Plastic projections keep their one weight matrix ``"w"``, shared by
+        the copies; their traces are repeated (see
+        :meth:`TorchNetwork.forward` for the rules that accept a batch)."""
+        return self._map(lambda x: x.expand(batch, *x.shape[1:]).clone())
 
-        return TorchState(self.step, {p: {k: rep(x) for k, x in d.items()} for p, d in self.neurons.items()},
-                          {p: {k: rep(x) for k, x in d.items()} for p, d in self.currents.items()},
-                          {p: rep(x) for p, x in self.last_spike.items()},
-                          {s: [rep(x) for x in h] for s, h in self.history.items()}, {})
+    def take(self, b: int) -> "TorchState":
+        """The batch-1 state of copy ``b`` (plastic weights stay shared)."""
+        return self._map(lambda x: x.narrow(0, b % x.shape[0], 1))
+
+    def _map(self, f) -> "TorchState":
+        """A state with ``f`` applied to every per-copy tensor (all but plastic weights)."""
+        return TorchState(self.step, {p: {k: f(x) for k, x in d.items()} for p, d in self.neurons.items()},
+                          {p: {k: f(x) for k, x in d.items()} for p, d in self.currents.items()},
+                          {p: f(x) for p, x in self.last_spike.items()},
+                          {s: [f(x) for x in h] for s, h in self.history.items()},
+                          {name: {k: x if k == "w" else f(x) for k, x in st.items()}
+                           for name, st in self.plastic.items()})
 
     def copy(self) -> "TorchState":
         """A copy safe to advance: containers are new, plastic weights cloned
@@ -214,9 +220,11 @@ class TorchNetwork(nn.Module):
         batch_size = next(iter(state.last_spike.values())).shape[0] if state.last_spike else 1
         if batch is not None and batch_size != batch:
             raise ValueError(f"TorchNetwork: 'state' has batch size {batch_size}, the inputs {batch}")
-        if state.plastic and batch_size != 1:
-            raise ValueError(f"TorchNetwork: plastic projections {sorted(state.plastic)} share one weight "
-                             f"matrix, so they need batch size 1, got {batch_size}")
+        single = sorted(name for name in state.plastic if not self._rules[name].batched)
+        if single and batch_size != 1:
+            raise ValueError(f"TorchNetwork: the rules of plastic projections {single} learn from one copy of "
+                             f"the network at a time, so they need batch size 1, got {batch_size} (STDP learns "
+                             f"from batches)")
         net = self.network
         record = tuple(net.populations) if record is None else tuple(record)
         W = {name: self.effective_weight(name) for name in net.projections if name not in self._rules}

@@ -23,10 +23,13 @@ def _bump(trace: torch.Tensor, spikes: torch.Tensor, nearest: bool = False) -> t
 
 class _TraceRule:
     """Traces that decay exactly: ``decays`` maps trace name -> the rule's
-    attribute holding its tau (s), and ``sides`` maps it to "pre" or "post"."""
+    attribute holding its tau (s), and ``sides`` maps it to "pre" or "post".
+    ``batched``: the rule can learn from a batch of copies of the network
+    at once (otherwise batch size 1 only)."""
 
     decays: dict[str, str] = {}
     sides: dict[str, str] = {}
+    batched = False
 
     def __init__(self, rule, dt: float):
         self.rule = rule
@@ -46,12 +49,21 @@ class _TraceRule:
 
 
 class STDPStep(_TraceRule):
+    """Pair STDP. With a batch of B > 1 copies of the network sharing one
+    weight matrix, each copy keeps its own traces and the copies' weight
+    changes are summed (as if their events had come one after another)."""
+
     decays = {"apre": "tau_pre", "apost": "tau_post"}
     sides = {"apre": "pre", "apost": "post"}
+    batched = True
 
     @torch.no_grad()
     def on_pre(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
-        """Presynaptic spikes (1, n_pre): bump the pre trace, depress their rows."""
+        """Presynaptic spikes (B, n_pre): bump the pre trace, depress their rows."""
+        if spikes.shape[0] > 1:
+            st["apre"] = _bump(st["apre"], spikes, self.rule.nearest)
+            self._add(st, -self.rule.a_minus * (spikes.T @ st["apost"]), mask, "minus")
+            return
         rule, i = self.rule, spikes[0].nonzero().squeeze(1)
         if len(i) == 0:
             return
@@ -65,7 +77,11 @@ class STDPStep(_TraceRule):
 
     @torch.no_grad()
     def on_post(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
-        """Postsynaptic spikes (1, n_post): bump the post trace, potentiate their columns."""
+        """Postsynaptic spikes (B, n_post): bump the post trace, potentiate their columns."""
+        if spikes.shape[0] > 1:
+            st["apost"] = _bump(st["apost"], spikes, self.rule.nearest)
+            self._add(st, self.rule.a_plus * (st["apre"].T @ spikes), mask, "plus")
+            return
         rule, j = self.rule, spikes[0].nonzero().squeeze(1)
         if len(j) == 0:
             return
@@ -76,6 +92,14 @@ class STDPStep(_TraceRule):
         else:
             new = w + rule.a_plus * (x * (rule.w_max - w))
         st["w"][:, j] = new.clamp(rule.w_min, rule.w_max) * mask[:, j]
+
+
+    def _add(self, st: dict, dw: torch.Tensor, mask: torch.Tensor, side: str) -> None:
+        """``w <- clip(w + dw * f(w))``, the batch's summed change (f = 1 for additive STDP)."""
+        rule, w = self.rule, st["w"]
+        if rule.dependence == "multiplicative":
+            dw = dw * ((rule.w_max - w) if side == "plus" else (w - rule.w_min))
+        st["w"] = (w + dw).clamp(rule.w_min, rule.w_max) * mask
 
 
 class TripletSTDPStep(_TraceRule):
@@ -189,6 +213,8 @@ class RateRuleStep(_TraceRule):
 
 class FixedWeights(_TraceRule):
     """No rule: weights held in the state only so that normalization can scale them."""
+
+    batched = True
 
     def on_pre(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
         """Nothing to learn."""
