@@ -103,7 +103,7 @@ def _neuron_group(network: Network, pop, dt):
         namespace[f"tau_{c}"] = tau * b2.second
     group = b2.NeuronGroup(pop.n, "\n".join(eqs), threshold=threshold, reset=reset,
                            refractory=refractory,
-                           method=method, namespace=namespace, dt=dt)
+                           method=method, namespace=namespace, dt=dt, name=f"neuroai_population_{pop.name}")
     for var, value in pop.initial_state().items():
         setattr(group, var, value * units[var])
     return group
@@ -239,10 +239,14 @@ class Runner:
         dt = network.dt * b2.second
         self.net = b2.Network()
         self.groups, self.generators, self.synapses = {}, {}, {}
+        # Every object gets a fixed name: Brian2 writes names into the generated
+        # code, and its default names (numbered by the objects alive) would make
+        # a second Simulator of the same network compile its code anew.
         for pop in network.populations.values():
             self.groups[pop.name] = _neuron_group(network, pop, dt)
         for inp in network.inputs.values():
-            self.generators[inp.name] = b2.SpikeGeneratorGroup(inp.n, [], [] * b2.second, dt=dt)
+            self.generators[inp.name] = b2.SpikeGeneratorGroup(inp.n, [], [] * b2.second, dt=dt,
+                                                               name=f"neuroai_input_{inp.name}")
         sources = {**self.groups, **self.generators}
         # Brian2 runs synaptic pathways in the order of their names; zero-padded
         # names keep the network's projection order, which fixes the order in
@@ -256,11 +260,13 @@ class Runner:
         for mon in network.monitors:
             if mon.variable == "spikes":
                 if mon.target in self.groups:
-                    self.spike_monitors[mon.target] = b2.SpikeMonitor(self.groups[mon.target])
+                    self.spike_monitors[mon.target] = b2.SpikeMonitor(self.groups[mon.target],
+                                                                      name=f"neuroai_spikes_{mon.target}")
             else:
                 owner = self.synapses.get(mon.target) or self.groups[mon.target]
                 variable = "weight" if mon.target in self.synapses else mon.variable
-                self.state_monitors[mon.key] = b2.StateMonitor(owner, variable, record=True, dt=mon.every * dt)
+                self.state_monitors[mon.key] = b2.StateMonitor(owner, variable, record=True, dt=mon.every * dt,
+                                                               name=f"neuroai_trace_{mon.target}_{mon.variable}")
         self.network = network
         self.sizes = {name: g.N for name, g in self.groups.items()}
         self.net.add(*self.groups.values(), *self.generators.values(), *self.synapses.values(), *self.normalizers,
