@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)  ## the main job: the flagship comparison on the default data
-	$(BIN)/neuroai run backend_parity
+	$(BIN)/neuroai run compare_learning_rules --quick
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
