@@ -71,3 +71,17 @@ def test_bad_configuration_and_images_are_reported():
         dc.train(SMALL, np.full((2, 64), 2.0))
     with pytest.raises(ValueError, match=r"'images' must have shape \(n_images, n_inputs\)"):
         dc.train(SMALL, np.ones(64))
+
+
+def test_batched_learning_shares_thresholds_and_weights(digits):
+    x, _ = digits
+    trained = dc.train(SMALL, x[:6], backend="torch", batch_size=3, chunk=6)
+    assert trained.counts.shape == (6, SMALL.n_neurons) and trained.counts.sum() > 5
+    # one threshold per neuron, raised by every copy's spikes (tau_theta = 1e4 s: no decay to speak of),
+    # those counted in the presentations and any in the rests after them
+    jumps = trained.theta / SMALL.theta_plus
+    np.testing.assert_allclose(jumps, np.round(jumps), atol=1e-3)
+    assert np.all(np.round(jumps) >= trained.counts.sum(0)) and jumps.sum() <= trained.counts.sum() + 3
+    np.testing.assert_allclose(trained.weights.sum(0), SMALL.total_per_input * 64 * dc.NS, rtol=1e-6)
+    with pytest.raises(ValueError, match="batch_size > 1 needs backend='torch'"):
+        dc.train(SMALL, x[:6], backend="brian2", batch_size=3)

@@ -55,12 +55,18 @@ class TorchState:
     history: dict[str, list[torch.Tensor]]
     plastic: dict[str, dict[str, torch.Tensor]]
 
-    def repeat(self, batch: int) -> "TorchState":
+    def repeat(self, batch: int, shared: tuple[tuple[str, str], ...] = ()) -> "TorchState":
         """``batch`` copies of this batch-1 state, to run side by side.
         Plastic projections keep their one weight matrix ``"w"``, shared by
         the copies; their traces are repeated (see
-        :meth:`TorchNetwork.forward` for the rules that accept a batch)."""
-        return self._map(lambda x: x.expand(batch, *x.shape[1:]).clone())
+        :meth:`TorchNetwork.forward` for the rules that accept a batch).
+        ``shared`` names (population, variable) pairs that stay one (1, n)
+        tensor for all copies, such as the adaptive thresholds of copies
+        that learn together."""
+        out = self._map(lambda x: x.expand(batch, *x.shape[1:]).clone())
+        for pop, var in shared:
+            out.neurons[pop][var] = self.neurons[pop][var].clone()
+        return out
 
     def take(self, b: int) -> "TorchState":
         """The batch-1 state of copy ``b`` (plastic weights stay shared)."""

@@ -95,7 +95,9 @@ class LIFStep:
         else:
             x["v"] = x["v"] * (1.0 - s) + s * self.v_reset
         if self.adaptive:
-            x["theta"] = x["theta"] + s * self.theta_plus
+            # a threshold shared by a batch of copies that learn together (1, n) grows with all their spikes
+            jump = s if s.shape[0] == x["theta"].shape[0] else s.sum(0, keepdim=True)
+            x["theta"] = x["theta"] + jump * self.theta_plus
         return x
 
 

@@ -165,11 +165,10 @@ def train(config: DiehlCook, images, *, backend: str = "brian2", seed: int = 0, 
 
     ``batch_size > 1`` (torch backend only): the images of a chunk are
     presented ``batch_size`` at a time to copies of the circuit that share
-    the input weights; the copies' STDP changes add up step by step, and so
-    do their threshold increments at the end of each presentation. This is
-    not the sequential algorithm (images of one batch do not see each
-    other's learning), but it is many times faster on a GPU or on a CPU with
-    cores to spare.
+    the input weights and the adaptive thresholds; the copies' STDP changes
+    and threshold increments add up step by step. This is not the
+    sequential algorithm (the copies compete only through the shared
+    thresholds and weights), but it runs many images per step.
     """
     images = _images("diehl_cook.train", images)
     chunk = check.integer("diehl_cook.train", "chunk", chunk, minimum=1)
@@ -212,7 +211,6 @@ def _train_batched(config, net, images, seed, chunk, batch_size, progress, dtype
     module = TorchNetwork(net, dtype=dtype, device=device)
     rng = np.random.default_rng(seed)
     on, off = int(round(config.t_on / config.dt)), int(round(config.t_off / config.dt))
-    decay = np.exp(-(on + off) * config.dt / config.tau_theta)  # of a threshold over one presentation
     state = module.initial_state(1)
     counts, t0 = [], time.perf_counter()
     for first in range(0, len(images), chunk):
@@ -222,11 +220,9 @@ def _train_batched(config, net, images, seed, chunk, batch_size, progress, dtype
             raster[:on] = net.inputs["input"].encoder.encode(x, on, config.dt, rng)
             with torch.no_grad():
                 out = module({"input": torch.as_tensor(raster, dtype=module.dtype, device=module.device)},
-                             state=state.repeat(len(x)), record=(EXCITATORY,))
+                             state=state.repeat(len(x), shared=((EXCITATORY, "theta"),)), record=(EXCITATORY,))
             counts.append(out.spikes[EXCITATORY][:on].sum(0).cpu().numpy().astype(np.int64))
-            theta0, theta = state.neurons[EXCITATORY]["theta"], out.state.neurons[EXCITATORY]["theta"]
             state = out.state.take(-1)  # after the rest, the copies' other variables are near rest
-            state.neurons[EXCITATORY]["theta"] = theta.sum(0, keepdim=True) - (len(x) - 1) * decay * theta0
         if progress is not None:
             progress(min(first + chunk, len(images)), np.concatenate(counts))
     weights = _normalized(config, state.plastic[LEARNED]["w"].cpu().double().numpy())
