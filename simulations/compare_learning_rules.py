@@ -38,6 +38,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from tqdm.auto import tqdm
 
 from neuroai import conversion
 from neuroai.cli import script_main
@@ -132,15 +133,19 @@ def stdp(p: Params, sets: dict, seed: int) -> tuple[dict, dict]:
     config = diehl_cook.DiehlCook(n_neurons=p.neurons, seed=seed, **STDP_SETTINGS[p.dataset])
     options = {"target": p.brian2_target} if p.stdp_backend == "brian2" else {"batch_size": p.stdp_batch}
     curve = []
+    bar = tqdm(total=len(order), desc="STDP training", unit="image")
 
     def progress(done, counts):  # running accuracy: the last chunk read out with labels from all earlier ones
+        bar.update(done - bar.n)
         if done > CHUNK:
             readout = LabelAssignment().fit(counts[:-CHUNK], y[order[:done - CHUNK]])
             curve.append((done, accuracy(readout.predict(counts[-CHUNK:]), y[order[done - CHUNK:done]])))
+            bar.set_postfix(running_accuracy=f"{curve[-1][1]:.2f}")
 
     t0 = time.perf_counter()
-    trained = diehl_cook.train(config, x[order], backend=p.stdp_backend, seed=seed, chunk=CHUNK, progress=progress,
-                               **options)
+    with bar:
+        trained = diehl_cook.train(config, x[order], backend=p.stdp_backend, seed=seed, chunk=CHUNK,
+                                   progress=progress, **options)
     wall = time.perf_counter() - t0
     out = {name: diehl_cook.responses(trained, sets[name][0], backend="torch", seed=seed) for name in EVALUATED}
     readout = LabelAssignment().fit(out["train"][diehl_cook.EXCITATORY], y)
