@@ -65,6 +65,7 @@ class Params:
     stdp_backend: str = "brian2"
     stdp_batch: int = 1              # torch backend: images learned side by side (1: the sequential algorithm)
     brian2_target: str = "cython"    # Brian2 code generation for STDP training (compiled once, then fast)
+    stdp_checkpoint: str | None = None   # file to save STDP training to after every chunk, and resume from
     # surrogate-gradient SNN and ANN twin
     sg_steps: int = 25               # 1 ms steps per presentation
     sg_epochs: int = 10
@@ -92,6 +93,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--stdp-backend", choices=("brian2", "torch"), default=None)
     parser.add_argument("--stdp-batch", type=int, default=None,
                         help="torch STDP: images learned side by side (default 1, the sequential algorithm)")
+    parser.add_argument("--stdp-checkpoint", default=None, metavar="FILE",
+                        help="save STDP training to FILE after every 100 images; resume from it if it exists")
 
 
 def data(p: Params, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -145,7 +148,7 @@ def stdp(p: Params, sets: dict, seed: int) -> tuple[dict, dict]:
     t0 = time.perf_counter()
     with bar:
         trained = diehl_cook.train(config, x[order], backend=p.stdp_backend, seed=seed, chunk=CHUNK,
-                                   progress=progress, **options)
+                                   progress=progress, checkpoint=p.stdp_checkpoint, **options)
     wall = time.perf_counter() - t0
     out = {name: diehl_cook.responses(trained, sets[name][0], backend="torch", seed=seed) for name in EVALUATED}
     readout = LabelAssignment().fit(out["train"][diehl_cook.EXCITATORY], y)
@@ -185,12 +188,10 @@ def surrogate(p: Params, sets: dict, seed: int) -> tuple[dict, dict]:
     model = SpikingClassifier(feedforward_network([n_in, p.neurons, 10], seed=seed), steps=p.sg_steps)
     history, wall = fit(model, p, sets, p.sg_epochs, p.sg_lr, seed)
     torch.manual_seed(seed)  # the Poisson input of the evaluation
-    acc = {}
-    for name in EVALUATED:
-        acc[name] = accuracy(predict(model, sets[name][0]), sets[name][1])
-        if name == "test":
-            spikes = sum(c for s, c in model.last_spike_counts.items() if s != "input")
-            events = model.last_synaptic_operations
+    acc = {name: accuracy(predict(model, sets[name][0]), sets[name][1]) for name in EVALUATED if name != "test"}
+    acc["test"] = accuracy(predict(model, sets["test"][0]), sets["test"][1])  # last: its spikes are counted
+    spikes = sum(c for s, c in model.last_spike_counts.items() if s != "input")
+    events = model.last_synaptic_operations
     return row("surrogate-gradient SNN", acc, wall, spikes, events, len(sets["train"][1])), {"history": history}
 
 
@@ -272,11 +273,12 @@ def figure(rows: list[dict], extras: dict) -> Figure:
 
 def run(record: RunRecord, *, quick: bool = False, seed: int = 0, dataset: str = "digits",
         neurons: int | None = None, epochs: int | None = None, stdp_backend: str | None = None,
-        stdp_batch: int | None = None, **overrides) -> dict:
+        stdp_batch: int | None = None, stdp_checkpoint: str | None = None, **overrides) -> dict:
     """Train and evaluate the four learners; returns each one's table row.
     ``overrides`` set any other field of :class:`Params`."""
     given = {k: v for k, v in dict(neurons=neurons, stdp_epochs=epochs, stdp_backend=stdp_backend,
-                                   stdp_batch=stdp_batch).items() if v is not None}
+                                   stdp_batch=stdp_batch, stdp_checkpoint=stdp_checkpoint).items()
+             if v is not None}
     p = Params(dataset=dataset, **{**(QUICK if quick else {}), **given, **overrides})
     record.write_config({**dataclasses.asdict(p), "quick": quick}, seed)
     threads = torch.get_num_threads()

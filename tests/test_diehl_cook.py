@@ -85,3 +85,30 @@ def test_batched_learning_shares_thresholds_and_weights(digits):
     np.testing.assert_allclose(trained.weights.sum(0), SMALL.total_per_input * 64 * dc.NS, rtol=1e-6)
     with pytest.raises(ValueError, match="batch_size > 1 needs backend='torch'"):
         dc.train(SMALL, x[:6], backend="brian2", batch_size=3)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_an_interrupted_training_resumes_from_its_checkpoint(digits, tmp_path, batch_size):
+    x, _ = digits
+    path = tmp_path / "stdp.npz"
+    config = dataclasses.replace(SMALL, t_off=0.5)  # a long rest: the circuit relaxes fully between images
+    kw = dict(backend="torch", chunk=2, batch_size=batch_size, seed=4, dtype="float64")
+    whole = dc.train(config, x[:6], **kw)
+
+    def interrupt(done, counts):
+        if done == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        dc.train(config, x[:6], checkpoint=path, progress=interrupt, **kw)
+    assert [p.name for p in tmp_path.iterdir()] == ["stdp.npz"]  # written atomically: no temporary left
+    seen = []
+    resumed = dc.train(config, x[:6], checkpoint=path, progress=lambda done, counts: seen.append(done), **kw)
+    assert seen == [6]  # only the last chunk ran again
+    # from the restored weights, thresholds and input generator, the last chunk goes as it did uninterrupted
+    assert whole.counts[4:].sum() > 0
+    np.testing.assert_array_equal(resumed.counts, whole.counts)
+    np.testing.assert_allclose(resumed.weights, whole.weights, rtol=1e-9)
+    np.testing.assert_allclose(resumed.theta, whole.theta, rtol=1e-9)
+    with pytest.raises(ValueError, match="delete the file to start afresh"):
+        dc.train(dataclasses.replace(config, n_neurons=5), x[:6], checkpoint=path, **kw)

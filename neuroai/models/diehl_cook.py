@@ -15,14 +15,18 @@ The same description runs on every backend; the whole learner is
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .. import validation as check
 from ..coding import PoissonRate
 from ..decoding import LabelAssignment
+from ..experiments.records import atomic_write
 from ..network import Network
 from ..neurons import LIF, AdaptiveLIF
 from ..plasticity import STDP, SynapticNormalization
@@ -155,7 +159,7 @@ class Trained:
 
 
 def train(config: DiehlCook, images, *, backend: str = "brian2", seed: int = 0, chunk: int = 100,
-          batch_size: int = 1, progress=None, **options) -> Trained:
+          batch_size: int = 1, progress=None, checkpoint: str | Path | None = None, **options) -> Trained:
     """Present ``images`` (n_images, n_inputs) in [0, 1] once each, in order,
     to the learning circuit on ``backend`` (``options`` go to the
     :class:`~neuroai.Simulator`, or with ``batch_size > 1`` to the
@@ -169,29 +173,110 @@ def train(config: DiehlCook, images, *, backend: str = "brian2", seed: int = 0, 
     and threshold increments add up step by step. This is not the
     sequential algorithm (the copies compete only through the shared
     thresholds and weights), but it runs many images per step.
+
+    ``checkpoint``: a file to which the learned state (weights, thresholds,
+    counts so far, the input generator's state) is written atomically after
+    every chunk. If it exists when training starts, training resumes after
+    its last chunk; membrane potentials and traces restart from rest (which
+    the rest period ``t_off`` nearly reaches anyway).
     """
     images = _images("diehl_cook.train", images)
     chunk = check.integer("diehl_cook.train", "chunk", chunk, minimum=1)
     batch_size = check.integer("diehl_cook.train", "batch_size", batch_size, minimum=1)
-    net = network(config, images.shape[1])
-    if batch_size > 1:
-        if backend != "torch":
-            raise ValueError(f"diehl_cook.train: batch_size > 1 needs backend='torch', got {backend!r}")
-        return _train_batched(config, net, images, seed, chunk, batch_size, progress, **options)
-    sim = Simulator(net, backend, seed=seed, **options)
-    counts, wall = [], 0.0
-    for first in range(0, len(images), chunk):
-        result = sim.present({"input": images[first:first + chunk]}, config.t_on, config.t_off)
-        counts.append(result.window_counts(EXCITATORY))
-        wall += result.wall_time
+    if batch_size > 1 and backend != "torch":
+        raise ValueError(f"diehl_cook.train: batch_size > 1 needs backend='torch', got {backend!r}")
+    done, counts, weights, theta, rng_state = 0, [], None, None, None
+    if checkpoint is not None and Path(checkpoint).exists():
+        done, counts, weights, theta, rng_state = _load_checkpoint(checkpoint, config, images)
+    net = network(config, images.shape[1], weights=weights, theta=theta)
+    run = _BatchedRun(net, config, batch_size, seed, **options) if batch_size > 1 else \
+        _SequentialRun(net, config, backend, seed, **options)
+    if rng_state is not None:
+        run.rng.bit_generator.state = rng_state
+    wall = 0.0
+    for first in range(done, len(images), chunk):
+        t0 = time.perf_counter()
+        counts.append(run.present(images[first:first + chunk]))
+        wall += time.perf_counter() - t0
+        done = first + len(counts[-1])
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, done, np.concatenate(counts), *run.learned(), run.rng.bit_generator.state)
         if progress is not None:
-            progress(first + len(counts[-1]), np.concatenate(counts))
-    learned = sim.to_network()
-    weights = np.zeros((images.shape[1], config.n_neurons))
-    proj = learned.projections[LEARNED]
-    weights[proj.pre_idx, proj.post_idx] = proj.weights
-    return Trained(config, _normalized(config, weights), learned.populations[EXCITATORY].init["theta"],
-                   np.concatenate(counts), wall)
+            progress(done, np.concatenate(counts))
+    weights, theta = run.learned()
+    return Trained(config, _normalized(config, weights), theta, np.concatenate(counts), wall)
+
+
+class _SequentialRun:
+    """The learning circuit in a Simulator: images one after another."""
+
+    def __init__(self, net: Network, config: DiehlCook, backend: str, seed: int, **options):
+        self.config, self.sim = config, Simulator(net, backend, seed=seed, **options)
+        self.rng = self.sim.rng
+
+    def present(self, images: np.ndarray) -> np.ndarray:
+        result = self.sim.present({"input": images}, self.config.t_on, self.config.t_off)
+        return result.window_counts(EXCITATORY)
+
+    def learned(self) -> tuple[np.ndarray, np.ndarray]:
+        """(weights (n_inputs, n_neurons), thresholds (n_neurons,)) as they are now."""
+        learned = self.sim.to_network()
+        proj = learned.projections[LEARNED]
+        weights = np.zeros((learned.size("input"), self.config.n_neurons))
+        weights[proj.pre_idx, proj.post_idx] = proj.weights
+        return weights, learned.populations[EXCITATORY].init["theta"]
+
+
+class _BatchedRun:
+    """The learning circuit as a TorchNetwork: ``batch_size`` images side by side."""
+
+    def __init__(self, net: Network, config: DiehlCook, batch_size: int, seed: int, dtype="float32", device=None):
+        from ..backends.torch import TorchNetwork
+
+        self.net, self.config, self.batch_size = net, config, batch_size
+        self.module = TorchNetwork(net, dtype=dtype, device=device)
+        self.state = self.module.initial_state(1)
+        self.rng = np.random.default_rng(seed)
+        self.on, self.off = int(round(config.t_on / config.dt)), int(round(config.t_off / config.dt))
+
+    def present(self, images: np.ndarray) -> np.ndarray:
+        import torch
+
+        counts = []
+        for start in range(0, len(images), self.batch_size):
+            x = images[start:start + self.batch_size]
+            raster = np.zeros((self.on + self.off, len(x), x.shape[1]), dtype=bool)
+            raster[:self.on] = self.net.inputs["input"].encoder.encode(x, self.on, self.config.dt, self.rng)
+            with torch.no_grad():
+                out = self.module({"input": torch.as_tensor(raster, dtype=self.module.dtype, device=self.module.device)},
+                                  state=self.state.repeat(len(x), shared=((EXCITATORY, "theta"),)),
+                                  record=(EXCITATORY,))
+            counts.append(out.spikes[EXCITATORY][:self.on].sum(0).cpu().numpy().astype(np.int64))
+            self.state = out.state.take(-1)  # after the rest, the copies' other variables are near rest
+        return np.concatenate(counts)
+
+    def learned(self) -> tuple[np.ndarray, np.ndarray]:
+        return (self.state.plastic[LEARNED]["w"].cpu().double().numpy(),
+                self.state.neurons[EXCITATORY]["theta"][0].cpu().double().numpy())
+
+
+def _save_checkpoint(path, done: int, counts, weights, theta, rng_state) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, done=done, counts=counts, weights=weights, theta=theta,
+             rng_state=json.dumps(rng_state))
+    atomic_write(path, buffer.getvalue())
+
+
+def _load_checkpoint(path, config: DiehlCook, images: np.ndarray):
+    with np.load(path) as saved:
+        done, counts = int(saved["done"]), saved["counts"]
+        weights, theta = saved["weights"], saved["theta"]
+        rng_state = json.loads(str(saved["rng_state"]))
+    if weights.shape != (images.shape[1], config.n_neurons) or done > len(images):
+        raise ValueError(f"diehl_cook.train: checkpoint {str(path)!r} holds weights of shape {weights.shape} after "
+                         f"{done} images; this run has {len(images)} images of {images.shape[1]} inputs and "
+                         f"{config.n_neurons} neurons (delete the file to start afresh)")
+    return done, [counts], weights, theta, rng_state
 
 
 def _normalized(config: DiehlCook, weights: np.ndarray) -> np.ndarray:
@@ -201,33 +286,6 @@ def _normalized(config: DiehlCook, weights: np.ndarray) -> np.ndarray:
     sums = weights.sum(axis=0)
     total = config.total_per_input * len(weights) * NS
     return weights * np.divide(total, sums, out=np.ones_like(sums), where=sums != 0)
-
-
-def _train_batched(config, net, images, seed, chunk, batch_size, progress, dtype="float32", device=None):
-    import torch
-
-    from ..backends.torch import TorchNetwork
-
-    module = TorchNetwork(net, dtype=dtype, device=device)
-    rng = np.random.default_rng(seed)
-    on, off = int(round(config.t_on / config.dt)), int(round(config.t_off / config.dt))
-    state = module.initial_state(1)
-    counts, t0 = [], time.perf_counter()
-    for first in range(0, len(images), chunk):
-        for start in range(first, min(first + chunk, len(images)), batch_size):
-            x = images[start:min(start + batch_size, first + chunk)]
-            raster = np.zeros((on + off, len(x), images.shape[1]), dtype=bool)
-            raster[:on] = net.inputs["input"].encoder.encode(x, on, config.dt, rng)
-            with torch.no_grad():
-                out = module({"input": torch.as_tensor(raster, dtype=module.dtype, device=module.device)},
-                             state=state.repeat(len(x), shared=((EXCITATORY, "theta"),)), record=(EXCITATORY,))
-            counts.append(out.spikes[EXCITATORY][:on].sum(0).cpu().numpy().astype(np.int64))
-            state = out.state.take(-1)  # after the rest, the copies' other variables are near rest
-        if progress is not None:
-            progress(min(first + chunk, len(images)), np.concatenate(counts))
-    weights = _normalized(config, state.plastic[LEARNED]["w"].cpu().double().numpy())
-    theta = state.neurons[EXCITATORY]["theta"][0].cpu().double().numpy()
-    return Trained(config, weights, theta, np.concatenate(counts), time.perf_counter() - t0)
 
 
 def responses(trained: Trained, images, *, backend: str = "brian2", seed: int = 0, min_spikes: int = 5,
