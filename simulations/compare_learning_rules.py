@@ -1,4 +1,4 @@
-"""Flagship: the same digits learned four ways (unsupervised STDP, surrogate-gradient SNN, ANN twin, ANN-to-SNN conversion), one table.
+"""Flagship: the same digits learned four ways (STDP, surrogate gradients, ANN twin, ANN-to-SNN conversion).
 
 One data set, one seeded train/validation/test split, one input encoding
 (pixel intensity as a firing rate) and one hidden layer size, four ways to
@@ -66,6 +66,7 @@ class Params:
     stdp_batch: int = 1              # torch backend: images learned side by side (1: the sequential algorithm)
     brian2_target: str = "cython"    # Brian2 code generation for STDP training (compiled once, then fast)
     stdp_checkpoint: str | None = None   # file to save STDP training to after every chunk, and resume from
+    stdp_labels: int | None = None   # labelled training images the STDP readout may use (None: all)
     # surrogate-gradient SNN and ANN twin
     sg_steps: int = 25               # 1 ms steps per presentation
     sg_epochs: int = 10
@@ -93,6 +94,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--stdp-backend", choices=("brian2", "torch"), default=None)
     parser.add_argument("--stdp-batch", type=int, default=None,
                         help="torch STDP: images learned side by side (default 1, the sequential algorithm)")
+    parser.add_argument("--stdp-labels", type=int, default=None, metavar="N",
+                        help="label the STDP neurons from N labelled training images only (default: all)")
     parser.add_argument("--stdp-checkpoint", default=None, metavar="FILE",
                         help="save STDP training to FILE after every 100 images; resume from it if it exists")
 
@@ -151,14 +154,16 @@ def stdp(p: Params, sets: dict, seed: int) -> tuple[dict, dict]:
                                    progress=progress, checkpoint=p.stdp_checkpoint, **options)
     wall = time.perf_counter() - t0
     out = {name: diehl_cook.responses(trained, sets[name][0], backend="torch", seed=seed) for name in EVALUATED}
-    readout = LabelAssignment().fit(out["train"][diehl_cook.EXCITATORY], y)
+    labelled = np.arange(len(y)) if p.stdp_labels is None else \
+        np.sort(np.random.default_rng(seed).permutation(len(y))[:p.stdp_labels])
+    readout = LabelAssignment().fit(out["train"][diehl_cook.EXCITATORY][labelled], y[labelled])
     acc = {name: accuracy(readout.predict(c[diehl_cook.EXCITATORY]), sets[name][1]) for name, c in out.items()}
     net = trained.network()
     test = out["test"]
     spikes = float(sum(c.sum(1).mean() for s, c in test.items() if s != "input"))
     events = float(net.synaptic_events(test).mean())
     extras = {"curve": curve, "weights": trained.weights, "side": sets["train"][0].shape[-1]}
-    return row("STDP (Diehl & Cook)", acc, wall, spikes, events, len(y)), extras
+    return row("STDP (Diehl & Cook)", acc, wall, spikes, events, len(labelled)), extras
 
 
 def loader(x, y, batch_size: int, seed: int | None = None) -> DataLoader:
@@ -273,11 +278,13 @@ def figure(rows: list[dict], extras: dict) -> Figure:
 
 def run(record: RunRecord, *, quick: bool = False, seed: int = 0, dataset: str = "digits",
         neurons: int | None = None, epochs: int | None = None, stdp_backend: str | None = None,
-        stdp_batch: int | None = None, stdp_checkpoint: str | None = None, **overrides) -> dict:
+        stdp_batch: int | None = None, stdp_checkpoint: str | None = None, stdp_labels: int | None = None,
+        **overrides) -> dict:
     """Train and evaluate the four learners; returns each one's table row.
     ``overrides`` set any other field of :class:`Params`."""
     given = {k: v for k, v in dict(neurons=neurons, stdp_epochs=epochs, stdp_backend=stdp_backend,
-                                   stdp_batch=stdp_batch, stdp_checkpoint=stdp_checkpoint).items()
+                                   stdp_batch=stdp_batch, stdp_checkpoint=stdp_checkpoint,
+                                   stdp_labels=stdp_labels).items()
              if v is not None}
     p = Params(dataset=dataset, **{**(QUICK if quick else {}), **given, **overrides})
     record.write_config({**dataclasses.asdict(p), "quick": quick}, seed)
@@ -308,9 +315,10 @@ def run(record: RunRecord, *, quick: bool = False, seed: int = 0, dataset: str =
         f"{p.dataset}: {sizes['train']} training, {sizes['val']} validation, {sizes['test']} test images "
         f"(seeded stratified split, seed {seed}); {p.neurons} hidden/excitatory neurons for every learner. "
         f"STDP: {p.stdp_epochs} pass(es) over {p.stdp_images or sizes['train']} images on {p.stdp_backend}, "
-        f"labels from the training responses. Corruptions: Gaussian noise (std {p.noise_std}) and a square "
-        f"occluder ({p.occlusion:.0%} of the side). Spikes and synaptic events are per test image at inference "
-        f"(for the ANN: multiply-accumulates).\n\n"
+        f"neurons labelled from the responses to {p.stdp_labels or 'all'} labelled training images. "
+        f"Corruptions: Gaussian noise (std {p.noise_std}) and a square occluder ({p.occlusion:.0%} of the "
+        f"side). Spikes and synaptic events are per test image at inference (for the ANN: "
+        f"multiply-accumulates).\n\n"
         + "\n".join(f"- conversion accuracy, {name}: " + ", ".join(f"{k}: {a:.3f}" for k, a in c.items())
                     for name, c in curves.items())
         + "\n\n![comparison](compare_learning_rules.png)")

@@ -124,7 +124,8 @@ def network(config: DiehlCook, n_inputs: int, *, weights=None, theta=None, learn
     norm = SynapticNormalization(total=c.total_per_input * n_inputs * NS, interval=c.t_on + c.t_off)
     net.connect("input", EXCITATORY, AllToAll(),
                 weight=Uniform(0.0, c.w_init * NS, seed=c.seed) if weights is None else weights,
-                synapse=ExponentialConductance(1e-3, 0.0, "g_e"), plasticity=stdp if learning else None, normalization=norm if learning else None, name=LEARNED)
+                synapse=ExponentialConductance(1e-3, 0.0, "g_e"), plasticity=stdp if learning else None,
+                normalization=norm if learning else None, name=LEARNED)
     net.connect(EXCITATORY, INHIBITORY, OneToOne(), weight=c.exc_to_inh * NS,
                 synapse=ExponentialConductance(1e-3, 0.0, "g_e"))
     net.connect(INHIBITORY, EXCITATORY, AllToAll(allow_self=False), weight=c.inh_to_exc * NS,
@@ -247,9 +248,9 @@ class _BatchedRun:
             x = images[start:start + self.batch_size]
             raster = np.zeros((self.on + self.off, len(x), x.shape[1]), dtype=bool)
             raster[:self.on] = self.net.inputs["input"].encoder.encode(x, self.on, self.config.dt, self.rng)
+            spikes = torch.as_tensor(raster, dtype=self.module.dtype, device=self.module.device)
             with torch.no_grad():
-                out = self.module({"input": torch.as_tensor(raster, dtype=self.module.dtype, device=self.module.device)},
-                                  state=self.state.repeat(len(x), shared=((EXCITATORY, "theta"),)),
+                out = self.module({"input": spikes}, state=self.state.repeat(len(x), shared=((EXCITATORY, "theta"),)),
                                   record=(EXCITATORY,))
             counts.append(out.spikes[EXCITATORY][:self.on].sum(0).cpu().numpy().astype(np.int64))
             self.state = out.state.take(-1)  # after the rest, the copies' other variables are near rest
