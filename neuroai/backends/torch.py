@@ -142,6 +142,7 @@ class TorchNetwork(nn.Module):
             sign_mask[pre, post] = SIGNS[proj.sign]
             self.weights[proj.name] = nn.Parameter(dense)
             self.register_buffer(f"sign_mask__{proj.name}", sign_mask)
+            self.register_buffer(f"mask__{proj.name}", sign_mask.abs(), persistent=False)  # derived
         self.max_delay = {}
         for proj in network.projections.values():
             self.max_delay[proj.pre] = max(self.max_delay.get(proj.pre, 0), proj.delay_steps)
@@ -296,7 +297,7 @@ class TorchNetwork(nn.Module):
 
     def _mask(self, name: str) -> torch.Tensor:
         """1 where projection ``name`` has a synapse, else 0."""
-        return self._sign_mask(name).abs()
+        return getattr(self, f"mask__{name}")
 
     def _sample(self, monitor, state: TorchState) -> torch.Tensor:
         """The monitored variable now: (batch, n), or (1, n_synapses) for weights."""
