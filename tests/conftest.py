@@ -57,3 +57,15 @@ def small_net():
     net.monitor("out")
     net.monitor("out", "v", every=4)
     return net
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny matrices: one torch thread is fastest (several fight over busy cores).
+    Modules that want it throughout set ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -14,12 +14,7 @@ from neuroai.training.regularization import (Augmented, RegularizedLoss, l1_pena
 CE = nn.CrossEntropyLoss()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,6 @@ from neuroai.models import SpikingClassifier, feedforward_network
 from neuroai.training import Trainer
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny matrices: one thread is fastest (several fight over busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ------------------------------------------------------------------ torch_coding
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("max_rate, dt", [(100.0, 1e-3), (1000.0, 1e-3), (333.0, 1e-4)])
