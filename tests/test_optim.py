@@ -70,3 +70,318 @@ def test_seeded_and_resumable():
 def test_bad_arguments(kwargs, text):
     with pytest.raises(ValueError, match=text):
         Langevin([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+# --- the suite: registry, hyper-parameters, state dicts ------------------------------------------------------
+
+import copy  # noqa: E402
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy import optimize as sp  # noqa: E402
+
+from neuroai.optim import (BFGS, OPTIMIZERS, SVRG, LineSearchGD, Newton, NewtonCG,  # noqa: E402
+                           backtracking, full_batch_closure, make_optimizer)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def least_squares(seed=0, n=60, d=4):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    y = x @ torch.randn(d, generator=g, dtype=torch.float64) + 0.1 * torch.randn(n, generator=g, dtype=torch.float64)
+    return x, y
+
+
+def tiny_net(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1)).double()
+
+
+def build(name, model, loss_of):
+    hyper = {}
+    if name == "svrg":
+        hyper = dict(full_closure=lambda: _backward(model, loss_of, False), snapshot_every=3)
+    return make_optimizer(name, model.parameters(), **hyper)
+
+
+def _backward(model, loss_of, create_graph):
+    model.zero_grad(set_to_none=True)
+    loss = loss_of(model)
+    loss.backward(create_graph=create_graph)
+    return loss
+
+
+def run_steps(opt, model, loss_of, steps):
+    create_graph = bool(getattr(opt, "create_graph", False))
+    for _ in range(steps):
+        opt.step(lambda: _backward(model, loss_of, create_graph))
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizer_trains_and_resumes_from_its_state_dict(name):
+    x, y = least_squares()
+
+    def loss_of(model):
+        return torch.nn.functional.mse_loss(model(x).squeeze(1), y)
+
+    model = tiny_net()
+    opt = build(name, model, loss_of)
+    start = float(loss_of(model).detach())
+    run_steps(opt, model, loss_of, 6)
+    assert float(loss_of(model).detach()) < start, f"{name} did not reduce the loss"
+
+    reference = tiny_net()
+    ref_opt = build(name, reference, loss_of)
+    run_steps(ref_opt, reference, loss_of, 3)
+    saved_model, saved_opt = copy.deepcopy(reference.state_dict()), copy.deepcopy(ref_opt.state_dict())
+    run_steps(ref_opt, reference, loss_of, 3)
+
+    resumed = tiny_net(seed=1)
+    resumed.load_state_dict(saved_model)
+    res_opt = build(name, resumed, loss_of)
+    res_opt.load_state_dict(saved_opt)
+    run_steps(res_opt, resumed, loss_of, 3)
+    for a, b in zip(resumed.parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_registry_entries_are_the_methods_they_name():
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    nesterov = make_optimizer("nesterov", p)
+    assert isinstance(nesterov, torch.optim.SGD) and nesterov.defaults["nesterov"] and nesterov.defaults["momentum"] == 0.9
+    assert make_optimizer("momentum", p, momentum=0.5).defaults["momentum"] == 0.5
+    assert make_optimizer("lbfgs", p).defaults["line_search_fn"] == "strong_wolfe"
+    assert make_optimizer("goldstein", p).defaults["condition"] == "goldstein"
+    assert OPTIMIZERS["gd"].full_batch and not OPTIMIZERS["sgd"].full_batch
+    assert OPTIMIZERS["newton"].create_graph and OPTIMIZERS["bfgs"].requires_closure
+    assert OPTIMIZERS["lbfgs"].requires_closure and not OPTIMIZERS["adam"].requires_closure
+
+
+@pytest.mark.parametrize("name, hyper, error, text", [
+    ("adamm", {}, ValueError, r"unknown optimizer 'adamm'; the suite has \['adadelta'"),
+    ("sgd", dict(lr=-0.1), ValueError, r"make_optimizer\('sgd'\): parameter 'lr' must be > 0, got -0.1"),
+    ("momentum", dict(momentum=1.0), ValueError, r"parameter 'momentum' must be in \[0, 1\), got 1.0"),
+    ("adam", dict(betas=(0.9, 1.2)), ValueError, r"parameter 'betas' must be a pair of numbers in \[0, 1\)"),
+    ("rmsprop", dict(alpha=-0.5), ValueError, r"parameter 'alpha' must be in \[0, 1\)"),
+    ("adagrad", dict(weight_decay=-1), ValueError, r"parameter 'weight_decay' must be >= 0"),
+    ("nesterov", dict(nesterov=False), ValueError, r"\['nesterov'\] define this entry"),
+    ("adam", dict(momentum=0.9), TypeError, r"unknown hyper-parameters \['momentum'\]; Adam accepts \["),
+    ("newton", dict(lr=0), ValueError, r"Newton: parameter 'lr' must be > 0, got 0"),
+    ("newton_cg", dict(cg_max_iter=0), ValueError, r"NewtonCG: parameter 'cg_max_iter' must be >= 1"),
+    ("bfgs", dict(c=1.5), ValueError, r"BFGS: parameter 'c' must be in \(0, 1\.0\)"),
+    ("goldstein", dict(c=0.7), ValueError, r"parameter 'c' must be in \(0, 0\.5\) for the goldstein condition"),
+    ("armijo", dict(shrink=1.0), ValueError, r"LineSearchGD: parameter 'shrink' must be in \(0, 1\)"),
+    ("svrg", dict(full_closure=None), TypeError, r"SVRG: parameter 'full_closure' must be callable"),
+])
+def test_bad_hyper_parameters_are_named(name, hyper, error, text):
+    with pytest.raises(error, match=text):
+        make_optimizer(name, [torch.nn.Parameter(torch.zeros(2))], **hyper)
+
+
+def test_second_order_methods_take_one_group_and_need_a_closure():
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(ValueError, match="BFGS: works on the flat vector .* got 2 groups"):
+        BFGS([{"params": [a]}, {"params": [b]}])
+    with pytest.raises(RuntimeError, match="Newton.step needs a closure"):
+        Newton([a]).step()
+    opt = Newton([a])
+
+    def no_graph():
+        opt.zero_grad()
+        loss = ((a - 1) ** 2).sum()
+        loss.backward()
+        return loss
+    with pytest.raises(RuntimeError, match=r"closure must call loss.backward\(create_graph=True\)"):
+        opt.step(no_graph)
+
+
+# --- line searches ---------------------------------------------------------------------------------------
+
+def test_armijo_backtracking_accepts_the_first_sufficient_decrease():
+    # phi(t) = (1 - t)^2, phi(0) = 1, slope -2, c = 0.1: t = 4 (9 > 0.2) and t = 2 (1 > 0.6) are too
+    # long, t = 1 (0 <= 0.8) is accepted after 3 evaluations
+    result = backtracking(lambda t: (1 - t) ** 2, 1.0, -2.0, 4.0, c=0.1, shrink=0.5)
+    assert (result.step, result.loss, result.evaluations, result.success) == (1.0, 0.0, 3, True)
+
+
+def test_goldstein_expands_steps_that_are_too_short():
+    # c = 0.25: t = 0.1, 0.2, 0.4 decrease less than (1 - c) t slope requires (0.81 < 0.85, 0.64 < 0.7,
+    # 0.36 < 0.4: too short), t = 0.8 (0.04 in [-0.2, 0.6]) is accepted after 4 evaluations
+    result = backtracking(lambda t: (1 - t) ** 2, 1.0, -2.0, 0.1, c=0.25, shrink=0.5, condition="goldstein")
+    assert (result.step, result.evaluations) == (pytest.approx(0.8), 4)
+    armijo = backtracking(lambda t: (1 - t) ** 2, 1.0, -2.0, 0.1, c=0.25, shrink=0.5)
+    assert armijo.step == 0.1
+
+
+def test_failed_line_search_leaves_the_parameters_where_they_were():
+    x = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    opt = LineSearchGD([x], lr=1.0, max_evaluations=3)
+
+    def closure():
+        x.grad = torch.tensor([-1.0], dtype=torch.float64)  # says "go right"...
+        return (1e6 * (x.detach() - 1).abs()).sum()        # ...but the loss rises on both sides of 1
+    opt.step(closure)
+    assert float(x.detach()) == 1.0 and opt.state[x]["last_step"] == 0.0
+
+
+def quadratic_problem(n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    a = q @ torch.diag(torch.logspace(0, 2, n, dtype=torch.float64)) @ q.T   # condition number 100
+    b = torch.randn(n, generator=g, dtype=torch.float64)
+    return a, b, torch.linalg.solve(a, b)
+
+
+def minimize(opt, x, f, steps):
+    create_graph = bool(getattr(opt, "create_graph", False))
+    losses = []
+
+    def closure():
+        opt.zero_grad()
+        loss = f(x)
+        loss.backward(create_graph=create_graph)
+        return loss
+    for _ in range(steps):
+        losses.append(float(opt.step(closure).detach()))
+    return losses
+
+
+def test_armijo_gd_decreases_monotonically_and_converges_linearly():
+    a, b, solution = quadratic_problem()
+    x = torch.nn.Parameter(torch.zeros(len(b), dtype=torch.float64))
+    opt = LineSearchGD([x], lr=1.0)
+    losses = minimize(opt, x, lambda v: 0.5 * v @ a @ v - b @ v, 1000)
+    assert all(later <= earlier for earlier, later in zip(losses, losses[1:]))
+    # steepest descent with any step accepted by Armijo contracts f - f* geometrically
+    assert torch.linalg.norm(x.detach() - solution) < 1e-7
+    assert opt.state[x]["evaluations"] > 2000  # it backtracked: the first trial step 1 exceeds 2 / L = 0.02
+
+
+# --- Newton, Newton-CG, BFGS ------------------------------------------------------------------------------
+
+def test_newton_solves_a_quadratic_in_one_step():
+    a, b, solution = quadratic_problem()
+    x = torch.nn.Parameter(torch.zeros(len(b), dtype=torch.float64))
+    minimize(Newton([x]), x, lambda v: 0.5 * v @ a @ v - b @ v, 1)
+    torch.testing.assert_close(x.detach(), solution, rtol=0, atol=1e-10)
+
+
+def test_newton_cg_converges_superlinearly_on_a_quadratic():
+    a, b, solution = quadratic_problem()
+    x = torch.nn.Parameter(torch.zeros(len(b), dtype=torch.float64))
+    opt = NewtonCG([x])
+    errors = []
+    for _ in range(6):
+        minimize(opt, x, lambda v: 0.5 * v @ a @ v - b @ v, 1)
+        errors.append(float(torch.linalg.norm(x.detach() - solution)))
+    # inexact Newton steps with the forcing term min(0.5, sqrt|g|): to machine precision in a few steps
+    # where gradient descent needs hundreds (condition number 100)
+    assert errors[-1] < 1e-12 and errors[0] > 0.1
+    assert opt.state[x]["cg_iterations"] <= len(b)
+
+
+def test_damped_newton_descends_from_a_saddle_region():
+    # f = x^2 - y^2 + y^4 / 4 has a saddle at 0 and minima at (0, +-sqrt 2); the plain Newton step
+    # from (0.5, 0.1) would jump to the saddle; the damped one descends to a minimum
+    x = torch.nn.Parameter(torch.tensor([0.5, 0.1], dtype=torch.float64))
+    opt = Newton([x])
+    losses = minimize(opt, x, lambda v: v[0] ** 2 - v[1] ** 2 + v[1] ** 4 / 4, 30)
+    assert all(later <= earlier for earlier, later in zip(losses, losses[1:]))
+    torch.testing.assert_close(x.detach(), torch.tensor([0.0, math.sqrt(2)], dtype=torch.float64),
+                               rtol=0, atol=1e-8)
+    assert opt.state[x]["damping"] == 0.0  # near the minimum the Hessian is positive definite again
+
+
+def rosenbrock(v):
+    return (1 - v[0]) ** 2 + 100 * (v[1] - v[0] ** 2) ** 2
+
+
+def iterations_to(opt, x, f, tol, limit=500):
+    minimize_steps = 0
+    while float(torch.linalg.norm(x.detach() - 1)) > tol and minimize_steps < limit:
+        minimize(opt, x, f, 1)
+        minimize_steps += 1
+    return minimize_steps
+
+
+@pytest.mark.parametrize("ours, theirs, hess", [(BFGS, "BFGS", None), (Newton, "trust-exact", sp.rosen_hess)])
+def test_rosenbrock_side_by_side_with_scipy(ours, theirs, hess):
+    x = torch.nn.Parameter(torch.tensor([-1.2, 1.0], dtype=torch.float64))
+    steps = iterations_to(ours([x]), x, rosenbrock, 1e-6)
+    reference = sp.minimize(sp.rosen, [-1.2, 1.0], jac=sp.rosen_der, hess=hess, method=theirs, tol=1e-10)
+    assert np.abs(reference.x - 1).max() < 1e-6
+    assert float(torch.linalg.norm(x.detach() - 1)) <= 1e-6
+    assert steps <= 2 * reference.nit, (steps, reference.nit)
+
+
+def test_bfgs_inverse_hessian_learns_the_quadratic():
+    a, b, solution = quadratic_problem(n=5)
+    x = torch.nn.Parameter(torch.zeros(len(b), dtype=torch.float64))
+    opt = BFGS([x])
+    minimize(opt, x, lambda v: 0.5 * v @ a @ v - b @ v, 40)
+    torch.testing.assert_close(x.detach(), solution, rtol=0, atol=1e-8)
+    # along the directions explored, H approximates A^-1 (the secant equation holds for the last step)
+    h = opt.state[x]["inverse_hessian"]
+    assert torch.allclose(h, h.T) and torch.linalg.eigvalsh(h).min() > 0
+
+
+# --- SVRG ------------------------------------------------------------------------------------------------
+
+def test_svrg_converges_linearly_where_sgd_stalls():
+    x, y = least_squares(n=200, d=5)
+    solution = torch.linalg.lstsq(x, y.unsqueeze(1)).solution.squeeze(1)
+    batches = [(x[i:i + 10], y[i:i + 10]) for i in range(0, 200, 10)]
+
+    def fit(kind):
+        w = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
+        model = lambda inputs: inputs @ w  # noqa: E731
+        full = lambda: _backward_fn(w, lambda: torch.mean((model(x) - y) ** 2))  # noqa: E731
+        opt = SVRG([w], full, lr=0.05, snapshot_every=20) if kind == "svrg" else torch.optim.SGD([w], lr=0.05)
+        order = np.random.default_rng(0)
+        for _ in range(40):
+            for i in order.permutation(len(batches)):
+                xb, yb = batches[i]
+                opt.step(lambda: _backward_fn(w, lambda: torch.mean((model(xb) - yb) ** 2)))
+        return float(torch.linalg.norm(w.detach() - solution))
+
+    assert fit("svrg") < 1e-8
+    assert fit("sgd") > 1e-3
+
+
+def _backward_fn(w, loss_fn):
+    w.grad = None
+    loss = loss_fn()
+    loss.backward()
+    return loss
+
+
+# --- with the Trainer and full-batch closures ----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["newton", "bfgs", "armijo"])
+def test_trainer_drives_closure_and_second_order_methods(name):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from neuroai.training import Trainer
+    x, y = least_squares(n=64)
+    labels = (y > 0).long()
+    loader = DataLoader(TensorDataset(x, labels), batch_size=64)
+    model = torch.nn.Linear(4, 2).double()
+    trainer = Trainer(model, torch.nn.CrossEntropyLoss(), make_optimizer(name, model.parameters()), progress=False)
+    history = trainer.fit(loader, epochs=8)
+    assert history[-1]["loss"] < history[0]["loss"] * 0.8
+
+
+def test_full_batch_closure_is_the_gradient_of_the_mean_loss():
+    from torch.utils.data import DataLoader, TensorDataset
+    x, y = least_squares(n=50)
+    model = torch.nn.Linear(4, 1).double()
+    closure = full_batch_closure(model, torch.nn.MSELoss(), DataLoader(TensorDataset(x, y.unsqueeze(1)), batch_size=16))
+    loss = closure()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    expected = torch.nn.functional.mse_loss(model(x), y.unsqueeze(1))
+    expected.backward()
+    torch.testing.assert_close(loss, expected.detach())
+    for g, p in zip(grads, model.parameters()):
+        torch.testing.assert_close(g, p.grad)

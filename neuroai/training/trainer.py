@@ -128,6 +128,7 @@ class Trainer:
         self.progress = bool(progress)
         self.needs_closure = (isinstance(optimizer, torch.optim.LBFGS)
                               or bool(getattr(optimizer, "requires_closure", False)))
+        self.create_graph = bool(getattr(optimizer, "create_graph", False))  # second-order methods
         self.history: list[dict] = []
         self.epoch = 0          # current (during fit) or last completed epoch, from 1
         self.epochs = 0         # the epoch fit runs up to
@@ -235,7 +236,7 @@ class Trainer:
                 raise ValueError("Trainer: loss_fn must return a scalar tensor (use mean reduction), got "
                                  f"{loss if not isinstance(loss, torch.Tensor) else tuple(loss.shape)!r}")
             self._call("on_before_backward", loss)
-            loss.backward()
+            loss.backward(create_graph=self.create_graph)
             self._call("on_after_backward")
             if not first:
                 first["output"], first["loss"] = output.detach(), loss.detach()
