@@ -27,6 +27,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python simulations/benchmarks/backend_overhead.py
 	$(BIN)/python simulations/benchmarks/stdp_training.py
+	$(BIN)/python simulations/benchmarks/optimizers.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -86,9 +86,8 @@ class BFGS(Optimizer):
             return
         h = state["inverse_hessian"]
         if state["updates"] == 0:
-            h = (ys / float(y @ y)) * h
+            h.mul_(ys / float(y @ y))
         rho = 1.0 / ys
         hy = h @ y
-        h = h - rho * (torch.outer(hy, s) + torch.outer(s, hy)) + (rho * rho * (ys + float(y @ hy))) * torch.outer(s, s)
-        state["inverse_hessian"] = h
+        h.addr_(hy, s, alpha=-rho).addr_(s, hy, alpha=-rho).addr_(s, s, alpha=rho * rho * (ys + float(y @ hy)))
         state["updates"] += 1
