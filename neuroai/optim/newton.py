@@ -14,6 +14,7 @@ does so for optimizers whose ``create_graph`` attribute is true).
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch.optim import Optimizer
@@ -38,6 +39,13 @@ class _SecondOrder(Optimizer):
                         **check_line_search(owner, c, shrink, max_evaluations, "armijo"), **extra)
         super().__init__(params, defaults)
         single_group(owner, self)
+
+    def step(self, closure=None):
+        """One step; ``closure`` computes the loss and calls ``loss.backward(create_graph=True)``."""
+        with warnings.catch_warnings():
+            # torch warns that backward(create_graph=True) ties p.grad to p in a cycle; _release breaks it
+            warnings.filterwarnings("ignore", r"Using backward\(\) with create_graph=True", UserWarning)
+            return self._step(closure)
 
     def _gradient(self, closure):
         """Loss, the gradients with their graph, and the flat gradient (detached)."""
@@ -122,7 +130,7 @@ class Newton(_SecondOrder):
                  shrink: float = 0.5, max_evaluations: int = 30):
         super().__init__(params, lr, damping, line_search, c, shrink, max_evaluations)
 
-    def step(self, closure=None):
+    def _step(self, closure):
         params, loss, grads, grad = self._gradient(closure)
         hessian = hessian_of(params, grads, len(grad))
         self._release(params)
@@ -171,7 +179,7 @@ class NewtonCG(_SecondOrder):
         cg_max_iter = check.integer(type(self).__name__, "cg_max_iter", cg_max_iter, minimum=1)
         super().__init__(params, lr, damping, line_search, c, shrink, max_evaluations, cg_max_iter=cg_max_iter)
 
-    def step(self, closure=None):
+    def _step(self, closure):
         params, loss, grads, grad = self._gradient(closure)
         group = self.param_groups[0]
         outputs = [g for g in grads if g.requires_grad]

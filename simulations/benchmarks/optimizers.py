@@ -34,7 +34,6 @@ import argparse
 import platform
 import statistics
 import time
-import warnings
 
 import numpy as np
 import torch
@@ -173,8 +172,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    # the Newton closures backward with create_graph=True; the optimizers detach p.grad afterwards
-    warnings.filterwarnings("ignore", "Using backward\\(\\) with create_graph=True")
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {args.threads} thread(s)\n")
     network_table(steps=10 if args.quick else 50, repeats=1 if args.quick else 3)
     rosenbrock_table((2, 10) if args.quick else (2, 10, 100))
