@@ -1,8 +1,10 @@
-"""Data sets that ship with installed packages, seeded splits and image augmentation."""
+"""Data sets that ship with installed packages, loaders for standard formats (MNIST IDX, PTB/WikiText text),
+seeded splits and image augmentation."""
 from .augment import AddNoise, Cutout, RandomAffine
 from .datasets import digits_train_test, load_digits
 from .mnist import load_mnist5k, load_mnist_idx, read_idx
 from .splits import Split, train_val_test_split
+from .text import Corpus, Vocabulary, load_corpus, python_docs_corpus
 
-__all__ = ["AddNoise", "Cutout", "RandomAffine", "Split", "digits_train_test", "load_digits", "load_mnist5k", "load_mnist_idx", "read_idx",
-           "train_val_test_split"]
+__all__ = ["AddNoise", "Corpus", "Cutout", "RandomAffine", "Split", "Vocabulary", "digits_train_test", "load_corpus",
+           "load_digits", "load_mnist5k", "load_mnist_idx", "python_docs_corpus", "read_idx", "train_val_test_split"]

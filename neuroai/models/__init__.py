@@ -5,6 +5,8 @@
 >>> snn = SpikingClassifier(feedforward_network([64, 100, 10], seed=0), steps=25, seed=0)
 """
 from .mlp import ACTIVATIONS, INITS, MLP
+from .rnnlm import LMTraining, RNNLanguageModel, fit_language_model, generate, perplexity
 from .snn import SpikingClassifier, feedforward_network
 
-__all__ = ["MLP", "ACTIVATIONS", "INITS", "SpikingClassifier", "feedforward_network"]
+__all__ = ["MLP", "ACTIVATIONS", "INITS", "LMTraining", "RNNLanguageModel", "SpikingClassifier",
+           "feedforward_network", "fit_language_model", "generate", "perplexity"]
