@@ -19,8 +19,9 @@ spend one pass per evaluation, line searches several per step; SVRG spends
 two mini-batch gradients per step plus one full pass per snapshot; each of
 Newton-CG's Hessian-vector products counts as one evaluation). A step is
 never cut short, so a run may overshoot the budget by its last step. torch's
-L-BFGS does one iteration per step here (``max_iter=1``) so that its
-evaluations are counted like the others'. The step size of each method is
+L-BFGS does one iteration per step here (``max_iter=1``, with up to 25
+evaluations for its line search) so that its evaluations are counted like
+the others'. The step size of each method is
 tuned on the validation set from a grid around its default (0.1x to 10x)
 with a shorter budget; the line-search, BFGS, Newton-CG and L-BFGS methods
 start each step at 1 and are not tuned. Dense Newton is left out: its
@@ -123,8 +124,8 @@ def train(model: nn.Module, name: str, lr: float | None, sets: dict, budget: flo
     hyper = {} if lr is None else {"lr": lr}
     if name == "svrg":
         hyper.update(full_closure=closure_on(x, y), snapshot_every=math.ceil(n / batch))
-    elif name == "lbfgs":
-        hyper.update(max_iter=1)
+    elif name == "lbfgs":  # one iteration per step; its strong-Wolfe search may evaluate up to 25 times
+        hyper.update(max_iter=1, max_eval=25)
     elif name == "langevin":
         hyper.update(seed=seed)
     optimizer = make_optimizer(name, model.parameters(), **hyper)

@@ -289,3 +289,16 @@ def test_contour_paths():
     assert linear.collections[0].norm.__class__.__name__ == "Normalize"
     with pytest.raises(ValueError, match="two-dimensional"):
         contour_paths(Figure().add_subplot(), L.rastrigin(3), {})
+
+
+def test_escape_time_measures_from_a_given_center():
+    # a path up the line x = 1 from (1, 0) to (1, 3): 1 unit from its start after step 1, but its distance from the
+    # origin exceeds 2 only once y^2 > 3
+    from neuroai.landscape.trajectories import Trajectory
+    points = np.array([[1.0, 0.0], [1.0, 1.5], [1.0, 2.0], [1.0, 3.0]])
+    path = Trajectory(points=points, values=np.zeros(4), grad_norms=np.zeros(4), steps_to_tol=None, evaluations=3,
+                      seconds_per_step=0.0, diverged=False)
+    assert L.escape_time(path, 1.0) == 1
+    assert L.escape_time(path, 2.0, center=(0.0, 0.0)) == 2
+    with pytest.raises(ValueError, match="parameter 'center' must be of shape"):
+        L.escape_time(path, 1.0, center=(0.0,))

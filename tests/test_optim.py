@@ -281,16 +281,39 @@ def test_newton_cg_converges_superlinearly_on_a_quadratic():
     assert opt.state[x]["cg_iterations"] <= len(b)
 
 
-def test_damped_newton_descends_from_a_saddle_region():
-    # f = x^2 - y^2 + y^4 / 4 has a saddle at 0 and minima at (0, +-sqrt 2); the plain Newton step
-    # from (0.5, 0.1) would jump to the saddle; the damped one descends to a minimum
+def saddle_with_minima(v):
+    # a saddle at 0 and minima at (0, +-sqrt 2)
+    return v[0] ** 2 - v[1] ** 2 + v[1] ** 4 / 4
+
+
+def test_saddle_free_newton_descends_from_a_saddle_region():
+    # from (0.5, 0.1) the pure Newton step would jump to the saddle; the saddle-free one descends to a minimum
     x = torch.nn.Parameter(torch.tensor([0.5, 0.1], dtype=torch.float64))
     opt = Newton([x])
-    losses = minimize(opt, x, lambda v: v[0] ** 2 - v[1] ** 2 + v[1] ** 4 / 4, 30)
+    minimize(opt, x, saddle_with_minima, 1)
+    assert opt.state[x]["indefinite"]
+    losses = minimize(opt, x, saddle_with_minima, 30)
     assert all(later <= earlier for earlier, later in zip(losses, losses[1:]))
     torch.testing.assert_close(x.detach(), torch.tensor([0.0, math.sqrt(2)], dtype=torch.float64),
                                rtol=0, atol=1e-8)
-    assert opt.state[x]["damping"] == 0.0  # near the minimum the Hessian is positive definite again
+    assert not opt.state[x]["indefinite"]  # near the minimum the Hessian is positive definite again
+
+
+def test_pure_newton_is_attracted_to_the_saddle():
+    x = torch.nn.Parameter(torch.tensor([0.5, 0.1], dtype=torch.float64))
+    minimize(Newton([x], saddle_free=False, line_search=False), x, saddle_with_minima, 20)
+    torch.testing.assert_close(x.detach(), torch.zeros(2, dtype=torch.float64), rtol=0, atol=1e-10)
+
+
+def test_saddle_free_step_where_the_hessian_is_negative_definite():
+    # at a maximum region H = diag(-42, -26)-like: the direction must descend with a sane length
+    # (a damping that lands exactly on -lambda_min would make it explode)
+    x = torch.nn.Parameter(torch.tensor([0.1, -0.2], dtype=torch.float64))
+    opt = Newton([x])
+    f = lambda v: -21 * v[0] ** 2 - 13 * v[1] ** 2  # noqa: E731
+    minimize(opt, x, f, 1)
+    # |H| = diag(42, 26): the step -g/|lambda| doubles the distance from the maximum, once
+    torch.testing.assert_close(x.detach(), torch.tensor([0.2, -0.4], dtype=torch.float64), rtol=0, atol=1e-12)
 
 
 def rosenbrock(v):

@@ -145,17 +145,20 @@ def trajectory(function: BenchmarkFunction, make_optimizer: Callable[[list[Tenso
                       diverged=not math.isfinite(value))
 
 
-def escape_time(trajectory: Trajectory, radius: float) -> int | None:
-    """The first step at which ``trajectory`` is farther than ``radius`` from its start.
+def escape_time(trajectory: Trajectory, radius: float, center=None) -> int | None:
+    """The first step at which ``trajectory`` is farther than ``radius`` from ``center``.
 
-    Distances are Euclidean, in the function's coordinates; returns ``None``
-    if the path never leaves the ball. Started near a saddle, this is the
-    time the optimizer takes to escape it.
+    ``center``: ``dim`` numbers, e.g. the saddle's location (default: the
+    trajectory's start). Distances are Euclidean, in the function's
+    coordinates; returns ``None`` if the path never leaves the ball. Started
+    near a saddle, this is the time the optimizer takes to escape it.
     """
     if not isinstance(trajectory, Trajectory):
         raise TypeError(f"escape_time: parameter 'trajectory' must be a Trajectory, got {trajectory!r}")
     radius = check.real("escape_time", "radius", radius, positive=True)
+    dim = trajectory.points.shape[1]
+    center = trajectory.points[0] if center is None else check.array("escape_time", "center", center, (dim,))
     with np.errstate(over="ignore", invalid="ignore"):  # a diverged path is infinitely far
-        distance = np.linalg.norm(trajectory.points - trajectory.points[0], axis=1)
+        distance = np.linalg.norm(trajectory.points - center, axis=1)
     outside = np.flatnonzero(distance > radius)
     return int(outside[0]) if outside.size else None

@@ -1,6 +1,7 @@
 """Newton's method: damped with the exact Hessian, or Hessian-free Newton-CG.
 
-Both solve ``(H + mu I) d = -g`` for the direction ``d`` at the flat
+Both solve ``(H + mu I) d = -g`` (Newton with saddle-free curvature where
+``H + mu I`` is indefinite) for the direction ``d`` at the flat
 parameter vector ``theta`` (shape ``[n]``) and then take ``theta + t d``
 with ``t`` from an Armijo backtracking line search started at ``lr``
 (``line_search=False``: ``t = lr``). Newton's direction on a quadratic with
@@ -90,53 +91,68 @@ class _SecondOrder(Optimizer):
         state["last_step"] = result.step
 
 
-def damped_solve(hessian: torch.Tensor, grad: torch.Tensor, damping: float) -> tuple[torch.Tensor, float]:
-    """``d = -(H + mu I)^-1 g`` with the smallest ``mu >= damping`` (growing
-    tenfold from ``1e-8 max|H_ii|``) that makes ``H + mu I`` positive
-    definite (Levenberg); returns ``d`` and ``mu``."""
+def newton_direction(hessian: torch.Tensor, grad: torch.Tensor, damping: float,
+                     saddle_free: bool = True) -> tuple[torch.Tensor, bool]:
+    """The Newton direction ``d = -(H + mu I)^-1 g`` and whether ``H + mu I`` was indefinite.
+
+    When it is not positive definite and ``saddle_free``, each eigenvalue
+    ``lambda`` of ``H`` is replaced by ``max(|lambda|, 1e-6 max|lambda|) + mu``
+    (the saddle-free Newton step, Dauphin et al. 2014): curvature keeps its
+    magnitude but negative curvature is followed downhill, so the direction
+    descends and pushes away from saddles and maxima. Otherwise the system is
+    solved as it stands (least squares where singular): pure Newton, which is
+    attracted to critical points of every kind.
+    """
     eye = torch.eye(len(grad), dtype=grad.dtype, device=grad.device)
-    scale = max(float(hessian.diagonal().abs().max()), 1.0)
-    mu = damping
-    for _ in range(64):
-        factor, info = torch.linalg.cholesky_ex(hessian + mu * eye)
-        if int(info) == 0:
-            return -torch.cholesky_solve(grad.unsqueeze(1), factor).squeeze(1), mu
-        mu = max(10.0 * mu, 1e-8 * scale)
-    raise RuntimeError("Newton: no damping up to 1e56 makes the Hessian positive definite (non-finite Hessian?)")
+    factor, info = torch.linalg.cholesky_ex(hessian + damping * eye)
+    if int(info) == 0:
+        return -torch.cholesky_solve(grad.unsqueeze(1), factor).squeeze(1), False
+    if not saddle_free:
+        return -(torch.linalg.pinv(hessian + damping * eye, hermitian=True) @ grad), True
+    eigenvalues, vectors = torch.linalg.eigh(hessian)
+    floor = max(1e-6 * float(eigenvalues.abs().max()), torch.finfo(grad.dtype).tiny)
+    curvature = eigenvalues.abs().clamp_min(floor) + damping
+    return -(vectors @ ((vectors.T @ grad) / curvature)), True
 
 
 class Newton(_SecondOrder):
-    """Damped Newton's method with the exact Hessian.
+    """Newton's method with the exact Hessian, damped, saddle-free where the Hessian is indefinite.
 
     The Hessian (``n x n`` for ``n`` parameters, so for small problems: a
     few thousand parameters at most) is the Jacobian of the gradient,
     computed row-batched by ``torch.autograd.grad(..., is_grads_batched=True)``
-    (``torch.func.vmap`` over the basis vectors). Where ``H + damping I`` is
-    not positive definite, the damping grows until it is (Levenberg), so
-    every direction descends, also near saddles and maxima.
+    (``torch.func.vmap`` over the basis vectors). The direction solves
+    ``(H + damping I) d = -g``; where ``H + damping I`` is not positive
+    definite, ``saddle_free`` uses ``|H|`` instead (see
+    :func:`newton_direction`), so every direction descends, near saddles and
+    maxima too. ``saddle_free=False, line_search=False`` is pure Newton:
+    it converges to the nearest critical point, saddle or maximum included.
 
     Args:
         params: parameters (one group).
         lr: first trial step length (1: the full Newton step).
-        damping: ``mu >= 0`` added to the Hessian's diagonal.
+        damping: ``mu >= 0`` added to the Hessian's diagonal (Levenberg).
+        saddle_free: replace indefinite curvature by its absolute value.
         line_search: Armijo backtracking from ``lr`` (else a fixed step ``lr``).
         c, shrink, max_evaluations: of the line search (see :mod:`.line_search`).
 
     ``state`` records ``step``, ``last_step`` (the step length) and
-    ``damping`` (the ``mu`` actually used).
+    ``indefinite`` (whether the last step met an indefinite ``H + damping I``).
     """
 
-    def __init__(self, params, lr: float = 1.0, damping: float = 0.0, line_search: bool = True, c: float = 1e-4,
-                 shrink: float = 0.5, max_evaluations: int = 30):
-        super().__init__(params, lr, damping, line_search, c, shrink, max_evaluations)
+    def __init__(self, params, lr: float = 1.0, damping: float = 0.0, saddle_free: bool = True,
+                 line_search: bool = True, c: float = 1e-4, shrink: float = 0.5, max_evaluations: int = 30):
+        super().__init__(params, lr, damping, line_search, c, shrink, max_evaluations, saddle_free=bool(saddle_free))
 
     def _step(self, closure):
         params, loss, grads, grad = self._gradient(closure)
         hessian = hessian_of(params, grads, len(grad))
         self._release(params)
-        direction, mu = damped_solve(0.5 * (hessian + hessian.T), grad, self.param_groups[0]["damping"])
+        group = self.param_groups[0]
+        direction, indefinite = newton_direction(0.5 * (hessian + hessian.T), grad, group["damping"],
+                                                 group["saddle_free"])
         self._move(params, closure, loss, grad, direction)
-        self.state[params[0]]["damping"] = mu
+        self.state[params[0]]["indefinite"] = indefinite
         return loss
 
 
