@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python simulations/benchmarks/backend_overhead.py
 	$(BIN)/python simulations/benchmarks/stdp_training.py
 	$(BIN)/python simulations/benchmarks/optimizers.py
+	$(BIN)/python simulations/benchmarks/rnnlm.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
