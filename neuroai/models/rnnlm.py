@@ -1,7 +1,8 @@
 """Word-level recurrent language model (Mikolov et al. 2010; Zaremba et al. 2014).
 
-``tokens (T, B) -> embedding -> dropout -> RNN layers (LSTM, GRU or tanh RNN)
--> dropout -> linear -> logits (T, B, V)``; the decoder may share the
+``tokens (T, B) -> embedding -> dropout -> RNN layers (LSTM, GRU or tanh RNN,
+or a spiking core: see :mod:`neuroai.models.recurrent`) -> dropout -> linear
+-> logits (T, B, V)``; the decoder may share the
 embedding's weights (Press & Wolf 2017; Inan et al. 2017). Training
 (:func:`fit_language_model`) is truncated backpropagation through time over
 ``B`` parallel streams of the corpus (:func:`neuroai.data.text.batchify`):
@@ -29,9 +30,7 @@ from ..data.text import Corpus, Vocabulary, batchify, bptt_windows
 from ..optim import make_optimizer
 from ..training.callbacks import TrainingDiverged
 from ..training.checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
-
-CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+from .recurrent import CELLS, SPIKING_CELLS, detach_state, make_recurrent
 
 
 class RNNLanguageModel(nn.Module):
@@ -42,10 +41,13 @@ class RNNLanguageModel(nn.Module):
         embedding: embedding width.
         hidden: units per recurrent layer.
         layers: stacked recurrent layers.
-        cell: ``"lstm"``, ``"gru"`` or ``"rnn"`` (tanh), from ``torch.nn`` (cuDNN on GPU).
+        cell: ``"lstm"``, ``"gru"`` or ``"rnn"`` (tanh), from ``torch.nn`` (cuDNN on GPU), or
+            ``"spiking_rnn"`` / ``"spiking_lstm"`` (snnTorch; ``last_spike_rate`` of
+            ``model.rnn`` then gives the spikes per neuron and token).
         dropout: on the embeddings, between layers and before the decoder (Zaremba et al. 2014).
         tie_weights: share the decoder's weight with the embedding (needs ``embedding == hidden``).
-        init_range: weights (not biases) start uniform in ``[-init_range, init_range]``.
+        init_range: weights (not biases) start uniform in ``[-init_range, init_range]``
+            (a spiking core keeps snnTorch's initialization).
         seed: seed of the initialization (None: torch's global generator).
     """
 
@@ -58,7 +60,7 @@ class RNNLanguageModel(nn.Module):
         embedding = check.integer(owner, "embedding", embedding, minimum=1)
         hidden = check.integer(owner, "hidden", hidden, minimum=1)
         layers = check.integer(owner, "layers", layers, minimum=1)
-        self.cell = check.choice(owner, "cell", cell, tuple(CELLS))
+        self.cell = check.choice(owner, "cell", cell, CELLS)
         dropout = check.real(owner, "dropout", dropout, nonnegative=True)
         if dropout >= 1:
             raise ValueError(f"{owner}: parameter 'dropout' must be in [0, 1), got {dropout!r}")
@@ -66,18 +68,21 @@ class RNNLanguageModel(nn.Module):
             raise ValueError(f"{owner}: tie_weights needs embedding == hidden, got embedding {embedding} and "
                              f"hidden {hidden}")
         init_range = check.real(owner, "init_range", init_range, positive=True)
-        self.hidden, self.layers = hidden, layers
         self.drop = nn.Dropout(dropout)
         self.encoder = nn.Embedding(vocab_size, embedding)
-        self.rnn = CELLS[cell](embedding, hidden, layers, dropout=dropout if layers > 1 else 0.0)
-        self.decoder = nn.Linear(hidden, vocab_size)
-        generator = None if seed is None else torch.Generator().manual_seed(check.seed(owner, seed))
-        with torch.no_grad():
-            for name, p in self.named_parameters():
-                if "bias" in name:
-                    p.zero_()
-                else:
-                    p.uniform_(-init_range, init_range, generator=generator)
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(check.seed(owner, seed))
+            self.rnn = make_recurrent(cell, embedding, hidden, layers, dropout=dropout)
+            self.decoder = nn.Linear(hidden, vocab_size)
+            with torch.no_grad():
+                for name, p in self.named_parameters():
+                    if name.startswith("rnn.") and cell in SPIKING_CELLS:
+                        continue
+                    if "bias" in name:
+                        p.zero_()
+                    else:
+                        p.uniform_(-init_range, init_range)
         if tie_weights:
             self.decoder.weight = self.encoder.weight
 
@@ -85,26 +90,13 @@ class RNNLanguageModel(nn.Module):
     def vocab_size(self) -> int:
         return self.encoder.num_embeddings
 
-    def init_state(self, batch: int) -> State:
-        """The zero hidden state for ``batch`` streams: ``(layers, batch, hidden)`` (a pair for LSTMs)."""
-        weight = self.decoder.weight
-        zeros = weight.new_zeros(self.layers, batch, self.hidden)
-        return (zeros, zeros.clone()) if self.cell == "lstm" else zeros
-
-    def forward(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """``tokens`` (T, B) int64 -> logits (T, B, V) and the final state."""
+    def forward(self, tokens: torch.Tensor, state=None) -> tuple[torch.Tensor, object]:
+        """``tokens`` (T, B) int64 -> logits (T, B, V) and the final state (None: start from zeros)."""
         if tokens.dim() != 2 or tokens.dtype != torch.long:
             raise ValueError(f"RNNLanguageModel: expected tokens of shape (T, B) and dtype int64, got shape "
                              f"{tuple(tokens.shape)} and dtype {tokens.dtype}")
-        if state is None:
-            state = self.init_state(tokens.shape[1])
         output, state = self.rnn(self.drop(self.encoder(tokens)), state)
         return self.decoder(self.drop(output)), state
-
-
-def detach_state(state: State) -> State:
-    """The state cut from the graph of the window that produced it (truncated BPTT)."""
-    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
 @torch.no_grad()

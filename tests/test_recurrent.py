@@ -1,0 +1,115 @@
+"""Recurrent models: shapes of the three task modes, read-outs, initialization, gradients through time, tasks."""
+import math
+
+import pytest
+import torch
+
+from neuroai.data.sequences import adding_problem, copy_memory, copy_memory_baseline
+from neuroai.models.recurrent import (CELLS, MODES, SequenceModel, detach_state, input_gradient_norms,
+                                      make_recurrent, orthogonal_init, recurrent_weights)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("mode", MODES)
+def test_every_cell_in_every_mode(cell, mode):
+    model = SequenceModel(3, 8, 2, cell=cell, mode=mode, layers=2, steps=6, seed=0)
+    x = torch.randn(4, 3) if mode == "one_to_many" else torch.randn(6, 4, 3)
+    out = model(x)
+    assert out.shape == {"many_to_one": (4, 2), "many_to_many": (6, 4, 2), "one_to_many": (6, 4, 2)}[mode]
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_bidirectional_many_to_one_reads_both_final_states():
+    model = SequenceModel(3, 5, 2, cell="gru", bidirectional=True, seed=0)
+    x = torch.randn(7, 4, 3)
+    _, h_n = model.core(x)           # (directions, batch, hidden)
+    expected = model.readout(torch.cat([h_n[0], h_n[1]], dim=-1))
+    torch.testing.assert_close(model(x), expected)
+
+
+def test_one_to_many_sees_its_input_only_at_the_first_step():
+    model = SequenceModel(3, 5, 2, cell="rnn", mode="one_to_many", steps=4, seed=0)
+    x = torch.randn(2, 3)
+    padded = torch.cat([x.unsqueeze(0), torch.zeros(3, 2, 3)])
+    torch.testing.assert_close(model(x), model.readout(model.core(padded)[0]))
+
+
+def test_seeded_models_are_identical_and_leave_the_global_generator_alone():
+    state = torch.random.get_rng_state()
+    a, b = SequenceModel(3, 6, 2, seed=5), SequenceModel(3, 6, 2, seed=5)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "spiking_rnn", "spiking_lstm"])
+def test_orthogonal_init_makes_every_recurrent_block_orthogonal(cell):
+    core = make_recurrent(cell, 3, 6, layers=2)
+    orthogonal_init(core)
+    weights = recurrent_weights(core)
+    assert len(weights) == 2
+    for w in weights:
+        for block in w.split(6, dim=0):
+            torch.testing.assert_close(block @ block.T, torch.eye(6), atol=1e-5, rtol=0)
+
+
+def test_spiking_cores_emit_spikes_and_refuse_bidirectional():
+    core = make_recurrent("spiking_rnn", 3, 16)
+    out, state = core(4 * torch.rand(20, 5, 3))
+    assert set(out.unique().tolist()) <= {0.0, 1.0} and 0 < core.last_spike_rate < 1
+    assert len(state) == 1 and all(s.shape == (5, 16) for s in state[0])
+    with pytest.raises(ValueError, match="runs forward in time only"):
+        make_recurrent("spiking_lstm", 3, 4, bidirectional=True)
+
+
+def test_detach_state_cuts_nested_states():
+    core = make_recurrent("spiking_rnn", 2, 3, layers=2)
+    _, state = core(torch.rand(4, 1, 2, requires_grad=True))
+    assert all(not t.requires_grad for pair in detach_state(state) for t in pair)
+
+
+def test_gradients_vanish_through_a_tanh_rnn_but_not_an_lstm():
+    # |dL/dx_t| from a loss on the last output: a small-weight tanh RNN forgets geometrically
+    x = torch.randn(60, 8, 4, generator=torch.Generator().manual_seed(0))
+    rnn = SequenceModel(4, 32, 1, cell="rnn", seed=0)
+    norms = input_gradient_norms(rnn, x, lambda out: out.sum())
+    assert norms[0] < 1e-6 * norms[-1]
+    lstm = SequenceModel(4, 32, 1, cell="lstm", seed=0)
+    with torch.no_grad():   # forget gates open (bias 3): the cell state carries the past
+        for name, p in lstm.core.named_parameters():
+            if name.startswith("bias_ih"):
+                p[32:64] = 3.0
+    norms = input_gradient_norms(lstm, x, lambda out: out.sum())
+    assert norms[0] > 1e-3 * norms[-1]
+
+
+def test_adding_problem_targets_are_the_marked_sums():
+    x, y = adding_problem(50, 20, seed=3)
+    assert x.shape == (20, 50, 2) and torch.all(x[..., 1].sum(0) == 2)
+    torch.testing.assert_close((x[..., 0] * x[..., 1]).sum(0), y)
+    first = x[..., 1].argmax(0)
+    assert torch.all(first < 10)                                     # one marker in each half
+    assert torch.equal(adding_problem(50, 20, seed=3)[0], x)         # seeded
+
+
+def test_copy_memory_asks_back_the_symbols_after_the_delimiter():
+    x, y = copy_memory(6, delay=7, length=3, symbols=4, seed=1)
+    tokens = x.argmax(-1)
+    assert x.shape == (13, 6, 6) and y.shape == (13, 6)
+    assert torch.all(tokens[9] == 5) and torch.all(tokens[3:9] == 0) and torch.all(tokens[10:] == 0)
+    assert torch.equal(y[-3:], tokens[:3]) and torch.all(y[:-3] == 0)
+    assert copy_memory_baseline(7, 3, 4) == pytest.approx(3 * math.log(4) / 13)
+
+
+@pytest.mark.parametrize("call, text", [
+    (lambda: SequenceModel(3, 4, 2, mode="many_to_many")(torch.randn(5, 3)), r"expects x of shape \(T, B, input_size\)"),
+    (lambda: SequenceModel(3, 4, 2, mode="one_to_many"), "needs 'steps'"),
+    (lambda: SequenceModel(3, 4, 2, cell="transformer"), "parameter 'cell' must be one of"),
+    (lambda: copy_memory(4, delay=0), "parameter 'delay' must be >= 1"),
+])
+def test_bad_arguments(call, text):
+    with pytest.raises(ValueError, match=text):
+        call()
