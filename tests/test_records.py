@@ -112,3 +112,7 @@ def test_raster_figure_saves_as_png(tmp_path, small_net):
     assert ax.get_xlim() == (0.0, result.duration) and ax.get_title().startswith("out (torch): ")
     path = RunRecord("study", tmp_path).save_figure(fig, "raster")
     assert path.name == "raster.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_markdown_table_escapes_pipes():
+    assert markdown_table([{"|g|": "a|b"}]).splitlines() == ["| \\|g\\| |", "|---|", "| a\\|b |"]

@@ -65,7 +65,7 @@ def markdown_table(rows: list[dict]) -> str:
     """A Markdown table with one column per key (in order of first
     appearance) and one line per row; floats get 4 significant digits."""
     columns = _columns(rows)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         lines.append("| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |")
     return "\n".join(lines)
@@ -78,7 +78,7 @@ def _columns(rows: list[dict]) -> list[str]:
 def _cell(value) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{value:.4g}"
-    return str(value)
+    return str(value).replace("|", "\\|")   # a bare | would split the cell
 
 
 def _jsonable(value):

@@ -125,11 +125,13 @@ def rastrigin(dim: int = 2) -> BenchmarkFunction:
     .. math:: f(x) = 10\,d + \sum_{i=1}^{d} \left[x_i^2 - 10\cos(2\pi x_i)\right].
 
     Global minimum ``f(0, ..., 0) = 0``. Bounds ``[-5.12, 5.12]``; start
-    ``(-2, 3.5, -2, 3.5, ...)``, among the local minima.
+    ``(-2.2, 3.3, -2.2, 3.3, ...)``, in the basins of the local minima near
+    ``(-2, 3)`` (off the half-integer grid, where the cosine terms' gradients
+    vanish and a halved trial step would land exactly on the global minimum).
     """
     dim = check.integer("rastrigin", "dim", dim, minimum=1)
     return BenchmarkFunction("rastrigin", _rastrigin, dim, ((0.0,) * dim,), 0.0, ((-5.12, 5.12),) * dim,
-                             tuple(-2.0 if i % 2 == 0 else 3.5 for i in range(dim)))
+                             tuple(-2.2 if i % 2 == 0 else 3.3 for i in range(dim)))
 
 
 def _beale(x: Tensor) -> Tensor:
