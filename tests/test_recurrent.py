@@ -77,13 +77,36 @@ def test_gradients_vanish_through_a_tanh_rnn_but_not_an_lstm():
     rnn = SequenceModel(4, 32, 1, cell="rnn", seed=0)
     norms = input_gradient_norms(rnn, x, lambda out: out.sum())
     assert norms[0] < 1e-6 * norms[-1]
-    lstm = SequenceModel(4, 32, 1, cell="lstm", seed=0)
-    with torch.no_grad():   # forget gates open (bias 3): the cell state carries the past
-        for name, p in lstm.core.named_parameters():
-            if name.startswith("bias_ih"):
-                p[32:64] = 3.0
+    lstm = SequenceModel(4, 32, 1, cell="lstm", forget_bias=3.0, seed=0)   # forget gates open: memory
     norms = input_gradient_norms(lstm, x, lambda out: out.sum())
     assert norms[0] > 1e-3 * norms[-1]
+
+
+def test_the_lstm_learns_the_copy_task_at_a_delay_where_the_rnn_fails():
+    # recall 3 symbols (of 4) after 30 blank steps: chance is 1/4 per recalled symbol
+    def recall_accuracy(cell):
+        model = SequenceModel(6, 64, 5, cell=cell, mode="many_to_many", seed=0)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for step in range(800):
+            x, y = copy_memory(64, delay=30, length=3, symbols=4, seed=step)
+            loss = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten())
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+        x, y = copy_memory(1000, delay=30, length=3, symbols=4, seed=10_000)
+        with torch.no_grad():
+            return float((model(x)[-3:].argmax(-1) == y[-3:]).float().mean())
+
+    assert recall_accuracy("lstm") > 0.55
+    assert recall_accuracy("rnn") < 0.35
+
+
+def test_forget_bias_sets_the_lstm_forget_gates():
+    model = SequenceModel(3, 4, 2, cell="lstm", layers=2, forget_bias=2.0, seed=0)
+    for layer in range(2):
+        bias = getattr(model.core, f"bias_ih_l{layer}") + getattr(model.core, f"bias_hh_l{layer}")
+        assert torch.all(bias[4:8] == 2.0)
 
 
 def test_adding_problem_targets_are_the_marked_sums():

@@ -127,6 +127,17 @@ def orthogonal_init(core: nn.Module, gain: float = 1.0, generator: torch.Generat
                 nn.init.orthogonal_(block, gain=gain, generator=generator)
 
 
+def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
+    """Set every layer's forget-gate bias (``bias_ih`` + ``bias_hh``, gate order i, f, g, o) to ``value``."""
+    h = lstm.hidden_size
+    with torch.no_grad():
+        for name, p in lstm.named_parameters():
+            if name.startswith("bias_ih"):
+                p[h:2 * h] = value
+            elif name.startswith("bias_hh"):
+                p[h:2 * h] = 0.0
+
+
 def detach_state(state):
     """``state`` (a tensor or nested tuples of tensors) cut from its graph (truncated BPTT)."""
     if isinstance(state, torch.Tensor):
@@ -152,13 +163,17 @@ class SequenceModel(nn.Module):
         cell, layers, bidirectional, dropout, beta: of the core (:func:`make_recurrent`).
         init: ``"default"`` (torch's / snnTorch's) or ``"orthogonal"``
             (recurrent weights orthogonal, :func:`orthogonal_init`).
+        forget_bias: an LSTM core's forget-gate bias starts here (1: the gates
+            start half open, so memories survive early training; Gers et al.
+            2000, Jozefowicz et al. 2015).
         steps: output length of ``"one_to_many"``.
         seed: seed of the initialization (None: torch's global generator).
     """
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, *, cell: str = "lstm",
                  mode: str = "many_to_one", layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
-                 init: str = "default", steps: int | None = None, beta: float = 0.9, seed: int | None = None):
+                 init: str = "default", forget_bias: float = 1.0, steps: int | None = None, beta: float = 0.9,
+                 seed: int | None = None):
         super().__init__()
         owner = "SequenceModel"
         self.mode = check.choice(owner, "mode", mode, MODES)
@@ -177,6 +192,8 @@ class SequenceModel(nn.Module):
             self.readout = nn.Linear(hidden_size * (2 if bidirectional else 1), output_size)
             if init == "orthogonal":
                 orthogonal_init(self.core)
+            if cell == "lstm":
+                set_forget_bias(self.core, check.real(owner, "forget_bias", forget_bias))
 
     @property
     def spiking(self) -> bool:
