@@ -7,6 +7,7 @@
 from .mlp import ACTIVATIONS, INITS, MLP
 from .rnnlm import LMTraining, RNNLanguageModel, fit_language_model, generate, perplexity
 from .snn import SpikingClassifier, feedforward_network
+from .stn import SpatialTransformer, STClassifier
 
 __all__ = ["MLP", "ACTIVATIONS", "INITS", "LMTraining", "RNNLanguageModel", "SpikingClassifier",
-           "feedforward_network", "fit_language_model", "generate", "perplexity"]
+           "SpatialTransformer", "STClassifier", "feedforward_network", "fit_language_model", "generate", "perplexity"]
