@@ -1,0 +1,57 @@
+"""What every agent shares: training results, the solved criterion, greedy evaluation."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .envs import env_factory
+
+#: Mean return over 100 consecutive episodes that counts as solved (gymnasium's reward thresholds).
+SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
+
+
+@dataclass
+class TrainResult:
+    """A training run: ``episodes`` as ``(global_step, return)`` pairs in the order they ended, the
+    trained ``model``, the wall time (s), environment steps taken, and ``losses`` (step, value)."""
+    episodes: list[tuple[int, float]]
+    model: torch.nn.Module
+    seconds: float
+    steps: int
+    losses: list[tuple[int, float]] = field(default_factory=list)
+
+    def returns(self) -> np.ndarray:
+        return np.array([r for _, r in self.episodes])
+
+    def steps_to_solve(self, threshold: float, window: int = 100) -> int | None:
+        """The global step at which the mean return of the last ``window`` episodes first
+        reached ``threshold`` (None if it never did)."""
+        returns = self.returns()
+        if len(returns) < window:
+            return None
+        means = np.convolve(returns, np.ones(window) / window, mode="valid")
+        hit = np.flatnonzero(means >= threshold)
+        return int(self.episodes[hit[0] + window - 1][0]) if hit.size else None
+
+
+@torch.no_grad()
+def evaluate(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, episodes: int = 10, seed: int = 10_000,
+             **env_options) -> np.ndarray:
+    """Returns of ``episodes`` episodes of the policy ``act`` (a batch of observations (B, *obs) ->
+    actions (B,), e.g. greedy), one environment, seeds ``seed, seed + 1, ...``."""
+    env = env_factory(env_id, **env_options)()
+    returns = []
+    for k in range(episodes):
+        obs, _ = env.reset(seed=seed + k)
+        total, done = 0.0, False
+        while not done:
+            action = act(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
+            obs, reward, terminated, truncated, _ = env.step(int(action[0]))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return np.array(returns)

@@ -1,0 +1,159 @@
+"""Deep Q-learning (Mnih et al. 2015) with Double DQN (van Hasselt et al. 2016) and dueling heads
+(Wang et al. 2016) as options, for discrete actions.
+
+Read top to bottom: an epsilon-greedy behaviour policy fills a replay buffer;
+every ``train_frequency`` steps after ``learning_starts`` a batch is drawn
+and the Q-network regresses ``r + gamma (1 - done) max_a' Q_target(s', a')``
+(Double DQN: the target network evaluates the online network's argmax);
+the target network copies the online one every ``target_update`` steps
+(``tau = 1``) or tracks it softly (``tau < 1``). Defaults are CleanRL's
+``dqn.py`` for CartPole-v1 (published final return 488.7 after 500k steps).
+Time-limit truncations are bootstrapped, terminations are not.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .. import validation as check
+from .buffers import ReplayBuffer
+from .common import TrainResult
+from .envs import finished_episodes, require_discrete, vector_env
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Hyper-parameters (CleanRL's CartPole defaults)."""
+    total_timesteps: int = 500_000
+    learning_rate: float = 2.5e-4
+    buffer_size: int = 10_000
+    gamma: float = 0.99
+    tau: float = 1.0                    # target update: 1 copies, < 1 blends (Polyak)
+    target_update: int = 500            # steps between target updates
+    batch_size: int = 128
+    start_epsilon: float = 1.0
+    end_epsilon: float = 0.05
+    exploration_fraction: float = 0.5   # of total_timesteps over which epsilon decays linearly
+    learning_starts: int = 10_000
+    train_frequency: int = 10
+    hidden: tuple[int, ...] = (120, 84)
+    double: bool = False
+    dueling: bool = False
+
+    def __post_init__(self):
+        owner = "DQNConfig"
+        for name in ("total_timesteps", "buffer_size", "target_update", "batch_size", "train_frequency"):
+            check.integer(owner, name, getattr(self, name), minimum=1)
+        check.integer(owner, "learning_starts", self.learning_starts, minimum=0)
+        check.real(owner, "learning_rate", self.learning_rate, positive=True)
+        for name in ("gamma", "tau", "start_epsilon", "end_epsilon", "exploration_fraction"):
+            value = check.real(owner, name, getattr(self, name), nonnegative=True)
+            if value > 1:
+                raise ValueError(f"{owner}: parameter '{name}' must be in [0, 1], got {value!r}")
+
+
+class QNetwork(nn.Module):
+    """An MLP from observations (B, obs) to action values (B, actions); ``dueling``:
+    ``Q = V + A - mean_a A`` from two heads on a shared trunk."""
+
+    def __init__(self, obs_size: int, actions: int, hidden: tuple[int, ...] = (120, 84), dueling: bool = False):
+        super().__init__()
+        layers, width = [], obs_size
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.trunk = nn.Sequential(*layers)
+        self.dueling = dueling
+        self.head = nn.Linear(width, actions)
+        self.value = nn.Linear(width, 1) if dueling else None
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        features = self.trunk(obs)
+        q = self.head(features)
+        if self.dueling:
+            q = self.value(features) + q - q.mean(dim=1, keepdim=True)
+        return q
+
+
+def epsilon(config: DQNConfig, step: int) -> float:
+    """The linearly decaying exploration rate at ``step``."""
+    span = max(1.0, config.exploration_fraction * config.total_timesteps)
+    return max(config.end_epsilon, config.start_epsilon + (config.end_epsilon - config.start_epsilon) * step / span)
+
+
+def td_targets(config: DQNConfig, online: QNetwork, target: QNetwork, rewards, next_obs, dones) -> torch.Tensor:
+    """``r + gamma (1 - done) Q_target(s', a*)`` with ``a* = argmax Q_target`` (DQN) or
+    ``argmax Q_online`` (Double DQN)."""
+    with torch.no_grad():
+        next_q = target(next_obs)
+        if config.double:
+            best = online(next_obs).argmax(dim=1, keepdim=True)
+            next_value = next_q.gather(1, best).squeeze(1)
+        else:
+            next_value = next_q.max(dim=1).values
+        return rewards + config.gamma * (1.0 - dones) * next_value
+
+
+def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """``target <- tau online + (1 - tau) target`` (``tau = 1``: a copy)."""
+    with torch.no_grad():
+        for t, o in zip(target.parameters(), online.parameters()):
+            t.lerp_(o, tau)
+
+
+def train_dqn(env_id: str = "CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int = 0, device="cpu",
+              progress: bool = True) -> TrainResult:
+    """Train a DQN agent on ``env_id`` (one environment); see the module docstring."""
+    if not isinstance(config, DQNConfig):
+        raise TypeError(f"train_dqn: parameter 'config' must be a DQNConfig, got {type(config).__name__}")
+    seed = check.seed("train_dqn", seed)
+    envs, obs = vector_env(env_id, 1, seed)
+    actions = require_discrete("train_dqn", envs)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    obs_size = int(np.prod(envs.single_observation_space.shape))
+    online = QNetwork(obs_size, actions, config.hidden, config.dueling).to(device)
+    target = QNetwork(obs_size, actions, config.hidden, config.dueling).to(device)
+    target.load_state_dict(online.state_dict())
+    optimizer = torch.optim.Adam(online.parameters(), lr=config.learning_rate)
+    buffer = ReplayBuffer(config.buffer_size, (obs_size,), device=device, seed=seed)
+    episodes, losses = [], []
+    start = time.perf_counter()
+    bar = tqdm(total=config.total_timesteps, desc=f"DQN {env_id}", disable=not progress, unit="step")
+    for step in range(config.total_timesteps):
+        if rng.random() < epsilon(config, step):
+            action = np.array([rng.integers(actions)])
+        else:
+            with torch.no_grad():
+                action = online(torch.as_tensor(obs, dtype=torch.float32, device=device)).argmax(1).cpu().numpy()
+        next_obs, reward, terminated, truncated, infos = envs.step(action)
+        real_next = next_obs.copy()
+        if "_final_obs" in infos:   # same-step autoreset: the episode's true last observation
+            real_next[infos["_final_obs"]] = np.stack(infos["final_obs"][infos["_final_obs"]])
+        buffer.add(obs, action, reward, real_next, terminated)
+        episodes += [(step, r) for r in finished_episodes(infos)]
+        obs = next_obs
+        if step >= config.learning_starts and step % config.train_frequency == 0:
+            batch = buffer.sample(config.batch_size)
+            targets = td_targets(config, online, target, batch.rewards, batch.next_obs, batch.dones)
+            predicted = online(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+            loss = nn.functional.mse_loss(predicted, targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % 100 == 0:
+                losses.append((step, float(loss.detach())))
+        if step >= config.learning_starts and step % config.target_update == 0:
+            update_target(target, online, config.tau)
+        if progress and step % 1000 == 0:
+            bar.update(1000)
+            if episodes:
+                bar.set_postfix(mean_return=np.mean([r for _, r in episodes[-20:]]))
+    bar.close()
+    envs.close()
+    return TrainResult(episodes, online, time.perf_counter() - start, config.total_timesteps, losses)
