@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from neuroai.rl import (DQNConfig, PPOConfig, QNetwork, ReplayBuffer, TrainResult, discounted_returns, evaluate,
-                        gae, train_dqn, train_ppo)
+from neuroai.rl import (A2CConfig, DQNConfig, PPOConfig, QNetwork, ReinforceConfig, ReplayBuffer, TrainResult,
+                        discounted_returns, evaluate, gae, train_a2c, train_dqn, train_ppo, train_reinforce)
 from neuroai.rl.dqn import epsilon, td_targets, update_target
 from neuroai.rl.ppo import MLPActorCritic, ppo_loss
 
@@ -147,6 +147,14 @@ def test_short_runs_learn_cartpole_well_above_random():
     assert again.episodes == once.episodes
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("train, config", [(train_a2c, A2CConfig(total_timesteps=20_000)),
+                                           (train_reinforce, ReinforceConfig(total_timesteps=20_000))])
+def test_actor_critic_and_reinforce_learn_cartpole(train, config):
+    result = train(config=config, seed=0, progress=False)
+    assert result.returns()[:10].mean() < 40 and result.returns()[-10:].mean() > 80
+
+
 def test_bad_configuration_fails_clearly():
     with pytest.raises(ValueError, match="needs a discrete action space"):
         train_dqn("Pendulum-v1", DQNConfig(total_timesteps=10), progress=False)
@@ -156,5 +164,9 @@ def test_bad_configuration_fails_clearly():
         PPOConfig(learning_rate=-1e-3)
     with pytest.raises(ValueError, match="must be divisible by num_minibatches"):
         PPOConfig(num_envs=3, num_steps=5, num_minibatches=4)
+    with pytest.raises(ValueError, match="train_reinforce: needs a discrete action space"):
+        train_reinforce("Pendulum-v1", ReinforceConfig(total_timesteps=10), progress=False)
+    with pytest.raises(ValueError, match="A2CConfig: parameter 'gamma' must be in"):
+        A2CConfig(gamma=1.5)
     with pytest.raises(ValueError, match="unknown environment 'CartPol-v1'"):
         train_ppo("CartPol-v1", progress=False)

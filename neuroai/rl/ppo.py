@@ -28,8 +28,9 @@ from tqdm.auto import tqdm
 
 from .. import validation as check
 from .common import TrainResult
-from .envs import finished_episodes, require_discrete, vector_env
+from .envs import require_discrete, vector_env
 from .returns import gae
+from .rollout import collect
 
 
 @dataclass(frozen=True)
@@ -134,10 +135,6 @@ def train_ppo(env_id: str = "CartPole-v1", config: PPOConfig = PPOConfig(), *, p
     obs_size = int(np.prod(envs.single_observation_space.shape))
     policy = (policy or MLPActorCritic(obs_size, actions)).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
-    shape = (config.num_steps, config.num_envs)
-    buf_obs = torch.zeros((*shape, obs_size), device=device)
-    buf_actions = torch.zeros(shape, dtype=torch.long, device=device)
-    buf_log_probs, buf_rewards, buf_dones, buf_values = (torch.zeros(shape, device=device) for _ in range(4))
     updates = config.total_timesteps // config.batch_size
     episodes, losses, step = [], [], 0
     obs = torch.as_tensor(obs, dtype=torch.float32, device=device)
@@ -145,29 +142,13 @@ def train_ppo(env_id: str = "CartPole-v1", config: PPOConfig = PPOConfig(), *, p
     for update in tqdm(range(updates), desc=f"PPO {env_id}", disable=not progress):
         if config.anneal_lr:
             optimizer.param_groups[0]["lr"] = config.learning_rate * (1 - update / updates)
-        for t in range(config.num_steps):
-            with torch.no_grad():
-                logits, value = policy(obs)
-                dist = Categorical(logits=logits)
-                action = dist.sample()
-            next_obs, reward, terminated, truncated, infos = envs.step(action.cpu().numpy())
-            reward = torch.as_tensor(reward, dtype=torch.float32, device=device)
-            if truncated.any():  # bootstrap the time limit from the value of the state it stopped in
-                cut = np.flatnonzero(truncated & ~terminated)
-                if cut.size:
-                    final = torch.as_tensor(np.stack(infos["final_obs"][cut]), dtype=torch.float32, device=device)
-                    with torch.no_grad():
-                        reward[cut] += config.gamma * policy(final)[1]
-            buf_obs[t], buf_actions[t], buf_log_probs[t], buf_values[t] = obs, action, dist.log_prob(action), value
-            buf_rewards[t] = reward
-            buf_dones[t] = torch.as_tensor(terminated | truncated, dtype=torch.float32, device=device)
-            step += config.num_envs
-            episodes += [(step, r) for r in finished_episodes(infos)]
-            obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
+        batch = collect(envs, policy, obs, config.num_steps, config.gamma, step)
+        obs, step = batch.last_obs, step + config.batch_size
+        episodes += batch.episodes
         with torch.no_grad():
-            advantages, returns = gae(buf_rewards, buf_values, buf_dones, policy(obs)[1], config.gamma,
+            advantages, returns = gae(batch.rewards, batch.values, batch.dones, policy(obs)[1], config.gamma,
                                       config.gae_lambda)
-        flat = [buf_obs.flatten(0, 1), buf_actions.flatten(), buf_log_probs.flatten(), advantages.flatten(),
+        flat = [batch.obs.flatten(0, 1), batch.actions.flatten(), batch.log_probs.flatten(), advantages.flatten(),
                 returns.flatten()]
         minibatch = config.batch_size // config.num_minibatches
         for _ in range(config.update_epochs):

@@ -1,0 +1,95 @@
+"""REINFORCE with a learned baseline (Williams 1992; Sutton & Barto 2018, sec. 13.4).
+
+Read top to bottom: play ``episodes_per_update`` whole episodes with the
+current stochastic policy (one environment); for every step compute the
+discounted return ``G_t`` to the end of its episode; take one gradient step
+on ``- log pi(a_t|s_t) (G_t - V(s_t)) + c_v (V(s_t) - G_t)^2``, the value
+network serving as the baseline that reduces the variance without biasing
+the gradient. Monte-Carlo, so a time-limit truncation is treated as an end.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.distributions import Categorical
+from tqdm.auto import tqdm
+
+from .. import validation as check
+from .common import TrainResult
+from .envs import env_factory, gym
+from .ppo import ActorCritic, MLPActorCritic
+from .returns import discounted_returns
+
+
+@dataclass(frozen=True)
+class ReinforceConfig:
+    """Hyper-parameters (tuned for CartPole-v1)."""
+    total_timesteps: int = 500_000
+    learning_rate: float = 1e-3
+    gamma: float = 0.99
+    episodes_per_update: int = 4
+    vf_coef: float = 0.5
+
+    def __post_init__(self):
+        owner = "ReinforceConfig"
+        for name in ("total_timesteps", "episodes_per_update"):
+            check.integer(owner, name, getattr(self, name), minimum=1)
+        check.real(owner, "learning_rate", self.learning_rate, positive=True)
+        if not 0 <= check.real(owner, "gamma", self.gamma) <= 1:
+            raise ValueError(f"{owner}: parameter 'gamma' must be in [0, 1], got {self.gamma!r}")
+        check.real(owner, "vf_coef", self.vf_coef, nonnegative=True)
+
+
+def train_reinforce(env_id: str = "CartPole-v1", config: ReinforceConfig = ReinforceConfig(), *,
+                    policy: ActorCritic | None = None, seed: int = 0, device="cpu",
+                    progress: bool = True) -> TrainResult:
+    """Train ``policy`` (default :class:`MLPActorCritic`) with REINFORCE and a value baseline."""
+    if not isinstance(config, ReinforceConfig):
+        raise TypeError(f"train_reinforce: parameter 'config' must be a ReinforceConfig, "
+                        f"got {type(config).__name__}")
+    seed = check.seed("train_reinforce", seed)
+    env = env_factory(env_id)()
+    if not isinstance(env.action_space, gym().spaces.Discrete):
+        raise ValueError(f"train_reinforce: needs a discrete action space, got {env.action_space}")
+    torch.manual_seed(seed)
+    obs_size = int(np.prod(env.observation_space.shape))
+    policy = (policy or MLPActorCritic(obs_size, int(env.action_space.n))).to(device)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
+    episodes, losses, step, episode_seed = [], [], 0, seed
+    start = time.perf_counter()
+    bar = tqdm(total=config.total_timesteps, desc=f"REINFORCE {env_id}", disable=not progress, unit="step")
+    while step < config.total_timesteps:
+        observations, actions, returns = [], [], []
+        for _ in range(config.episodes_per_update):
+            obs, _ = env.reset(seed=episode_seed)
+            episode_seed += 1
+            rewards, done = [], False
+            while not done:
+                x = torch.as_tensor(obs, dtype=torch.float32, device=device)
+                with torch.no_grad():
+                    action = Categorical(logits=policy(x.unsqueeze(0))[0]).sample()
+                obs, reward, terminated, truncated, _ = env.step(int(action))
+                observations.append(x)
+                actions.append(action)
+                rewards.append(float(reward))
+                done = terminated or truncated
+            step += len(rewards)
+            episodes.append((step, sum(rewards)))
+            r = torch.tensor(rewards, device=device).unsqueeze(1)
+            returns.append(discounted_returns(r, torch.zeros_like(r), config.gamma).squeeze(1))
+        logits, values = policy(torch.stack(observations))
+        g = torch.cat(returns)
+        log_probs = Categorical(logits=logits).log_prob(torch.cat(actions))
+        loss = -(log_probs * (g - values.detach())).mean() + config.vf_coef * (values - g).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append((step, float(loss.detach())))
+        bar.n = min(step, config.total_timesteps)
+        bar.refresh()
+    bar.close()
+    env.close()
+    return TrainResult(episodes, policy, time.perf_counter() - start, step, losses)
