@@ -6,7 +6,8 @@ import torch
 from neuroai.rl import (A2CConfig, DQNConfig, PPOConfig, QNetwork, ReinforceConfig, ReplayBuffer, TrainResult,
                         discounted_returns, evaluate, gae, train_a2c, train_dqn, train_ppo, train_reinforce)
 from neuroai.rl.dqn import epsilon, td_targets, update_target
-from neuroai.rl.ppo import MLPActorCritic, ppo_loss
+from neuroai.rl.policies import MLPActorCritic
+from neuroai.rl.ppo import ppo_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -108,7 +109,8 @@ def test_ppo_clip_stops_the_gradient_beyond_the_trust_region():
     advantages = torch.tensor([1.0, -1.0]).repeat(32)          # normalized: still +-1 (up to the 1e-8)
     # the old policy was e times less likely everywhere: ratio e > 1 + clip. Where A > 0 the clipped term
     # (1.2 A, constant) is the minimum and gives no gradient; where A < 0 the unclipped e A is, and does.
-    loss, stats = ppo_loss(config, policy, obs, actions, log_probs - 1.0, advantages, torch.zeros(64))
+    logits, values = policy(obs)
+    loss, stats = ppo_loss(config, logits, values, actions, log_probs - 1.0, advantages, torch.zeros(64))
     policy.zero_grad()
     loss.backward()
     clipped = [p.grad.clone() for p in policy.actor.parameters()]
@@ -170,3 +172,37 @@ def test_bad_configuration_fails_clearly():
         A2CConfig(gamma=1.5)
     with pytest.raises(ValueError, match="unknown environment 'CartPol-v1'"):
         train_ppo("CartPol-v1", progress=False)
+
+
+def test_a_recurrent_rollout_replays_exactly_in_minibatches():
+    # PPO's ratio must start at 1: replaying each environment's sequence from the rollout's initial
+    # state, with resets at episode starts, gives the log-probabilities and values seen while acting
+    from neuroai.rl.envs import vector_env
+    from neuroai.rl.policies import LSTMActorCritic
+    from neuroai.rl.ppo import minibatches
+    from neuroai.rl.rollout import collect, cursor
+    torch.manual_seed(0)
+    envs, obs = vector_env("CartPole-v1", 4, 0, mask_velocity=True)
+    policy = LSTMActorCritic(2, 2, hidden=16)
+    batch = collect(envs, policy, cursor(policy, obs, "cpu"), 64, 0.99)
+    assert batch.dones.sum() > 4     # several episodes ended inside the rollout
+    seen = 0
+    for logits, values, index in minibatches(PPOConfig(num_envs=4, num_steps=64), policy, batch, "cpu"):
+        log_probs = torch.distributions.Categorical(logits=logits).log_prob(batch.actions[index].flatten())
+        torch.testing.assert_close(log_probs, batch.log_probs[index].flatten(), rtol=0, atol=1e-6)
+        torch.testing.assert_close(values, batch.values[index].flatten(), rtol=0, atol=1e-6)
+        seen += len(values)
+    assert seen == 4 * 64
+
+
+def test_lstm_policy_forgets_at_episode_starts():
+    from neuroai.rl.policies import LSTMActorCritic
+    policy = LSTMActorCritic(3, 2, hidden=8)
+    obs = torch.randn(6, 1, 3)
+    starts = torch.tensor([[1.0], [0.0], [0.0], [1.0], [0.0], [0.0]])
+    state = policy.initial_state(1)
+    logits, values, _ = policy.sequence(obs, state, starts)
+    second, _, _ = policy.sequence(obs[3:], policy.initial_state(1), starts[3:])
+    torch.testing.assert_close(logits[3:], second)     # the second episode does not see the first
+    carried, _, _ = policy.sequence(obs, state, torch.zeros(6, 1))
+    assert not torch.allclose(carried[3:], second)

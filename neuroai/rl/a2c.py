@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 from .. import validation as check
 from .common import TrainResult
 from .envs import require_discrete, vector_env
-from .ppo import ActorCritic, MLPActorCritic
+from .policies import ActorCritic, MLPActorCritic
 from .returns import gae
-from .rollout import collect
+from .rollout import bootstrap_value, collect, cursor
 
 
 @dataclass(frozen=True)
@@ -54,29 +54,30 @@ class A2CConfig:
 
 
 def train_a2c(env_id: str = "CartPole-v1", config: A2CConfig = A2CConfig(), *, policy: ActorCritic | None = None,
-              seed: int = 0, device="cpu", progress: bool = True) -> TrainResult:
-    """Train ``policy`` (default :class:`MLPActorCritic`) with A2C on ``env_id``."""
+              seed: int = 0, device="cpu", progress: bool = True, mask_velocity: bool = False) -> TrainResult:
+    """Train ``policy`` (default :class:`MLPActorCritic`) with A2C on ``env_id``; ``mask_velocity``:
+    hide CartPole's velocities (a task for :class:`LSTMActorCritic`)."""
     if not isinstance(config, A2CConfig):
         raise TypeError(f"train_a2c: parameter 'config' must be an A2CConfig, got {type(config).__name__}")
     seed = check.seed("train_a2c", seed)
-    envs, obs = vector_env(env_id, config.num_envs, seed)
+    envs, obs = vector_env(env_id, config.num_envs, seed, mask_velocity=mask_velocity)
     actions = require_discrete("train_a2c", envs)
     torch.manual_seed(seed)
     obs_size = int(np.prod(envs.single_observation_space.shape))
     policy = (policy or MLPActorCritic(obs_size, actions)).to(device)
     optimizer = torch.optim.RMSprop(policy.parameters(), lr=config.learning_rate, alpha=0.99, eps=1e-5)
     batch_size = config.num_envs * config.num_steps
-    episodes, losses, step = [], [], 0
-    obs = torch.as_tensor(obs, dtype=torch.float32, device=device)
+    episodes, losses = [], []
+    at = cursor(policy, obs, device)
     start = time.perf_counter()
     for _ in tqdm(range(config.total_timesteps // batch_size), desc=f"A2C {env_id}", disable=not progress):
-        batch = collect(envs, policy, obs, config.num_steps, config.gamma, step)
-        obs, step = batch.last_obs, step + batch_size
+        batch = collect(envs, policy, at, config.num_steps, config.gamma)
+        at = batch.last
         episodes += batch.episodes
-        with torch.no_grad():
-            advantages, returns = gae(batch.rewards, batch.values, batch.dones, policy(obs)[1], config.gamma,
-                                      config.gae_lambda)
-        logits, values = policy(batch.obs.flatten(0, 1))
+        advantages, returns = gae(batch.rewards, batch.values, batch.dones, bootstrap_value(policy, at),
+                                  config.gamma, config.gae_lambda)
+        logits, values, _ = policy.sequence(batch.obs, batch.state, batch.starts)
+        logits, values = logits.flatten(0, 1), values.flatten()
         dist = Categorical(logits=logits)
         policy_loss = -(dist.log_prob(batch.actions.flatten()) * advantages.flatten()).mean()
         value_loss = 0.5 * (values - returns.flatten()).pow(2).mean()
@@ -85,7 +86,7 @@ def train_a2c(env_id: str = "CartPole-v1", config: A2CConfig = A2CConfig(), *, p
         loss.backward()
         nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
         optimizer.step()
-        if len(losses) < step // 1000:
-            losses.append((step, float(loss.detach())))
+        if len(losses) < at.step // 1000:
+            losses.append((at.step, float(loss.detach())))
     envs.close()
-    return TrainResult(episodes, policy, time.perf_counter() - start, step, losses)
+    return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses)

@@ -12,11 +12,10 @@ minibatches minimize
 gradients clipped to ``max_grad_norm``, the learning rate annealed linearly
 to 0. Defaults are CleanRL's ``ppo.py`` for CartPole-v1 (published final
 return 490.0 after 500k steps). The policy is any :class:`ActorCritic`:
-the MLP below, or a spiking one (:mod:`neuroai.rl.spiking`).
+an MLP, an LSTM for partial observability, or a spiking network (:mod:`neuroai.rl.policies`).
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -29,8 +28,9 @@ from tqdm.auto import tqdm
 from .. import validation as check
 from .common import TrainResult
 from .envs import require_discrete, vector_env
+from .policies import ActorCritic, MLPActorCritic
 from .returns import gae
-from .rollout import collect
+from .rollout import bootstrap_value, collect, cursor
 
 
 @dataclass(frozen=True)
@@ -69,44 +69,10 @@ class PPOConfig:
         return self.num_envs * self.num_steps
 
 
-class ActorCritic(nn.Module):
-    """Interface of PPO's policies: ``forward(obs (B, obs)) -> (logits (B, actions), value (B,))``."""
-
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
-
-
-def _layer(inputs: int, outputs: int, gain: float) -> nn.Linear:
-    layer = nn.Linear(inputs, outputs)
-    nn.init.orthogonal_(layer.weight, gain)
-    nn.init.zeros_(layer.bias)
-    return layer
-
-
-class MLPActorCritic(ActorCritic):
-    """Separate tanh MLPs for the policy and the value, orthogonally initialized
-    (gain sqrt 2, policy head 0.01, value head 1), as in CleanRL."""
-
-    def __init__(self, obs_size: int, actions: int, hidden: tuple[int, ...] = (64, 64)):
-        super().__init__()
-
-        def mlp(out: int, gain: float) -> nn.Sequential:
-            layers, width = [], obs_size
-            for h in hidden:
-                layers += [_layer(width, h, math.sqrt(2)), nn.Tanh()]
-                width = h
-            return nn.Sequential(*layers, _layer(width, out, gain))
-
-        self.actor, self.critic = mlp(actions, 0.01), mlp(1, 1.0)
-
-    def forward(self, obs):
-        return self.actor(obs), self.critic(obs).squeeze(-1)
-
-
-def ppo_loss(config: PPOConfig, policy: ActorCritic, obs, actions, old_log_probs, advantages, returns):
-    """The clipped surrogate loss, value loss and entropy bonus on one minibatch; returns
-    ``(loss, stats)`` with the policy and value losses, entropy, approximate KL and clip fraction."""
-    logits, values = policy(obs)
+def ppo_loss(config: PPOConfig, logits, values, actions, old_log_probs, advantages, returns):
+    """The clipped surrogate loss, value loss and entropy bonus on one minibatch (the policy's
+    ``logits`` (B, actions) and ``values`` (B,) on it); returns ``(loss, stats)`` with the policy and
+    value losses, entropy, approximate KL and clip fraction."""
     dist = Categorical(logits=logits)
     log_probs = dist.log_prob(actions)
     ratio = (log_probs - old_log_probs).exp()
@@ -124,40 +90,56 @@ def ppo_loss(config: PPOConfig, policy: ActorCritic, obs, actions, old_log_probs
 
 
 def train_ppo(env_id: str = "CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: ActorCritic | None = None,
-              seed: int = 0, device="cpu", progress: bool = True) -> TrainResult:
-    """Train ``policy`` (default :class:`MLPActorCritic`) with PPO on ``env_id``; see the module docstring."""
+              seed: int = 0, device="cpu", progress: bool = True, mask_velocity: bool = False) -> TrainResult:
+    """Train ``policy`` (default :class:`MLPActorCritic`) with PPO on ``env_id``; see the module docstring.
+    ``mask_velocity``: hide CartPole's velocities (a task for :class:`LSTMActorCritic`)."""
     if not isinstance(config, PPOConfig):
         raise TypeError(f"train_ppo: parameter 'config' must be a PPOConfig, got {type(config).__name__}")
     seed = check.seed("train_ppo", seed)
-    envs, obs = vector_env(env_id, config.num_envs, seed)
+    envs, obs = vector_env(env_id, config.num_envs, seed, mask_velocity=mask_velocity)
     actions = require_discrete("train_ppo", envs)
     torch.manual_seed(seed)
     obs_size = int(np.prod(envs.single_observation_space.shape))
     policy = (policy or MLPActorCritic(obs_size, actions)).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
     updates = config.total_timesteps // config.batch_size
-    episodes, losses, step = [], [], 0
-    obs = torch.as_tensor(obs, dtype=torch.float32, device=device)
+    episodes, losses = [], []
+    at = cursor(policy, obs, device)
     start = time.perf_counter()
     for update in tqdm(range(updates), desc=f"PPO {env_id}", disable=not progress):
         if config.anneal_lr:
             optimizer.param_groups[0]["lr"] = config.learning_rate * (1 - update / updates)
-        batch = collect(envs, policy, obs, config.num_steps, config.gamma, step)
-        obs, step = batch.last_obs, step + config.batch_size
+        batch = collect(envs, policy, at, config.num_steps, config.gamma)
+        at = batch.last
         episodes += batch.episodes
-        with torch.no_grad():
-            advantages, returns = gae(batch.rewards, batch.values, batch.dones, policy(obs)[1], config.gamma,
-                                      config.gae_lambda)
-        flat = [batch.obs.flatten(0, 1), batch.actions.flatten(), batch.log_probs.flatten(), advantages.flatten(),
-                returns.flatten()]
-        minibatch = config.batch_size // config.num_minibatches
+        advantages, returns = gae(batch.rewards, batch.values, batch.dones, bootstrap_value(policy, at),
+                                  config.gamma, config.gae_lambda)
+        targets = (batch.actions, batch.log_probs, advantages, returns)
         for _ in range(config.update_epochs):
-            for idx in torch.randperm(config.batch_size, device=device).split(minibatch):
-                loss, stats = ppo_loss(config, policy, *(x[idx] for x in flat))
+            for logits, values, minibatch in minibatches(config, policy, batch, device):
+                loss, stats = ppo_loss(config, logits, values, *(x[minibatch].flatten() for x in targets))
                 optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
                 optimizer.step()
-        losses.append((step, stats["policy_loss"]))
+        losses.append((at.step, stats["policy_loss"]))
     envs.close()
-    return TrainResult(episodes, policy, time.perf_counter() - start, step, losses)
+    return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses)
+
+
+def minibatches(config: PPOConfig, policy: ActorCritic, batch, device):
+    """Shuffled minibatches of a rollout with the policy evaluated on them: ``(logits (B, A),
+    values (B,), index)``, ``index`` selecting the minibatch's entries of (T, N) tensors. A
+    recurrent policy gets whole environments (their sequences replayed from the rollout's
+    initial state); a feed-forward one, any steps."""
+    if policy.recurrent:
+        for envs in torch.randperm(config.num_envs, device=device).chunk(config.num_minibatches):
+            logits, values, _ = policy.sequence(batch.obs[:, envs], policy.select_state(batch.state, envs),
+                                                batch.starts[:, envs])
+            yield logits.flatten(0, 1), values.flatten(), (slice(None), envs)
+        return
+    size = config.batch_size // config.num_minibatches
+    for flat in torch.randperm(config.batch_size, device=device).split(size):
+        steps, envs = flat // config.num_envs, flat % config.num_envs
+        logits, values = policy(batch.obs[steps, envs])
+        yield logits, values, (steps, envs)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .. import validation as check
 from .common import TrainResult
 from .envs import env_factory, gym
-from .ppo import ActorCritic, MLPActorCritic
+from .policies import ActorCritic, MLPActorCritic
 from .returns import discounted_returns
 
 

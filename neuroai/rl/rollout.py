@@ -13,48 +13,77 @@ from .envs import finished_episodes
 @dataclass
 class Rollout:
     """``num_steps`` steps of ``N`` environments, time-major: ``obs`` (T, N, obs), ``actions``,
-    ``log_probs``, ``values``, ``rewards``, ``dones`` (T, N); ``last_obs`` (N, obs), the observations
-    to continue from; ``episodes``: ``(step, return)`` of the episodes that ended."""
+    ``log_probs``, ``values``, ``rewards``, ``dones``, ``starts`` (T, N; ``starts[t]``: ``obs[t]``
+    begins an episode); ``state``: the policy's recurrent state before ``obs[0]`` (None for
+    feed-forward policies); ``last``: the :class:`Cursor` to continue from; ``episodes``:
+    ``(step, return)`` of the episodes that ended."""
     obs: torch.Tensor
     actions: torch.Tensor
     log_probs: torch.Tensor
     values: torch.Tensor
     rewards: torch.Tensor
     dones: torch.Tensor
-    last_obs: torch.Tensor
+    starts: torch.Tensor
+    state: object
+    last: "Cursor"
     episodes: list[tuple[int, float]]
 
 
+@dataclass
+class Cursor:
+    """Where a stream of rollouts stands: observations (N, obs), whether each begins an episode
+    (N,), the policy's recurrent state, and the global step."""
+    obs: torch.Tensor
+    starts: torch.Tensor
+    state: object
+    step: int
+
+
+def cursor(policy, obs, device) -> Cursor:
+    """The start of a stream: first observations, all beginning episodes, the initial state."""
+    obs = torch.as_tensor(obs, dtype=torch.float32, device=device)
+    return Cursor(obs, torch.ones(len(obs), device=device), policy.initial_state(len(obs), device), 0)
+
+
 @torch.no_grad()
-def collect(envs, policy, obs: torch.Tensor, num_steps: int, gamma: float, step: int) -> Rollout:
-    """Step ``envs`` ``num_steps`` times with actions sampled from ``policy`` (an ActorCritic),
-    starting from ``obs`` (N, obs) at global step ``step``.
+def collect(envs, policy, at: Cursor, num_steps: int, gamma: float) -> Rollout:
+    """Step ``envs`` ``num_steps`` times from ``at`` with actions sampled from ``policy``
+    (an :class:`~neuroai.rl.ppo.ActorCritic`).
 
     ``dones`` marks both terminations and time-limit truncations (no
     advantage flows across either), and a truncated step's reward gets
     ``gamma V(final observation)`` added, so the cut episode is bootstrapped
     rather than treated as ended by failure.
     """
-    device = obs.device
-    n = obs.shape[0]
+    obs, starts, state, step = at.obs, at.starts, at.state, at.step
+    device, n = obs.device, obs.shape[0]
     shape = (num_steps, n)
-    out = Rollout(torch.zeros((*shape, *obs.shape[1:]), device=device), torch.zeros(shape, dtype=torch.long,
-                  device=device), *(torch.zeros(shape, device=device) for _ in range(4)), obs, [])
+    out = Rollout(torch.zeros((*shape, *obs.shape[1:]), device=device),
+                  torch.zeros(shape, dtype=torch.long, device=device),
+                  *(torch.zeros(shape, device=device) for _ in range(5)), state, at, [])
     for t in range(num_steps):
-        logits, value = policy(obs)
-        dist = Categorical(logits=logits)
+        logits, value, next_state = policy.sequence(obs[None], state, starts[None])
+        dist = Categorical(logits=logits[0])
         action = dist.sample()
         next_obs, reward, terminated, truncated, infos = envs.step(action.cpu().numpy())
         reward = torch.as_tensor(reward, dtype=torch.float32, device=device)
         cut = np.flatnonzero(truncated & ~terminated)
         if cut.size:
             final = torch.as_tensor(np.stack(infos["final_obs"][cut]), dtype=torch.float32, device=device)
-            reward[cut] += gamma * policy(final)[1]
-        out.obs[t], out.actions[t], out.log_probs[t], out.values[t] = obs, action, dist.log_prob(action), value
-        out.rewards[t] = reward
+            _, final_value, _ = policy.sequence(final[None], policy.select_state(next_state, cut),
+                                                torch.zeros(1, len(cut), device=device))
+            reward[cut] += gamma * final_value[0]
+        out.obs[t], out.actions[t], out.log_probs[t], out.values[t] = obs, action, dist.log_prob(action), value[0]
+        out.rewards[t], out.starts[t] = reward, starts
         out.dones[t] = torch.as_tensor(terminated | truncated, dtype=torch.float32, device=device)
         step += n
         out.episodes += [(step, r) for r in finished_episodes(infos)]
-        obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
-    out.last_obs = obs
+        obs, starts, state = torch.as_tensor(next_obs, dtype=torch.float32, device=device), out.dones[t], next_state
+    out.last = Cursor(obs, starts, state, step)
     return out
+
+
+@torch.no_grad()
+def bootstrap_value(policy, at: Cursor) -> torch.Tensor:
+    """``V`` of the observations a rollout stopped at (N,), for GAE."""
+    return policy.sequence(at.obs[None], at.state, at.starts[None])[1][0]
