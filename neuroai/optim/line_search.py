@@ -54,7 +54,8 @@ def check_line_search(owner: str, c: float, shrink: float, max_evaluations: int,
 
 
 def backtracking(phi: Callable[[float], float], loss0: float, slope: float, step: float, *, c: float = 1e-4,
-                 shrink: float = 0.5, max_evaluations: int = 30, condition: str = "armijo") -> LineSearchResult:
+                 shrink: float = 0.5, max_evaluations: int = 30, condition: str = "armijo",
+                 tolerance: float = 0.0) -> LineSearchResult:
     """Find a step length along a descent direction (see the module docstring).
 
     Args:
@@ -62,13 +63,17 @@ def backtracking(phi: Callable[[float], float], loss0: float, slope: float, step
         loss0: ``phi(0)``.
         slope: directional derivative ``g . d`` (< 0).
         step: first trial step length (> 0).
+        tolerance: rounding error allowed in the sufficient-decrease test (the
+            approximate Armijo condition of Hager & Zhang 2005): near a minimum
+            the decrease a step promises falls below the precision of the loss,
+            and an exact test would reject every step.
     """
     if not slope < 0:
         raise ValueError(f"backtracking: 'slope' must be negative (a descent direction), got {slope!r}")
     lo, hi, t = 0.0, math.inf, step
     for k in range(1, max_evaluations + 1):
         value = phi(t)
-        if not math.isfinite(value) or value > loss0 + c * t * slope:
+        if not math.isfinite(value) or value > loss0 + c * t * slope + tolerance:
             hi = t
         elif condition == "goldstein" and value < loss0 + (1 - c) * t * slope:
             lo = t
@@ -94,8 +99,10 @@ def search(params, closure, theta, direction, loss0: float, slope: float, step: 
         assign(params, theta + t * direction)
         return float(evaluate(closure).detach())
 
+    rounding = 8 * torch.finfo(theta.dtype).eps * abs(loss0)   # the loss's own precision
     result = backtracking(phi, loss0, slope, step, c=group["c"], shrink=group["shrink"],
-                          max_evaluations=group["max_evaluations"], condition=group["condition"])
+                          max_evaluations=group["max_evaluations"], condition=group["condition"],
+                          tolerance=rounding)
     if not result.success:
         assign(params, theta)
     return result
