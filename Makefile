@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python simulations/benchmarks/stdp_training.py
 	$(BIN)/python simulations/benchmarks/optimizers.py
 	$(BIN)/python simulations/benchmarks/rnnlm.py
+	$(BIN)/python simulations/benchmarks/rl.py --quick
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

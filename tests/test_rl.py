@@ -42,6 +42,7 @@ def test_replay_buffer_wraps_around_and_samples_what_it_holds():
     for k in range(7):   # 7 transitions into 5 slots: the first two are overwritten
         buffer.add(np.full((1, 2), k), [k % 2], [float(k)], np.full((1, 2), k + 1), [0.0])
     assert len(buffer) == 5 and sorted(buffer.rewards.tolist()) == [2.0, 3.0, 4.0, 5.0, 6.0]
+    assert isinstance(buffer.sample(3).obs, torch.Tensor)
     batch = buffer.sample(1000)
     assert set(batch.rewards.tolist()) == {2.0, 3.0, 4.0, 5.0, 6.0}
     torch.testing.assert_close(batch.obs[:, 0], batch.rewards)          # rows stay together

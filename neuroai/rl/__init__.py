@@ -20,10 +20,10 @@ from .a2c import A2CConfig, train_a2c
 from .buffers import ReplayBuffer, Transitions
 from .common import SOLVED, TrainResult, evaluate
 from .dqn import DQNConfig, QNetwork, train_dqn
-from .policies import ActorCritic, LSTMActorCritic, MLPActorCritic
+from .policies import ActorCritic, LSTMActorCritic, MLPActorCritic, SpikingActorCritic
 from .ppo import PPOConfig, train_ppo
 from .reinforce import ReinforceConfig, train_reinforce
 from .returns import discounted_returns, gae
 
-__all__ = ["A2CConfig", "ActorCritic", "LSTMActorCritic", "DQNConfig", "ReinforceConfig", "train_a2c", "train_reinforce", "MLPActorCritic", "PPOConfig", "QNetwork", "ReplayBuffer", "SOLVED",
+__all__ = ["A2CConfig", "ActorCritic", "LSTMActorCritic", "SpikingActorCritic", "DQNConfig", "ReinforceConfig", "train_a2c", "train_reinforce", "MLPActorCritic", "PPOConfig", "QNetwork", "ReplayBuffer", "SOLVED",
            "TrainResult", "Transitions", "discounted_returns", "evaluate", "gae", "train_dqn", "train_ppo"]

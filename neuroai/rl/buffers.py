@@ -23,53 +23,54 @@ class Transitions:
 class ReplayBuffer:
     """A circular buffer of the last ``capacity`` transitions, sampled uniformly with replacement.
 
-    Storage is preallocated tensors on ``device``; :meth:`add` takes a batch
-    of transitions (one per environment of a vector env) and :meth:`sample`
-    draws indices from a generator seeded by ``seed``.
+    Storage is preallocated NumPy arrays (cheap to append to, one environment
+    step at a time); :meth:`sample` draws indices from a generator seeded by
+    ``seed`` and returns tensors on ``device``. :meth:`add` takes a batch of
+    transitions (one per environment of a vector env).
     """
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], *, device="cpu", seed: int = 0):
         self.capacity = check.integer("ReplayBuffer", "capacity", capacity, minimum=1)
         self.device = torch.device(device)
-        self.obs = torch.zeros((capacity, *obs_shape), dtype=torch.float32, device=self.device)
-        self.next_obs = torch.zeros_like(self.obs)
-        self.actions = torch.zeros(capacity, dtype=torch.long, device=self.device)
-        self.rewards = torch.zeros(capacity, dtype=torch.float32, device=self.device)
-        self.dones = torch.zeros(capacity, dtype=torch.float32, device=self.device)
+        self.obs = np.zeros((capacity, *obs_shape), dtype=np.float32)
+        self.next_obs = np.zeros_like(self.obs)
+        self.actions = np.zeros(capacity, dtype=np.int64)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.dones = np.zeros(capacity, dtype=np.float32)
         self.position, self.size = 0, 0
-        self.generator = torch.Generator().manual_seed(check.seed("ReplayBuffer", seed))
+        self.rng = np.random.default_rng(check.seed("ReplayBuffer", seed))
 
     def __len__(self) -> int:
         return self.size
 
     def add(self, obs, actions, rewards, next_obs, dones) -> None:
-        """Store a batch of ``n`` transitions (arrays or tensors with a leading dimension ``n``)."""
-        obs = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
+        """Store a batch of ``n`` transitions (arrays with a leading dimension ``n``)."""
         n = len(obs)
-        index = (self.position + torch.arange(n, device=self.device)) % self.capacity
-        self.obs[index] = obs
-        self.next_obs[index] = torch.as_tensor(np.asarray(next_obs), dtype=torch.float32, device=self.device)
-        self.actions[index] = torch.as_tensor(np.asarray(actions), dtype=torch.long, device=self.device)
-        self.rewards[index] = torch.as_tensor(np.asarray(rewards), dtype=torch.float32, device=self.device)
-        self.dones[index] = torch.as_tensor(np.asarray(dones), dtype=torch.float32, device=self.device)
+        index = (self.position + np.arange(n)) % self.capacity if self.position + n > self.capacity \
+            else slice(self.position, self.position + n)
+        self.obs[index], self.next_obs[index] = obs, next_obs
+        self.actions[index], self.rewards[index], self.dones[index] = actions, rewards, dones
         self.position = (self.position + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
     def sample(self, batch_size: int) -> Transitions:
-        """``batch_size`` stored transitions drawn uniformly with replacement."""
+        """``batch_size`` stored transitions drawn uniformly with replacement, as tensors on ``device``."""
         if self.size == 0:
             raise RuntimeError("ReplayBuffer.sample: the buffer is empty")
-        index = torch.randint(0, self.size, (batch_size,), generator=self.generator).to(self.device)
-        return Transitions(self.obs[index], self.actions[index], self.rewards[index], self.next_obs[index],
-                           self.dones[index])
+        index = self.rng.integers(0, self.size, batch_size)
+
+        def tensor(array):
+            return torch.from_numpy(array[index]).to(self.device)
+        return Transitions(tensor(self.obs), tensor(self.actions), tensor(self.rewards), tensor(self.next_obs),
+                           tensor(self.dones))
 
     def state_dict(self) -> dict:
-        return {"obs": self.obs, "next_obs": self.next_obs, "actions": self.actions, "rewards": self.rewards,
-                "dones": self.dones, "position": self.position, "size": self.size,
-                "generator": self.generator.get_state()}
+        return {"obs": self.obs.copy(), "next_obs": self.next_obs.copy(), "actions": self.actions.copy(),
+                "rewards": self.rewards.copy(), "dones": self.dones.copy(), "position": self.position,
+                "size": self.size, "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:
         for name in ("obs", "next_obs", "actions", "rewards", "dones"):
-            getattr(self, name).copy_(state[name])
+            getattr(self, name)[...] = state[name]
         self.position, self.size = int(state["position"]), int(state["size"])
-        self.generator.set_state(state["generator"])
+        self.rng.bit_generator.state = state["rng"]

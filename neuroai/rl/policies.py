@@ -3,14 +3,20 @@
 * :class:`MLPActorCritic`: separate tanh MLPs (CleanRL's CartPole policy);
 * :class:`LSTMActorCritic`: an LSTM over the observation history, for
   partially observable tasks (CartPole with the velocities hidden), with the
-  state reset at episode starts.
+  state reset at episode starts;
+* :class:`SpikingActorCritic`: a spiking policy, leaky integrate-and-fire
+  neurons trained through snnTorch's surrogate gradient, with a tanh MLP critic.
 """
 from __future__ import annotations
 
 import math
 
+import snntorch as snn
 import torch
+from snntorch import surrogate
 from torch import nn
+
+from .. import validation as check
 
 
 class ActorCritic(nn.Module):
@@ -115,3 +121,40 @@ class LSTMActorCritic(ActorCritic):
         logits, values, _ = self.sequence(obs.unsqueeze(0), self.initial_state(len(obs), obs.device),
                                           torch.ones(1, len(obs), device=obs.device))
         return logits[0], values[0]
+
+
+class SpikingActorCritic(ActorCritic):
+    """A spiking actor: the observation is a constant input current to a layer of
+    leaky integrate-and-fire neurons (``snn.Leaky``: membrane decay ``beta`` per
+    step, threshold 1, reset by subtraction, fast-sigmoid surrogate gradient)
+    for ``steps`` simulation steps per decision; the logits are a linear read-out
+    of the hidden spike counts per step (rate code). The critic is the tanh MLP
+    of :class:`MLPActorCritic` (only the policy is spiking, as in PopSAN, Tang
+    et al. 2020). ``last_spike_rate``: hidden spikes per neuron and step of the
+    last forward.
+    """
+
+    def __init__(self, obs_size: int, actions: int, hidden: int = 64, steps: int = 8, beta: float = 0.9,
+                 slope: float = 25.0):
+        super().__init__()
+        owner = "SpikingActorCritic"
+        self.steps = check.integer(owner, "steps", steps, minimum=1)
+        if not 0 < beta < 1:
+            raise ValueError(f"{owner}: parameter 'beta' must be in (0, 1), got {beta!r}")
+        self.encoder = _layer(obs_size, hidden, math.sqrt(2))
+        self.lif = snn.Leaky(beta=beta, spike_grad=surrogate.fast_sigmoid(slope=check.real(owner, "slope", slope,
+                                                                                            positive=True)))
+        self.actor = _layer(hidden, actions, 0.01)
+        self.critic = MLPActorCritic(obs_size, actions).critic
+        self.last_spike_rate = 0.0
+
+    def forward(self, obs):
+        current = self.encoder(obs)
+        membrane = torch.zeros_like(current)
+        counts = torch.zeros_like(current)
+        for _ in range(self.steps):
+            spikes, membrane = self.lif(current, membrane)
+            counts = counts + spikes
+        rates = counts / self.steps
+        self.last_spike_rate = float(rates.detach().mean())
+        return self.actor(rates), self.critic(obs).squeeze(-1)
