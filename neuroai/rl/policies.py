@@ -131,17 +131,21 @@ class SpikingActorCritic(ActorCritic):
     of the hidden spike counts per step (rate code). The critic is the tanh MLP
     of :class:`MLPActorCritic` (only the policy is spiking, as in PopSAN, Tang
     et al. 2020). ``last_spike_rate``: hidden spikes per neuron and step of the
-    last forward.
+    last forward. ``slope``: of the fast-sigmoid surrogate; ``input_gain``: scale
+    of the input layer's initialization.
     """
 
     def __init__(self, obs_size: int, actions: int, hidden: int = 64, steps: int = 8, beta: float = 0.9,
-                 slope: float = 25.0):
+                 slope: float = 25.0, input_gain: float = 4.0):
         super().__init__()
         owner = "SpikingActorCritic"
         self.steps = check.integer(owner, "steps", steps, minimum=1)
         if not 0 < beta < 1:
             raise ValueError(f"{owner}: parameter 'beta' must be in (0, 1), got {beta!r}")
-        self.encoder = _layer(obs_size, hidden, math.sqrt(2))
+        # a strong input layer (orthogonal, gain input_gain * sqrt 2) makes the neurons fire from the start
+        # (CartPole at rest: ~0.1 spikes per neuron and step); at gain sqrt 2 most stay silent and learn slowly
+        self.encoder = _layer(obs_size, hidden, check.real(owner, "input_gain", input_gain, positive=True)
+                              * math.sqrt(2))
         self.lif = snn.Leaky(beta=beta, spike_grad=surrogate.fast_sigmoid(slope=check.real(owner, "slope", slope,
                                                                                             positive=True)))
         self.actor = _layer(hidden, actions, 0.01)

@@ -1,0 +1,170 @@
+"""Deep RL on CartPole: DQN, PPO, A2C, REINFORCE, a spiking PPO policy and an LSTM policy with hidden velocities.
+
+Every agent of :mod:`neuroai.rl` learns CartPole-v1 (and, with ``--env
+Acrobot-v1``, Acrobot) from the same seeds with its published
+hyper-parameters (CleanRL's for DQN and PPO, rl-baselines3-zoo's for A2C):
+
+- **DQN** (replay, target network) and **Double DQN**;
+- **PPO** (GAE, 4 vectorized environments), **A2C** (8 environments,
+  5-step returns), **REINFORCE** with a value baseline;
+- **spiking PPO**: PPO training a policy of leaky integrate-and-fire neurons
+  through the surrogate gradient (:class:`neuroai.rl.SpikingActorCritic`);
+- **LSTM PPO on CartPole without velocities**: the cart and pole
+  velocities are hidden, so a memoryless policy cannot balance well; an
+  LSTM policy has to infer them from the history (the MLP PPO on the same
+  masked task is the control).
+
+For each agent: learning curves (mean and spread over seeds of the return
+of the last 20 episodes against environment steps), environment steps and
+wall time to solve (mean return of 100 consecutive training episodes >=
+475 on CartPole), the mean return of the last 100 training episodes, and the
+greedy policy's mean return over 10 evaluation episodes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from neuroai.cli import script_main
+from neuroai.experiments import RunRecord, markdown_table
+from neuroai.rl import (SOLVED, A2CConfig, DQNConfig, LSTMActorCritic, MLPActorCritic, PPOConfig,
+                        ReinforceConfig, SpikingActorCritic, evaluate, train_a2c, train_dqn, train_ppo,
+                        train_reinforce)
+
+AGENTS = ("dqn", "double_dqn", "ppo", "a2c", "reinforce", "spiking_ppo", "lstm_ppo_masked", "mlp_ppo_masked")
+
+
+@dataclass(frozen=True)
+class Params:
+    env: str = "CartPole-v1"
+    steps: int = 500_000               # environment steps per run
+    seeds: int = 3
+    agents: tuple[str, ...] = AGENTS
+    eval_episodes: int = 10
+    curve_window: int = 20             # episodes averaged per point of the learning curves
+
+
+QUICK = dict(steps=15_000, seeds=1, agents=("dqn", "ppo", "a2c", "spiking_ppo"), eval_episodes=3)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--env", choices=sorted(SOLVED), default=None)
+    parser.add_argument("--steps", type=int, default=None, help="environment steps per run (default 500,000)")
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--agents", nargs="+", choices=AGENTS, default=None)
+
+
+def train(agent: str, p: Params, seed: int):
+    """One run; returns the TrainResult and the greedy action function of its policy."""
+    common = dict(seed=seed, progress=False)
+    if agent in ("dqn", "double_dqn"):
+        result = train_dqn(p.env, DQNConfig(total_timesteps=p.steps, double=agent == "double_dqn"), **common)
+        return result, lambda obs: result.model(obs).argmax(1)
+    if agent == "a2c":
+        result = train_a2c(p.env, A2CConfig(total_timesteps=p.steps), **common)
+    elif agent == "reinforce":
+        result = train_reinforce(p.env, ReinforceConfig(total_timesteps=p.steps), **common)
+    else:
+        policy = None
+        masked = agent.endswith("_masked")
+        obs_size, actions = (2 if masked else 4), 2
+        if agent == "spiking_ppo":
+            policy = SpikingActorCritic(obs_size, actions)
+        elif agent == "lstm_ppo_masked":
+            policy = LSTMActorCritic(obs_size, actions)
+        elif agent == "mlp_ppo_masked":
+            policy = MLPActorCritic(obs_size, actions)
+        result = train_ppo(p.env, PPOConfig(total_timesteps=p.steps), policy=policy, mask_velocity=masked, **common)
+    model = result.model
+    if model.recurrent:
+        return result, None    # evaluated on its training episodes (a greedy rollout needs its state)
+    return result, lambda obs: model(obs)[0].argmax(1)
+
+
+def curve(result, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, mean return of the last ``window`` episodes) at every episode end."""
+    steps = np.array([s for s, _ in result.episodes])
+    returns = result.returns()
+    smooth = np.array([returns[max(0, k - window + 1):k + 1].mean() for k in range(len(returns))])
+    return steps, smooth
+
+
+def figure(curves: dict, p: Params) -> Figure:
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    ax = fig.subplots()
+    grid = np.linspace(0, p.steps, 200)
+    for i, (agent, runs) in enumerate(curves.items()):
+        ys = np.array([np.interp(grid, s, r, left=np.nan) for s, r in runs if len(s)])
+        if not len(ys):
+            continue
+        seen = np.isfinite(ys).any(axis=0)           # before its first episode ends a run has no point
+        mean = np.nanmean(ys[:, seen], axis=0)
+        ax.plot(grid[seen], mean, color=f"C{i}", label=agent)
+        if len(ys) > 1:
+            ax.fill_between(grid[seen], np.nanmin(ys[:, seen], axis=0), np.nanmax(ys[:, seen], axis=0),
+                            color=f"C{i}", alpha=0.2)
+    if p.env in SOLVED:
+        ax.axhline(SOLVED[p.env], color="gray", ls=":", lw=1)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel(f"return (mean of the last {p.curve_window} episodes)")
+    ax.set_title(p.env)
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def run(record: RunRecord, *, quick: bool = False, seed: int = 0, env: str | None = None, steps: int | None = None,
+        seeds: int | None = None, agents: list[str] | None = None) -> dict:
+    """Train every agent on every seed; returns per agent the steps to solve, final and greedy returns."""
+    overrides = {k: v for k, v in dict(env=env, steps=steps, seeds=seeds,
+                                       agents=tuple(agents) if agents else None).items() if v is not None}
+    p = dataclasses.replace(Params(), **{**(QUICK if quick else {}), **overrides})
+    threshold = SOLVED[p.env]
+    record.write_config({**dataclasses.asdict(p), "quick": quick, "threshold": threshold}, seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # small networks: one thread is fastest
+    rows, curves, metrics = [], {}, []
+    try:
+        for agent in p.agents:
+            runs, solved, greedy = [], [], []
+            for s in range(seed, seed + p.seeds):
+                result, act = train(agent, p, s)
+                runs.append(result)
+                solved.append(result.steps_to_solve(threshold))
+                if act is not None:
+                    greedy.append(float(evaluate(act, p.env, p.eval_episodes, seed=10_000 + s,
+                                                 mask_velocity=agent.endswith("_masked")).mean()))
+                metrics += [{"agent": agent, "seed": s, "step": st, "return": r} for st, r in result.episodes]
+                print(f"{agent} seed {s}: last-100 mean {result.returns()[-100:].mean():.1f}, "
+                      f"solved at {solved[-1]}, {result.seconds:.0f} s", flush=True)
+            curves[agent] = [curve(r, p.curve_window) for r in runs]
+            hit = [x for x in solved if x is not None]
+            rows.append({
+                "agent": agent, "seeds solved": f"{len(hit)}/{len(runs)}",
+                "steps to solve (mean)": statistics.mean(hit) if hit else "-",
+                "wall time per run (s)": statistics.mean(r.seconds for r in runs),
+                "steps per second": statistics.mean(r.steps / r.seconds for r in runs),
+                "last-100 mean return": statistics.mean(float(r.returns()[-100:].mean()) for r in runs),
+                "greedy return": statistics.mean(greedy) if greedy else "-",
+                "spikes per neuron and step": (runs[-1].model.last_spike_rate if agent == "spiking_ppo" else "-"),
+            })
+    finally:
+        torch.set_num_threads(threads)
+    print(markdown_table(rows))
+    record.write_metrics(metrics)
+    record.save_figure(figure(curves, p), "rl_cartpole")
+    record.write_summary(
+        f"Deep RL on {p.env}", rows,
+        f"{p.steps:,} environment steps per run, {p.seeds} seed(s) from {seed}; solved: mean return of 100 "
+        f"consecutive training episodes >= {threshold}. Greedy return: {p.eval_episodes} evaluation episodes "
+        "(not for the LSTM policy, whose greedy rollout needs its recurrent state; its training returns "
+        "stand).\n\n![rl_cartpole](rl_cartpole.png)")
+    return {row["agent"]: {k: v for k, v in row.items() if k != "agent"} for row in rows}
+
+
+if __name__ == "__main__":
+    raise SystemExit(script_main(run))
