@@ -5,6 +5,8 @@ default schedule (groups, thresholds, synapses, resets).
 """
 from __future__ import annotations
 
+import gc
+
 import brian2 as b2
 import numpy as np
 
@@ -284,12 +286,20 @@ class Runner:
         seen_samples = {k: len(m.t) for k, m in self.state_monitors.items()}
         previous = b2.prefs.codegen.target  # a process-wide preference: restore it
         b2.prefs.codegen.target = self.target
+        frozen = False
         try:
             # signals are TimedArrays over absolute time, zero before this segment
             namespace = {name: b2.TimedArray(np.concatenate([np.zeros(self.step), values]), dt=self.dt * b2.second)
                          for name, values in signals.items()}
+            # Brian2 starts every run with a full gc.collect(), which with torch loaded costs ~0.2 s, as long
+            # as a short run; objects alive now are frozen out of it (O(1)) and handed back afterwards
+            frozen = not gc.get_freeze_count()
+            if frozen:
+                gc.freeze()
             self.net.run(n_steps * self.dt * b2.second, namespace=namespace)
         finally:
+            if frozen:
+                gc.unfreeze()
             b2.prefs.codegen.target = previous
         self.step += n_steps
         spikes = {}

@@ -9,7 +9,9 @@ in one dataclass whose defaults reproduce a published CartPole result:
   :class:`PPOConfig`), for any :class:`ActorCritic` policy;
 * :mod:`.a2c`: synchronous advantage actor-critic (:func:`train_a2c`, :class:`A2CConfig`);
 * :mod:`.reinforce`: REINFORCE with a value baseline (:func:`train_reinforce`,
-  :class:`ReinforceConfig`).
+  :class:`ReinforceConfig`);
+* :mod:`.rstdp`: a spiking circuit (a neuroai Network, on Brian2 or torch)
+  learning a cue-action task by reward-modulated STDP (:func:`train_rstdp`).
 
 Shared pieces: :mod:`.returns` (discounted returns, GAE), :mod:`.rollout`
 (on-policy rollouts of vector environments), :mod:`.buffers`
@@ -24,6 +26,9 @@ from .policies import ActorCritic, LSTMActorCritic, MLPActorCritic, SpikingActor
 from .ppo import PPOConfig, train_ppo
 from .reinforce import ReinforceConfig, train_reinforce
 from .returns import discounted_returns, gae
+from .rstdp import RSTDPConfig, RSTDPResult, evaluate_rstdp, train_rstdp
 
-__all__ = ["A2CConfig", "ActorCritic", "LSTMActorCritic", "SpikingActorCritic", "DQNConfig", "ReinforceConfig", "train_a2c", "train_reinforce", "MLPActorCritic", "PPOConfig", "QNetwork", "ReplayBuffer", "SOLVED",
-           "TrainResult", "Transitions", "discounted_returns", "evaluate", "gae", "train_dqn", "train_ppo"]
+__all__ = ["A2CConfig", "ActorCritic", "DQNConfig", "LSTMActorCritic", "MLPActorCritic", "PPOConfig", "QNetwork",
+           "RSTDPConfig", "RSTDPResult", "ReinforceConfig", "ReplayBuffer", "SOLVED", "SpikingActorCritic",
+           "TrainResult", "Transitions", "discounted_returns", "evaluate", "evaluate_rstdp", "gae", "train_a2c",
+           "train_dqn", "train_ppo", "train_reinforce", "train_rstdp"]
