@@ -20,7 +20,6 @@ it, and is reported beside the LSTM.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import torch
@@ -29,7 +28,7 @@ from matplotlib.figure import Figure
 from neuroai.cli import script_main
 from neuroai.data import load_corpus, python_docs_corpus
 from neuroai.experiments import RunRecord, markdown_table
-from neuroai.models.rnnlm import LMTraining, RNNLanguageModel, fit_language_model, generate
+from neuroai.models.rnnlm import LMTraining, RNNLanguageModel, fit_language_model, generate, unigram_perplexity
 
 
 @dataclass(frozen=True)
@@ -58,13 +57,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--tie", action="store_true", default=None, help="tie decoder and embedding weights")
     parser.add_argument("--checkpoint", default=None, metavar="FILE", help="save every epoch; resume from FILE")
-
-
-def unigram_perplexity(train: torch.Tensor, test: torch.Tensor, vocab_size: int) -> float:
-    """Perplexity on ``test`` of word frequencies counted on ``train`` (add-one smoothed)."""
-    counts = torch.bincount(train, minlength=vocab_size).double() + 1
-    log_p = torch.log(counts / counts.sum())
-    return math.exp(-float(log_p[test].mean()))
 
 
 def figure(history: list[dict]) -> Figure:

@@ -136,3 +136,100 @@ def test_copy_memory_asks_back_the_symbols_after_the_delimiter():
 def test_bad_arguments(call, text):
     with pytest.raises(ValueError, match=text):
         call()
+
+
+@pytest.mark.parametrize("cell", ["spiking_rnn", "spiking_lstm"])
+def test_a_spiking_core_remembers_its_first_input(cell):
+    # input_size != hidden_size: snnTorch 1.0's SLSTM.forward silently restarts from zeros in that case
+    core = make_recurrent(cell, 3, 16)
+    x = torch.rand(6, 4, 3, generator=torch.Generator().manual_seed(0))
+    changed = x.clone()
+    changed[0] += 2.0
+    (_, last), (_, last_changed) = core(x)[1][0], core(changed)[1][0]     # final membranes
+    assert not torch.allclose(last, last_changed)
+
+
+@pytest.mark.parametrize("cell", ["spiking_rnn", "spiking_lstm"])
+@pytest.mark.parametrize("readout", ["spikes", "trace"])
+def test_a_spiking_core_continues_exactly_from_a_carried_state(cell, readout):
+    core = make_recurrent(cell, 3, 8, layers=2, readout=readout)
+    x = 3 * torch.rand(10, 2, 3, generator=torch.Generator().manual_seed(1))
+    whole, state = core(x)
+    first, middle = core(x[:4])
+    second, end = core(x[4:], middle)
+    torch.testing.assert_close(torch.cat([first, second]), whole)
+    for a, b in zip(detach_state(end), detach_state(state)):
+        for s, t in zip(a, b):
+            torch.testing.assert_close(s, t)
+
+
+def test_the_trace_read_out_low_pass_filters_the_last_layers_spikes():
+    x = 3 * torch.rand(12, 2, 3, generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(0)
+    spikes, _ = make_recurrent("spiking_rnn", 3, 8)(x)
+    torch.manual_seed(0)
+    trace, state = make_recurrent("spiking_rnn", 3, 8, readout="trace", trace_decay=0.7)(x)
+    expected, r = [], torch.zeros(2, 8)
+    for s in spikes:
+        r = 0.7 * r + s
+        expected.append(r)
+    assert spikes.sum() > 0
+    torch.testing.assert_close(trace, torch.stack(expected))
+    assert len(state) == 1 and len(state[0]) == 3 and torch.equal(state[0][2], trace[-1])
+
+
+def test_the_spiking_lstm_fires_with_its_default_threshold_and_refuses_one_it_cannot_reach():
+    core = make_recurrent("spiking_lstm", 3, 32)
+    core(torch.randn(20, 8, 3, generator=torch.Generator().manual_seed(0)))
+    assert 0.01 < core.last_spike_rate < 0.99
+    with pytest.raises(ValueError, match="must be < 1 for kind 'slstm'"):
+        make_recurrent("spiking_lstm", 3, 4, threshold=1.0)
+
+
+def test_layer_spike_rates_average_to_the_spike_rate():
+    core = make_recurrent("spiking_rnn", 3, 16, layers=3)
+    core(4 * torch.rand(20, 5, 3))
+    assert len(core.last_layer_spike_rates) == 3
+    assert core.last_spike_rate == pytest.approx(sum(core.last_layer_spike_rates) / 3)
+
+
+@pytest.mark.parametrize("cell", ["spiking_rnn", "spiking_lstm"])
+def test_learned_decays_and_thresholds_are_per_neuron_parameters(cell):
+    core = make_recurrent(cell, 3, 8, layers=2, learn_beta=cell == "spiking_rnn", learn_threshold=True)
+    out, _ = core(3 * torch.rand(6, 4, 3))
+    out.sum().backward()
+    names = ["threshold"] + (["beta"] if cell == "spiking_rnn" else [])
+    for cell_module in core.cells:
+        for name in names:
+            p = getattr(cell_module, name)
+            assert isinstance(p, torch.nn.Parameter) and p.shape == (8,) and p.grad is not None
+    fixed = make_recurrent(cell, 3, 8)
+    assert not any(n.endswith(("beta", "threshold")) for n, _ in fixed.named_parameters())
+
+
+def test_a_many_to_one_model_reads_a_spiking_trace_at_the_last_step():
+    model = SequenceModel(3, 8, 2, cell="spiking_rnn", spiking_options={"readout": "trace"}, seed=0)
+    x = 3 * torch.rand(7, 4, 3)
+    torch.testing.assert_close(model(x), model.readout(model.core(x)[0][-1]))
+    spikes = SequenceModel(3, 8, 2, cell="spiking_rnn", seed=0)
+    torch.testing.assert_close(spikes(x), spikes.readout(spikes.core(x)[0].mean(0)))
+
+
+@pytest.mark.parametrize("call, error, text", [
+    (lambda: make_recurrent("spiking_rnn", 3, 4, beta=1.0), ValueError, r"'beta' must be in \(0, 1\)"),
+    (lambda: make_recurrent("spiking_rnn", 3, 4, threshold=0.0), ValueError, "'threshold' must be > 0"),
+    (lambda: make_recurrent("spiking_rnn", 3, 4, readout="membrane"), ValueError, "'readout' must be one of"),
+    (lambda: make_recurrent("spiking_lstm", 3, 4, trace_decay=0.0), ValueError, r"'trace_decay' must be in \(0, 1\)"),
+    (lambda: make_recurrent("lstm", 3, 4, beta=0.5), ValueError, "apply to the spiking cells"),
+    (lambda: make_recurrent("spiking_rnn", 3, 4, gain=2.0), TypeError, "unknown spiking options"),
+])
+def test_bad_spiking_options(call, error, text):
+    with pytest.raises(error, match=text):
+        call()
+
+
+def test_learned_decays_of_different_layers_are_independent():
+    core = make_recurrent("spiking_rnn", 3, 4, layers=2, learn_beta=True)
+    with torch.no_grad():
+        core.cells[0].beta.fill_(0.7)
+    assert torch.all(core.cells[1].beta == 0.2)

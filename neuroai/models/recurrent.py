@@ -9,18 +9,18 @@ directions), state)``, and ``state=None`` starts from zeros.
 - ``"spiking_rnn"``: per layer, a linear input projection into snnTorch's
   ``RLeaky`` (leaky integrate-and-fire neurons with all-to-all recurrent
   weights, reset by subtraction, surrogate gradient);
-- ``"spiking_lstm"``: snnTorch's ``SLSTM`` (an LSTM cell whose output is
-  thresholded into spikes).
+- ``"spiking_lstm"``: snnTorch's ``SLSTM`` (an LSTM cell whose hidden state
+  is thresholded into spikes).
 
-A spiking core outputs spikes (0/1) and records ``last_spike_rate`` (mean
-spikes per neuron and step of its last forward). :class:`SequenceModel` puts
-a linear read-out on a core for the three shapes of sequence task:
-many-to-one (classify or regress a sequence), many-to-many (a label per
-step) and one-to-many (a sequence from one input).
+A spiking core (:class:`SpikingRecurrent`) passes only spikes (0/1) from
+layer to layer and outputs its last layer's spikes or their trace (an
+exponentially weighted spike rate); it records ``last_spike_rate`` (mean
+spikes per neuron and step of its last forward) and the rate of each layer.
+:class:`SequenceModel` puts a linear read-out on a core for the three shapes
+of sequence task: many-to-one (classify or regress a sequence), many-to-many
+(a label per step) and one-to-many (a sequence from one input).
 """
 from __future__ import annotations
-
-import math
 
 import snntorch as snn
 import torch
@@ -32,67 +32,148 @@ ANN_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 SPIKING_CELLS = ("spiking_rnn", "spiking_lstm")
 CELLS = (*ANN_CELLS, *SPIKING_CELLS)
 MODES = ("many_to_one", "many_to_many", "one_to_many")
+READOUTS = ("spikes", "trace")
+SPIKING_OPTIONS = ("beta", "threshold", "learn_beta", "learn_threshold", "readout", "trace_decay")
 
 
 class SpikingRecurrent(nn.Module):
     """Stacked recurrent spiking layers (``kind``: ``"rleaky"`` or ``"slstm"``) with torch.nn.RNN's interface.
 
+    ``forward(x (T, B, input_size), state=None) -> (output (T, B, hidden), state)``.
+    Each layer passes only its spikes (0/1, ``(T, B, hidden)``) to the next;
+    ``output`` is the last layer's spikes (``readout="spikes"``) or their
+    trace (``readout="trace"``), ``r_t = d r_{t-1} + s_t`` with
+    ``d = trace_decay`` (in ``[0, 1 / (1 - d)]``): the membrane of a
+    non-spiking leaky-integrator read-out neuron per hidden unit, fed by that
+    unit's spikes alone (Bellec et al. 2018; Zenke & Vogels 2021). Gradients cross every
+    threshold through snnTorch's default surrogate, the arctangent
+    ``dS/dU = 1 / (1 + (pi (U - threshold))^2)``.
+
     Args:
         input_size, hidden_size, layers: as ``torch.nn.RNN``.
-        kind: ``"rleaky"``: ``Linear(input, hidden)`` then ``snn.RLeaky``
-            (membrane decay ``beta`` per step, threshold 1, recurrent
-            all-to-all weights); ``"slstm"``: ``snn.SLSTM``.
-        beta: membrane decay per step of the RLeaky neurons, in (0, 1).
+        kind: ``"rleaky"``: ``Linear(input, hidden)`` then ``snn.RLeaky``,
+            ``U_t = beta U_{t-1} + W x_t + V s_{t-1} - threshold s_{t-1}``,
+            ``s_t = [U_t > threshold]`` (all-to-all recurrent weights ``V``
+            on the spikes, reset by subtraction); ``"slstm"``: ``snn.SLSTM``,
+            an ``LSTMCell`` whose hidden state ``h`` is the membrane,
+            ``s_t = [h_t > threshold]``. SLSTM recurs on ``h`` (continuous,
+            as in snnTorch); only its spikes leave the layer.
+        beta: membrane decay per step of the RLeaky neurons (its initial value if
+            learned), in (0, 1); not used by slstm. The default 0.2 suits one step
+            per token or symbol: the membrane mostly reflects the current input,
+            and memory lives in the recurrent spikes (snnTorch's customary 0.9
+            integrates over ~10 inputs; on word-level language modelling it
+            trains to twice the perplexity).
+        threshold: firing threshold, > 0; None: 1 for rleaky (snnTorch's
+            default) and 0.1 for slstm. An SLSTM membrane ``h = o tanh(c)``
+            lies in (-1, 1), so slstm needs a threshold below 1 (at 1 it never fires).
+        learn_beta: one trainable decay per RLeaky neuron (snnTorch clamps it to [0, 1]).
+        learn_threshold: one trainable threshold per neuron.
+        readout: ``"spikes"`` or ``"trace"`` (see above).
+        trace_decay: ``d`` of the trace read-out, in (0, 1).
         dropout: on the spikes between layers.
 
     ``state``: a tuple with one ``(spikes, membrane)`` (rleaky) or
-    ``(synaptic, membrane)`` (slstm) pair of ``(B, hidden)`` tensors per layer.
+    ``(synaptic, membrane)`` (slstm) pair of ``(B, hidden)`` tensors per
+    layer; with ``readout="trace"`` the last layer's tuple also holds the
+    trace. After each forward, ``last_layer_spike_rates`` holds each layer's
+    mean spikes per neuron and step, and ``last_spike_rate`` their mean.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, layers: int = 1, kind: str = "rleaky",
-                 beta: float = 0.9, dropout: float = 0.0):
+    def __init__(self, input_size: int, hidden_size: int, layers: int = 1, kind: str = "rleaky", *,
+                 beta: float = 0.2, threshold: float | None = None, learn_beta: bool = False,
+                 learn_threshold: bool = False, readout: str = "spikes", trace_decay: float = 0.9,
+                 dropout: float = 0.0):
         super().__init__()
-        self.kind = check.choice("SpikingRecurrent", "kind", kind, ("rleaky", "slstm"))
-        if not 0 < beta < 1:
-            raise ValueError(f"SpikingRecurrent: parameter 'beta' must be in (0, 1), got {beta!r}")
+        owner = "SpikingRecurrent"
+        self.kind = check.choice(owner, "kind", kind, ("rleaky", "slstm"))
+        self.readout = check.choice(owner, "readout", readout, READOUTS)
+        beta = _open_unit(owner, "beta", beta)
+        self.trace_decay = _open_unit(owner, "trace_decay", trace_decay)
+        if threshold is None:
+            threshold = 1.0 if self.kind == "rleaky" else 0.1
+        threshold = check.real(owner, "threshold", threshold, positive=True)
+        if self.kind == "slstm" and threshold >= 1:
+            raise ValueError(f"{owner}: parameter 'threshold' must be < 1 for kind 'slstm' (its membrane, the "
+                             f"LSTM's hidden state, lies in (-1, 1), so it would never fire), got {threshold!r}")
         self.hidden_size, self.layers = hidden_size, layers
         sizes = [input_size] + [hidden_size] * layers
         if self.kind == "rleaky":
             self.inputs = nn.ModuleList(nn.Linear(a, hidden_size) for a in sizes[:-1])
-            self.cells = nn.ModuleList(snn.RLeaky(beta=beta, linear_features=hidden_size) for _ in range(layers))
+            self.cells = nn.ModuleList(
+                snn.RLeaky(beta=_per_neuron(beta, hidden_size, learn_beta), linear_features=hidden_size,
+                           threshold=_per_neuron(threshold, hidden_size, learn_threshold), learn_beta=learn_beta,
+                           learn_threshold=learn_threshold) for _ in range(layers))
         else:
             self.inputs = nn.ModuleList(nn.Identity() for _ in range(layers))
-            self.cells = nn.ModuleList(snn.SLSTM(a, hidden_size) for a in sizes[:-1])
+            self.cells = nn.ModuleList(
+                snn.SLSTM(a, hidden_size, threshold=_per_neuron(threshold, hidden_size, learn_threshold),
+                          learn_threshold=learn_threshold) for a in sizes[:-1])
         self.drop = nn.Dropout(dropout)
+        self.last_layer_spike_rates: tuple[float, ...] = (0.0,) * layers
         self.last_spike_rate = 0.0
+
+    def initial_state(self, batch: int, like: torch.Tensor) -> tuple:
+        """The all-zero state for ``batch`` sequences (dtype and device of ``like``)."""
+        zeros = like.new_zeros(batch, self.hidden_size)
+        state = [(zeros, zeros)] * self.layers
+        if self.readout == "trace":
+            state[-1] = (zeros, zeros, zeros)
+        return tuple(state)
 
     def forward(self, x: torch.Tensor, state=None):
         steps, batch = x.shape[:2]
         if state is None:
-            zeros = x.new_zeros(batch, self.hidden_size)
-            state = tuple((zeros, zeros) for _ in range(self.layers))
-        new_state, total = [], 0.0
+            state = self.initial_state(batch, x)
+        new_state, rates = [], []
         for layer, (project, cell) in enumerate(zip(self.inputs, self.cells)):
-            a, b = state[layer]
+            a, b = state[layer][:2]
             drive = project(x if layer == 0 else self.drop(x))
-            outputs = []
+            spikes = []
             for t in range(steps):
                 if self.kind == "rleaky":
-                    a, b = cell(drive[t], a, b)          # spikes, membrane
-                    outputs.append(a)
+                    a, b = cell(drive[t], a, b)                  # spikes, membrane
+                    spikes.append(a)
                 else:
-                    spikes, a, b = cell(drive[t], a, b)  # spikes, synaptic current, membrane
-                    outputs.append(spikes)
-            x = torch.stack(outputs)
-            total += float(x.detach().mean())
+                    # the LSTMCell of snn.SLSTM stepped here: SLSTM.forward (snnTorch 1.0) silently restarts
+                    # from zeros whenever input_size != hidden_size; no reset, as SLSTM's default
+                    b, a = cell.lstm_cell(drive[t], (b, a))      # membrane h, synaptic current c
+                    spikes.append(cell.fire(b))
+            x = torch.stack(spikes)
+            rates.append(float(x.detach().mean()))
             new_state.append((a, b))
-        self.last_spike_rate = total / self.layers
+        self.last_layer_spike_rates = tuple(rates)
+        self.last_spike_rate = sum(rates) / self.layers
+        if self.readout == "trace":
+            trace, traces, d = state[-1][2], [], self.trace_decay
+            for t in range(steps):
+                trace = d * trace + x[t]
+                traces.append(trace)
+            x = torch.stack(traces)
+            new_state[-1] = (*new_state[-1], trace)
         return x, tuple(new_state)
 
 
+def _per_neuron(value: float, size: int, learn: bool):
+    """A learned decay or threshold: a fresh tensor of one value per neuron (snnTorch wraps it in a
+    Parameter without copying); a fixed one stays a scalar."""
+    return torch.full((size,), value) if learn else value
+
+
+def _open_unit(owner: str, name: str, value) -> float:
+    """A real number strictly between 0 and 1."""
+    value = check.real(owner, name, value)
+    if not 0 < value < 1:
+        raise ValueError(f"{owner}: parameter '{name}' must be in (0, 1), got {value!r}")
+    return value
+
+
 def make_recurrent(cell: str, input_size: int, hidden_size: int, layers: int = 1, *, dropout: float = 0.0,
-                   bidirectional: bool = False, beta: float = 0.9) -> nn.Module:
-    """A recurrent core (see the module docstring); ``dropout`` acts between layers."""
+                   bidirectional: bool = False, **spiking_options) -> nn.Module:
+    """A recurrent core (see the module docstring); ``dropout`` acts between layers.
+    ``spiking_options``: keyword arguments of :class:`SpikingRecurrent` (``beta``,
+    ``threshold``, ``learn_beta``, ``learn_threshold``, ``readout``, ``trace_decay``),
+    for the spiking cells only."""
     owner = "make_recurrent"
     cell = check.choice(owner, "cell", cell, CELLS)
     input_size = check.integer(owner, "input_size", input_size, minimum=1)
@@ -105,8 +186,14 @@ def make_recurrent(cell: str, input_size: int, hidden_size: int, layers: int = 1
         if bidirectional:
             raise ValueError(f"{owner}: cell {cell!r} runs forward in time only; bidirectional needs one of "
                              f"{list(ANN_CELLS)}")
+        unknown = sorted(set(spiking_options) - set(SPIKING_OPTIONS))
+        if unknown:
+            raise TypeError(f"{owner}: unknown spiking options {unknown}; expected some of {list(SPIKING_OPTIONS)}")
         return SpikingRecurrent(input_size, hidden_size, layers, "rleaky" if cell == "spiking_rnn" else "slstm",
-                                beta=beta, dropout=dropout)
+                                dropout=dropout, **spiking_options)
+    if spiking_options:
+        raise ValueError(f"{owner}: options {sorted(spiking_options)} apply to the spiking cells "
+                         f"{list(SPIKING_CELLS)} only, not to {cell!r}")
     return ANN_CELLS[cell](input_size, hidden_size, layers, dropout=dropout if layers > 1 else 0.0,
                            bidirectional=bidirectional)
 
@@ -152,15 +239,17 @@ class SequenceModel(nn.Module):
 
     - ``"many_to_one"``: ``(B, output_size)`` from the last step's output
       (bidirectional: the forward direction's last and the backward
-      direction's first output, i.e. both final states); a spiking core reads
-      out its spike rate over the whole sequence instead (a single step holds
-      too few spikes);
+      direction's first output, i.e. both final states); a spiking core with
+      ``readout="spikes"`` reads out its spike rate over the whole sequence
+      instead (a single step holds too few spikes; a trace read-out is a rate already);
     - ``"many_to_many"``: ``(T, B, output_size)``, one read-out per step;
     - ``"one_to_many"``: ``x`` is ``(B, input_size)``, presented at the first
       of ``steps`` steps (zeros afterwards); returns ``(steps, B, output_size)``.
 
     Args:
-        cell, layers, bidirectional, dropout, beta: of the core (:func:`make_recurrent`).
+        cell, layers, bidirectional, dropout: of the core (:func:`make_recurrent`).
+        spiking_options: keyword arguments of a spiking core (:class:`SpikingRecurrent`:
+            ``beta``, ``threshold``, ``learn_beta``, ``learn_threshold``, ``readout``, ``trace_decay``).
         init: ``"default"`` (torch's / snnTorch's) or ``"orthogonal"``
             (recurrent weights orthogonal, :func:`orthogonal_init`).
         forget_bias: an LSTM core's forget-gate bias starts here (1: the gates
@@ -172,8 +261,8 @@ class SequenceModel(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, *, cell: str = "lstm",
                  mode: str = "many_to_one", layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
-                 init: str = "default", forget_bias: float = 1.0, steps: int | None = None, beta: float = 0.9,
-                 seed: int | None = None):
+                 init: str = "default", forget_bias: float = 1.0, steps: int | None = None,
+                 spiking_options: dict | None = None, seed: int | None = None):
         super().__init__()
         owner = "SequenceModel"
         self.mode = check.choice(owner, "mode", mode, MODES)
@@ -188,7 +277,7 @@ class SequenceModel(nn.Module):
             if seed is not None:
                 torch.manual_seed(check.seed(owner, seed))
             self.core = make_recurrent(cell, input_size, hidden_size, layers, dropout=dropout,
-                                       bidirectional=bidirectional, beta=beta)
+                                       bidirectional=bidirectional, **(spiking_options or {}))
             self.readout = nn.Linear(hidden_size * (2 if bidirectional else 1), output_size)
             if init == "orthogonal":
                 orthogonal_init(self.core)
@@ -210,7 +299,7 @@ class SequenceModel(nn.Module):
         output, _ = self.core(x)
         if self.mode != "many_to_one":
             return self.readout(output)
-        if self.spiking:
+        if self.spiking and self.core.readout == "spikes":
             return self.readout(output.mean(0))
         if self.bidirectional:
             h = self.hidden_size

@@ -48,11 +48,19 @@ class RNNLanguageModel(nn.Module):
         tie_weights: share the decoder's weight with the embedding (needs ``embedding == hidden``).
         init_range: weights (not biases) start uniform in ``[-init_range, init_range]``
             (a spiking core keeps snnTorch's initialization).
+        embedding_std: the embedding starts normal with this standard deviation; None:
+            uniform like the other weights with an ANN core, 1 (``torch.nn.Embedding``'s
+            default) with a spiking core, whose membranes word vectors within ``+-0.1``
+            would leave far below threshold (a silent core learns slowly, if at all).
+        spiking_options: keyword arguments of a spiking core
+            (:class:`~neuroai.models.recurrent.SpikingRecurrent`: ``beta``, ``threshold``,
+            ``learn_beta``, ``learn_threshold``, ``readout``, ``trace_decay``).
         seed: seed of the initialization (None: torch's global generator).
     """
 
     def __init__(self, vocab_size: int, embedding: int = 200, hidden: int = 200, layers: int = 2,
                  cell: str = "lstm", dropout: float = 0.2, tie_weights: bool = False, init_range: float = 0.1,
+                 embedding_std: float | None = None, spiking_options: dict | None = None,
                  seed: int | None = None):
         super().__init__()
         owner = "RNNLanguageModel"
@@ -68,12 +76,16 @@ class RNNLanguageModel(nn.Module):
             raise ValueError(f"{owner}: tie_weights needs embedding == hidden, got embedding {embedding} and "
                              f"hidden {hidden}")
         init_range = check.real(owner, "init_range", init_range, positive=True)
+        if embedding_std is None and self.cell in SPIKING_CELLS:
+            embedding_std = 1.0
+        if embedding_std is not None:
+            embedding_std = check.real(owner, "embedding_std", embedding_std, positive=True)
         self.drop = nn.Dropout(dropout)
         self.encoder = nn.Embedding(vocab_size, embedding)
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(check.seed(owner, seed))
-            self.rnn = make_recurrent(cell, embedding, hidden, layers, dropout=dropout)
+            self.rnn = make_recurrent(cell, embedding, hidden, layers, dropout=dropout, **(spiking_options or {}))
             self.decoder = nn.Linear(hidden, vocab_size)
             with torch.no_grad():
                 for name, p in self.named_parameters():
@@ -81,6 +93,8 @@ class RNNLanguageModel(nn.Module):
                         continue
                     if "bias" in name:
                         p.zero_()
+                    elif name == "encoder.weight" and embedding_std is not None:
+                        p.normal_(0.0, embedding_std)
                     else:
                         p.uniform_(-init_range, init_range)
         if tie_weights:
@@ -97,6 +111,14 @@ class RNNLanguageModel(nn.Module):
                              f"{tuple(tokens.shape)} and dtype {tokens.dtype}")
         output, state = self.rnn(self.drop(self.encoder(tokens)), state)
         return self.decoder(self.drop(output)), state
+
+
+def unigram_perplexity(train: torch.Tensor, test: torch.Tensor, vocab_size: int) -> float:
+    """The baseline above uniform: perplexity on the token ids ``test`` of the word
+    frequencies counted on ``train`` (add-one smoothed)."""
+    counts = torch.bincount(train, minlength=vocab_size).double() + 1
+    log_p = torch.log(counts / counts.sum())
+    return math.exp(-float(log_p[test].mean()))
 
 
 @torch.no_grad()
