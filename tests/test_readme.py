@@ -22,3 +22,9 @@ def test_example_runs_on_both_backends_with_identical_spikes(capsys):
     for pop in ("exc", "inh"):
         matched, n_brian, n_torch = na.spike_agreement(scope["brian"], scope["torch_"], pop)
         assert matched == n_brian == n_torch > 0
+
+
+def test_every_simulation_is_listed():
+    from neuroai.cli import discover
+    missing = [name for name in discover() if f"| `{name}` |" not in README]
+    assert not missing, f"simulations missing from the README's table: {missing}"
