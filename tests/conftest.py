@@ -69,3 +69,20 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def grammar_corpus(tmp_path_factory):
+    """A PTB-format folder of sentences from a tiny grammar (3 x 3 x 2 = 18 sentences of 5 words):
+    3,000 training, 300 validation and 300 test lines, seeded."""
+    import random
+
+    from neuroai.data.text import write_corpus
+
+    def lines(n, seed):
+        rng = random.Random(seed)
+        subjects, verbs, objects = ["the cat", "a dog", "the bird"], ["sees", "likes", "finds"], ["the fish", "a tree"]
+        return [f"{rng.choice(subjects)} {rng.choice(verbs)} {rng.choice(objects)}" for _ in range(n)]
+
+    return write_corpus({"train": lines(3000, 0), "valid": lines(300, 1), "test": lines(300, 2)},
+                        tmp_path_factory.mktemp("grammar"))

@@ -4,22 +4,13 @@ import csv
 import pytest
 
 from neuroai import cli
-from neuroai.data.text import write_corpus
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def grammar_lines(n, seed):
-    import random
-    rng = random.Random(seed)
-    subjects, verbs, objects = ["the cat", "a dog", "the bird"], ["sees", "likes", "finds"], ["the fish", "a tree"]
-    return [f"{rng.choice(subjects)} {rng.choice(verbs)} {rng.choice(objects)}" for _ in range(n)]
-
-
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    folder = write_corpus({"train": grammar_lines(3000, 0), "valid": grammar_lines(300, 1),
-                           "test": grammar_lines(300, 2)}, tmp_path_factory.mktemp("toy"))
+def study(tmp_path_factory, grammar_corpus):
+    folder = grammar_corpus
     module = cli.load("rnnlm")
     record, metrics = cli.execute("rnnlm", module.run, quick=True, seed=0, out=tmp_path_factory.mktemp("runs"),
                                   data=str(folder), epochs=3)

@@ -1,26 +1,17 @@
 """The spiking_sequences study, run quick (seed 0) with a small grammar as the language-model corpus."""
 import csv
 import json
-import random
 
 import pytest
 
 from neuroai import cli
-from neuroai.data.text import write_corpus
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def grammar_lines(n, seed):
-    rng = random.Random(seed)
-    subjects, verbs, objects = ["the cat", "a dog", "the bird"], ["sees", "likes", "finds"], ["the fish", "a tree"]
-    return [f"{rng.choice(subjects)} {rng.choice(verbs)} {rng.choice(objects)}" for _ in range(n)]
-
-
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    folder = write_corpus({"train": grammar_lines(2000, 0), "valid": grammar_lines(200, 1),
-                           "test": grammar_lines(200, 2)}, tmp_path_factory.mktemp("grammar"))
+def study(tmp_path_factory, grammar_corpus):
+    folder = grammar_corpus
     module = cli.load("spiking_sequences")
     record, metrics = cli.execute("spiking_sequences", module.run, quick=True, seed=0,
                                   out=tmp_path_factory.mktemp("runs"), data=str(folder), lm_epochs=3)

@@ -7,10 +7,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .. import validation as check
 from .envs import env_factory
 
 #: Mean return over 100 consecutive episodes that counts as solved (gymnasium's reward thresholds).
 SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
+
+
+def fractions(owner: str, config, names: tuple[str, ...]) -> None:
+    """Check that each field ``names`` of ``config`` is a number in [0, 1] (discounts, lambdas, rates)."""
+    for name in names:
+        value = check.real(owner, name, getattr(config, name))
+        if not 0 <= value <= 1:
+            raise ValueError(f"{owner}: parameter '{name}' must be in [0, 1], got {value!r}")
 
 
 @dataclass

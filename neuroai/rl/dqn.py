@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .. import validation as check
 from .buffers import ReplayBuffer
-from .common import TrainResult
+from .common import TrainResult, fractions
 from .envs import finished_episodes, require_discrete, vector_env
 
 
@@ -51,10 +51,7 @@ class DQNConfig:
             check.integer(owner, name, getattr(self, name), minimum=1)
         check.integer(owner, "learning_starts", self.learning_starts, minimum=0)
         check.real(owner, "learning_rate", self.learning_rate, positive=True)
-        for name in ("gamma", "tau", "start_epsilon", "end_epsilon", "exploration_fraction"):
-            value = check.real(owner, name, getattr(self, name), nonnegative=True)
-            if value > 1:
-                raise ValueError(f"{owner}: parameter '{name}' must be in [0, 1], got {value!r}")
+        fractions(owner, self, ("gamma", "tau", "start_epsilon", "end_epsilon", "exploration_fraction"))
 
 
 class QNetwork(nn.Module):

@@ -26,7 +26,7 @@ from torch.distributions import Categorical
 from tqdm.auto import tqdm
 
 from .. import validation as check
-from .common import TrainResult
+from .common import TrainResult, fractions
 from .envs import require_discrete, vector_env
 from .policies import ActorCritic, MLPActorCritic
 from .returns import gae
@@ -55,9 +55,7 @@ class PPOConfig:
         for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
             check.integer(owner, name, getattr(self, name), minimum=1)
         check.real(owner, "learning_rate", self.learning_rate, positive=True)
-        for name in ("gamma", "gae_lambda"):
-            if not 0 <= check.real(owner, name, getattr(self, name)) <= 1:
-                raise ValueError(f"{owner}: parameter '{name}' must be in [0, 1], got {getattr(self, name)!r}")
+        fractions(owner, self, ("gamma", "gae_lambda"))
         for name in ("clip_coef", "ent_coef", "vf_coef", "max_grad_norm"):
             check.real(owner, name, getattr(self, name), nonnegative=True)
         if (self.num_envs * self.num_steps) % self.num_minibatches:

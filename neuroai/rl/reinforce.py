@@ -18,7 +18,7 @@ from torch.distributions import Categorical
 from tqdm.auto import tqdm
 
 from .. import validation as check
-from .common import TrainResult
+from .common import TrainResult, fractions
 from .envs import env_factory, gym
 from .policies import ActorCritic, MLPActorCritic
 from .returns import discounted_returns
@@ -38,8 +38,7 @@ class ReinforceConfig:
         for name in ("total_timesteps", "episodes_per_update"):
             check.integer(owner, name, getattr(self, name), minimum=1)
         check.real(owner, "learning_rate", self.learning_rate, positive=True)
-        if not 0 <= check.real(owner, "gamma", self.gamma) <= 1:
-            raise ValueError(f"{owner}: parameter 'gamma' must be in [0, 1], got {self.gamma!r}")
+        fractions(owner, self, ("gamma",))
         check.real(owner, "vf_coef", self.vf_coef, nonnegative=True)
 
 
