@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import torch
 from matplotlib.figure import Figure
 
 from neuroai.cli import script_main
