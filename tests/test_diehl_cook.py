@@ -85,6 +85,17 @@ def test_batched_learning_shares_thresholds_and_weights(digits):
     np.testing.assert_allclose(trained.weights.sum(0), SMALL.total_per_input * 64 * dc.NS, rtol=1e-6)
     with pytest.raises(ValueError, match="batch_size > 1 needs backend='torch'"):
         dc.train(SMALL, x[:6], backend="brian2", batch_size=3)
+    with pytest.raises(ValueError, match=r"batch_size \(13\) must be <= n_neurons \(12\)"):
+        dc.train(SMALL, x[:6], backend="torch", batch_size=13)
+
+
+def test_the_images_of_a_batch_compete_for_neurons(digits):
+    x, _ = digits
+    trained = dc.train(SMALL, x[:24], backend="torch", batch_size=4, chunk=24)
+    fired = trained.counts.reshape(6, 4, SMALL.n_neurons) > 0  # (batches, images, neurons)
+    assert fired.sum() > 12
+    assert fired.sum(1).max() == 1  # each neuron answered one image of its batch
+    assert fired.any(2).sum(1).min() >= 2  # and the images of a batch found different winners
 
 
 @pytest.mark.parametrize("batch_size", [1, 2])

@@ -97,3 +97,22 @@ def test_a_network_of_inputs_alone_runs():
     net.monitor("i")
     result = na.Simulator(net, "torch").run(0.1)
     assert result.spike_count("i") == 40
+
+
+def test_exclusive_populations_give_each_neuron_to_the_copy_that_fires_it_first(small_net):
+    model = TorchNetwork(small_net, dtype="float64")
+    one = poisson_inputs(small_net, 200, 1)
+    x = torch.cat([torch.zeros_like(one), one, one], dim=1)  # copy 0 silent, copies 1 and 2 identical
+    free = model({"inp": x}).spikes["out"].sum(0)
+    assert free[0].sum() == 0 and free[1].sum() > 0
+    torch.testing.assert_close(free[1], free[2])
+    # exclusive: copy 1 fires first (ties go to the lower copy), so it keeps the neurons that fire;
+    # copy 2 keeps only those that copy 1 never fired (they fire there for want of inhibition)
+    shared = model({"inp": x}, exclusive=("out",)).spikes["out"].sum(0)
+    assert shared[1].sum() > 0 and shared[2].sum() < free[2].sum() / 2
+    assert torch.all((shared > 0).sum(0) <= 1)  # no neuron fires in two copies
+    # a copy that fires a neuron alone keeps it
+    solo = model({"inp": torch.cat([x[:, :1], x[:, 2:]], dim=1)}, exclusive=("out",)).spikes["out"].sum(0)
+    torch.testing.assert_close(solo[1], free[2])
+    with pytest.raises(ValueError, match="'exclusive' names unknown populations \\['nope'\\]"):
+        model({"inp": x}, exclusive=("nope",))

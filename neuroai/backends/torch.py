@@ -212,13 +212,21 @@ class TorchNetwork(nn.Module):
         return inputs, steps, None
 
     def forward(self, inputs=None, *, steps: int | None = None, state: TorchState | None = None,
-                record: tuple[str, ...] | None = None, signals=None) -> TorchOutput:
+                record: tuple[str, ...] | None = None, signals=None, exclusive: tuple[str, ...] = ()) -> TorchOutput:
         """Simulate ``steps`` steps (default: the inputs' length).
 
         inputs: input name -> spike tensor (T, batch, n). state: continue
         from here (default :meth:`initial_state`). record: populations whose
         spikes to return (default all). signals: signal name -> values, one
         per step (T,), for rules that read them (default 0).
+
+        exclusive: populations whose neurons may fire in one copy of the
+        batch only during this call. A neuron's first spike claims it for
+        that copy (the lowest copy index among copies firing at the same
+        step); in the other copies it stays silent. Copies that learn
+        together through shared weights and thresholds then compete for
+        neurons as one image after another would: each neuron learns from
+        one copy, and every copy finds its own winners.
         """
         inputs, steps, batch = self._check_inputs(inputs, steps)
         signals = {name: values.tolist()
@@ -233,6 +241,11 @@ class TorchNetwork(nn.Module):
                              f"the network at a time, so they need batch size 1, got {batch_size} (STDP learns "
                              f"from batches)")
         net = self.network
+        unknown = sorted(set(exclusive) - set(net.populations))
+        if unknown:
+            raise ValueError(f"TorchNetwork: 'exclusive' names unknown populations {unknown}; the network has "
+                             f"{sorted(net.populations)}")
+        owners = {p: torch.full((net.size(p),), -1, dtype=torch.long, device=self.device) for p in exclusive}
         record = tuple(net.populations) if record is None else tuple(record)
         W = {name: self.effective_weight(name) for name in net.projections if name not in self._rules}
         trace_mons = [m for m in net.monitors if m.variable != "spikes"]
@@ -245,7 +258,7 @@ class TorchNetwork(nn.Module):
                     out_traces[m.key][0].append(work.step)
                     out_traces[m.key][1].append(self._sample(m, work))
             spk = self._step(work, {name: x[t] for name, x in inputs.items()}, W,
-                             {name: values[t] for name, values in signals.items()})
+                             {name: values[t] for name, values in signals.items()}, owners)
             for p in record:
                 out_spikes[p].append(spk[p])
         spikes = {p: torch.stack(s) if s else torch.zeros(0, 1, net.size(p)) for p, s in out_spikes.items()}
@@ -255,12 +268,16 @@ class TorchNetwork(nn.Module):
                   for m in trace_mons}
         return TorchOutput(spikes, traces, work)
 
-    def _step(self, state: TorchState, input_spikes, W, signals) -> dict[str, torch.Tensor]:
-        """Advance ``state`` by one step (in place); returns every source's spikes."""
+    def _step(self, state: TorchState, input_spikes, W, signals, owners) -> dict[str, torch.Tensor]:
+        """Advance ``state`` by one step (in place); returns every source's
+        spikes. ``owners[p]`` (n,): the copy that has claimed each neuron of
+        an exclusive population p, -1 while none has (updated in place)."""
         x, cur, last, history, step = state.neurons, state.currents, state.last_spike, state.history, state.step
         spk, is_open = dict(input_spikes), {}
         for p, model in self._models.items():
             x[p], cur[p], spk[p], is_open[p] = model.integrate(x[p], cur[p], last[p], step, self.spike_fn)
+        for p, owner in owners.items():
+            spk[p] = spk[p] * _claim(owner, spk[p])
         for name, st in state.plastic.items():
             self._rules[name].decay(st)
         for proj in self.network.projections.values():
@@ -322,6 +339,16 @@ class TorchNetwork(nn.Module):
             name: {var: state.neurons[name][var][0].detach().cpu().double().numpy() for var in pop.model.learned_state}
             for name, pop in self.network.populations.items() if pop.model.learned_state}
         return self.network.with_weights(weights).with_initial_state(learned)
+
+
+def _claim(owner: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
+    """Give each unclaimed neuron that fires now to the first copy firing it
+    (``owner`` (n,) updated in place); returns (batch, n), 1 where a copy
+    owns the neuron, so may keep its spikes."""
+    fired = spikes > 0
+    first = fired.to(torch.uint8).argmax(0)  # the lowest copy index among those firing
+    owner.copy_(torch.where((owner < 0) & fired.any(0), first, owner))
+    return (torch.arange(len(spikes), device=owner.device).unsqueeze(1) == owner).to(spikes.dtype)
 
 
 def _deliver(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, gate, scale=None) -> torch.Tensor:

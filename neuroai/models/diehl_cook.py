@@ -168,12 +168,20 @@ def train(config: DiehlCook, images, *, backend: str = "brian2", seed: int = 0, 
     Poisson inputs. The images run ``chunk`` at a time in one simulation;
     ``progress(done, counts_so_far)`` is called after each chunk.
 
-    ``batch_size > 1`` (torch backend only): the images of a chunk are
-    presented ``batch_size`` at a time to copies of the circuit that share
-    the input weights and the adaptive thresholds; the copies' STDP changes
-    and threshold increments add up step by step. This is not the
-    sequential algorithm (the copies compete only through the shared
-    thresholds and weights), but it runs many images per step.
+    ``batch_size > 1`` (torch backend only; at most ``n_neurons``): the
+    images of a chunk are presented ``batch_size`` at a time to copies of
+    the circuit that share the input weights and the adaptive thresholds;
+    the copies' STDP changes and threshold increments add up step by step.
+    The copies compete for neurons (``exclusive`` in
+    :meth:`~neuroai.backends.torch.TorchNetwork.forward`): an excitatory
+    neuron fires in the copy where it fired first and stays silent in the
+    others, so each image finds its own winners and each neuron learns one
+    image of the batch, as in the sequential algorithm, where a neuron that
+    has just won is less likely to win the next, different image. Without
+    this, the neuron with the broadest weights wins every copy, learns their
+    blurred sum and the map collapses. It is still not the sequential
+    algorithm (the copies see the same weights), but it runs many images per
+    step.
 
     ``checkpoint``: a file to which the learned state (weights, thresholds,
     counts so far, the input generator's state) is written atomically after
@@ -186,6 +194,9 @@ def train(config: DiehlCook, images, *, backend: str = "brian2", seed: int = 0, 
     batch_size = check.integer("diehl_cook.train", "batch_size", batch_size, minimum=1)
     if batch_size > 1 and backend != "torch":
         raise ValueError(f"diehl_cook.train: batch_size > 1 needs backend='torch', got {backend!r}")
+    if batch_size > config.n_neurons:
+        raise ValueError(f"diehl_cook.train: batch_size ({batch_size}) must be <= n_neurons ({config.n_neurons}): "
+                         f"the copies of a batch compete for distinct neurons")
     done, counts, weights, theta, rng_state = 0, [], None, None, None
     if checkpoint is not None and Path(checkpoint).exists():
         done, counts, weights, theta, rng_state = _load_checkpoint(checkpoint, config, images)
@@ -251,7 +262,7 @@ class _BatchedRun:
             spikes = torch.as_tensor(raster, dtype=self.module.dtype, device=self.module.device)
             with torch.no_grad():
                 out = self.module({"input": spikes}, state=self.state.repeat(len(x), shared=((EXCITATORY, "theta"),)),
-                                  record=(EXCITATORY,))
+                                  record=(EXCITATORY,), exclusive=(EXCITATORY,))
             counts.append(out.spikes[EXCITATORY][:self.on].sum(0).cpu().numpy().astype(np.int64))
             self.state = out.state.take(-1)  # after the rest, the copies' other variables are near rest
         return np.concatenate(counts)
