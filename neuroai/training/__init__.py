@@ -2,7 +2,8 @@
 stopping, atomic checkpoints with exact resumption, gradient clipping, a
 divergence guard, CSV/TensorBoard logging), learning-rate schedules with
 snapshot ensembling, metrics including the generalization gap, regularizers,
-and per-layer activation and gradient monitors.
+per-layer activation and gradient monitors, and data-parallel training
+under ``torchrun`` (:mod:`~neuroai.training.distributed`).
 
 >>> trainer = Trainer(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
 ...                   metrics=["accuracy"], seed=0,
@@ -12,7 +13,7 @@ and per-layer activation and gradient monitors.
 >>> history = trainer.fit(train_loader, val_loader, epochs=20,
 ...                       resume="runs/x/checkpoint.pt")                  # doctest: +SKIP
 """
-from . import schedules
+from . import distributed, schedules
 from .callbacks import Callback, DivergenceGuard, EarlyStopping, GradientClipping, TrainingDiverged
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .loggers import CSVLogger, TensorBoardLogger
@@ -23,7 +24,7 @@ from .schedules import SCHEDULES, SnapshotEnsemble, make_scheduler
 from .trainer import Trainer
 
 __all__ = [
-    "Trainer", "Callback", "EarlyStopping", "Checkpoint", "GradientClipping", "DivergenceGuard",
+    "Trainer", "distributed", "Callback", "EarlyStopping", "Checkpoint", "GradientClipping", "DivergenceGuard",
     "TrainingDiverged", "CSVLogger", "TensorBoardLogger", "SnapshotEnsemble", "schedules", "make_scheduler",
     "SCHEDULES", "METRICS", "accuracy", "generalization_gap", "load_checkpoint", "save_checkpoint",
     "Augmented", "RegularizedLoss", "l1_penalty", "l2_penalty", "penalized_parameters",

@@ -22,6 +22,7 @@ import torch
 
 from .. import validation as _v
 from ..experiments.records import atomic_write
+from . import distributed
 from .callbacks import Callback
 
 
@@ -78,7 +79,9 @@ def load_checkpoint(path: str | Path) -> dict:
 class Checkpoint(Callback):
     """Write the trainer's full state to ``path`` every ``every`` epochs (and
     at the last epoch), atomically. Resume with
-    ``trainer.fit(..., resume=path)``. It runs after every other callback."""
+    ``trainer.fit(..., resume=path)``. It runs after every other callback;
+    under ``torch.distributed`` only rank 0 writes (every rank holds the same
+    model)."""
 
     order = 100
 
@@ -90,4 +93,5 @@ class Checkpoint(Callback):
     def on_epoch_end(self, trainer, epoch, logs):
         if epoch % self.every == 0 or epoch == trainer.epochs or trainer.stop_training:
             self.last_saved_epoch = epoch
-            save_checkpoint(trainer.state_dict(), self.path)
+            if distributed.is_main():
+                save_checkpoint(trainer.state_dict(), self.path)

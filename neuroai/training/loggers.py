@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 from ..experiments.records import atomic_write
+from . import distributed
 from .callbacks import Callback
 
 
@@ -13,7 +14,7 @@ class CSVLogger(Callback):
     """Write the whole history (one row per epoch, one column per metric,
     including the ``gap_*`` generalization-gap columns) to ``path`` at the end
     of every epoch, atomically. The file always matches ``trainer.history``,
-    also after a resumed run."""
+    also after a resumed run. Under ``torch.distributed``, rank 0 writes."""
 
     order = 50
 
@@ -21,6 +22,8 @@ class CSVLogger(Callback):
         self.path = Path(path)
 
     def on_epoch_end(self, trainer, epoch, logs):
+        if not distributed.is_main():
+            return
         rows = trainer.history
         columns = list(dict.fromkeys(k for row in rows for k in row))
         buf = io.StringIO()
@@ -34,7 +37,8 @@ class CSVLogger(Callback):
 class TensorBoardLogger(Callback):
     """Log every numeric value of each epoch's row as a TensorBoard scalar
     (tag = metric name, step = epoch) under ``log_dir``. Needs the
-    ``tensorboard`` package, imported only when this logger is created."""
+    ``tensorboard`` package, imported only when this logger is created.
+    Under ``torch.distributed``, rank 0 writes."""
 
     order = 50
 
@@ -45,13 +49,16 @@ class TensorBoardLogger(Callback):
             raise ImportError("TensorBoardLogger needs the 'tensorboard' package, which is not installed: "
                               "pip install tensorboard (or use CSVLogger)") from err
         self.log_dir = Path(log_dir)
-        self.writer = SummaryWriter(log_dir=str(self.log_dir))
+        self.writer = SummaryWriter(log_dir=str(self.log_dir)) if distributed.is_main() else None
 
     def on_epoch_end(self, trainer, epoch, logs):
+        if self.writer is None:
+            return
         for key, value in logs.items():
             if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.writer.add_scalar(key, value, epoch)
         self.writer.flush()
 
     def on_train_end(self, trainer):
-        self.writer.flush()
+        if self.writer is not None:
+            self.writer.flush()

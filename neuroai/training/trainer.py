@@ -12,6 +12,7 @@ from torch.optim import lr_scheduler as _sched
 from tqdm.auto import tqdm
 
 from .. import validation as _v
+from . import distributed
 from .callbacks import Callback
 from .checkpoint import get_rng_state, load_checkpoint, set_rng_state
 from .metrics import generalization_gap, resolve_metrics
@@ -86,7 +87,14 @@ class Trainer:
         When given, each :meth:`fit` starts by seeding torch (CPU and CUDA),
         NumPy, Python's ``random`` and the data loaders' own generators with it.
     progress
-        Show a tqdm progress bar over the batches of the run.
+        Show a tqdm progress bar over the batches of the run (on rank 0
+        only, under ``torch.distributed``).
+
+    Under a ``torch.distributed`` process group (see
+    :mod:`neuroai.training.distributed`) the model is wrapped in
+    ``DistributedDataParallel`` for training, and the logged loss and metrics
+    are averaged over all processes' samples; ``model`` stays the plain
+    module (what callbacks see and checkpoints hold).
 
     Batches are ``(inputs, targets)`` pairs. :meth:`fit` returns the history:
     one dict per epoch with ``epoch`` (from 1), ``lr`` (of the first parameter
@@ -128,6 +136,15 @@ class Trainer:
         self.progress = bool(progress)
         self.needs_closure = (isinstance(optimizer, torch.optim.LBFGS)
                               or bool(getattr(optimizer, "requires_closure", False)))
+        self.network = self.model  # what the training step calls
+        if distributed.active():
+            if self.needs_closure:
+                raise ValueError(f"Trainer: {type(optimizer).__name__} needs a closure and decides from the "
+                                 f"local loss, so it cannot run data-parallel; use a first-order optimizer "
+                                 f"under torch.distributed")
+            from torch.nn.parallel import DistributedDataParallel
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.network = DistributedDataParallel(self.model, device_ids=ids)
         self.create_graph = bool(getattr(optimizer, "create_graph", False))  # second-order methods
         self.history: list[dict] = []
         self.epoch = 0          # current (during fit) or last completed epoch, from 1
@@ -230,7 +247,7 @@ class Trainer:
 
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
-            output = self.model(inputs)
+            output = self.network(inputs)
             loss = self.loss_fn(output, targets)
             if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
                 raise ValueError("Trainer: loss_fn must return a scalar tensor (use mean reduction), got "
@@ -276,13 +293,16 @@ class Trainer:
         except TypeError:
             n_batches = None
         total = None if n_batches is None else n_batches * max(epochs - self.epoch, 0)
-        bar = tqdm(total=total, disable=not self.progress, unit="batch", dynamic_ncols=True)
+        bar = tqdm(total=total, disable=not (self.progress and distributed.is_main()), unit="batch",
+                   dynamic_ncols=True)
         try:
             self._call("on_train_start")
             for epoch in range(self.epoch + 1, epochs + 1):
                 self.epoch = epoch
                 bar.set_description(f"epoch {epoch}/{epochs}")
                 self._call("on_epoch_start", epoch)
+                if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
+                    train_loader.sampler.set_epoch(epoch)  # a DistributedSampler's permutation for this epoch
                 logs = {"epoch": epoch, "lr": float(self.optimizer.param_groups[0]["lr"])}
                 logs.update(self._train_epoch(train_loader, bar))
                 if val_loader is not None:
@@ -324,7 +344,7 @@ class Trainer:
             bar.update(1)
         if count == 0:
             raise ValueError("Trainer.fit: the training loader yielded no batches")
-        return {k: float(v / count) for k, v in sums.items()}
+        return _global_means(sums, count, self.device)
 
     @torch.no_grad()
     def evaluate(self, loader) -> dict:
@@ -347,6 +367,17 @@ class Trainer:
                                                   device=self.device) * n
             if count == 0:
                 raise ValueError("Trainer.evaluate: the loader yielded no batches")
-            return {k: float(v / count) for k, v in sums.items()}
+            return _global_means(sums, count, self.device)
         finally:
             self.model.train(was_training)
+
+
+def _global_means(sums: dict[str, torch.Tensor], count: int, device) -> dict[str, float]:
+    """Each sum divided by the sample count, both totalled over all processes
+    of a process group (whether each process saw a share of the data or all
+    of it)."""
+    names = list(sums)
+    totals = distributed.all_reduce_sum(torch.stack([sums[k] for k in names]
+                                                    + [torch.tensor(float(count), dtype=torch.float64,
+                                                                    device=device)]))
+    return {k: float(totals[i] / totals[-1]) for i, k in enumerate(names)}
