@@ -1,4 +1,7 @@
-"""Running studies: the results folder of a run (:class:`RunRecord`)."""
+"""Running studies: the results folder of a run (:class:`RunRecord`) and
+sweeps of a function over a grid of parameters (:func:`grid`, :func:`sweep`,
+:class:`Sweep`)."""
 from .records import RunRecord, atomic_write, markdown_table, versions
+from .sweeps import Sweep, grid, sweep
 
-__all__ = ["RunRecord", "atomic_write", "markdown_table", "versions"]
+__all__ = ["RunRecord", "Sweep", "atomic_write", "grid", "markdown_table", "sweep", "versions"]
