@@ -127,10 +127,30 @@ class FixedProbability:
         check.seed("FixedProbability", self.seed)
 
     def resolve(self, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
-        mask = np.random.default_rng(self.seed).random((n_pre, n_post)) < self.p
+        """The connected pairs, sorted by (pre, post), drawn in time and
+        memory proportional to their number (not to n_pre * n_post): the gaps
+        between successive connected pairs in row-major order are
+        independent geometric variables, which is the same distribution as
+        one Bernoulli trial per pair."""
+        total, p = n_pre * n_post, float(self.p)
+        if p == 0.0 or total == 0:
+            flat = np.zeros(0, dtype=np.int64)
+        elif p == 1.0:
+            flat = np.arange(total, dtype=np.int64)
+        else:
+            rng, found, last = np.random.default_rng(self.seed), [], -1
+            while last < total:
+                left = total - 1 - last  # pairs not yet decided
+                draws = int(left * p + 6 * np.sqrt(left * p) + 16)  # enough to finish in one go, nearly always
+                positions = last + np.cumsum(rng.geometric(p, size=draws))
+                last = int(positions[-1])
+                found.append(positions[positions < total])
+            flat = np.concatenate(found)
+        pre, post = np.divmod(flat, n_post)
         if not self.allow_self:
-            np.fill_diagonal(mask, False)
-        return np.nonzero(mask)
+            keep = pre != post
+            pre, post = pre[keep], post[keep]
+        return pre, post
 
 
 @dataclass(frozen=True, eq=False)

@@ -31,6 +31,23 @@ def test_fixed_probability_is_seeded_and_has_the_right_density():
     assert abs(p1.n_synapses / 300**2 - 0.1) < 0.01
 
 
+def test_fixed_probability_draws_each_pair_independently_with_probability_p():
+    hits = np.zeros((20, 30))
+    for seed in range(2000):
+        pre, post = na.FixedProbability(0.3, allow_self=False, seed=seed).resolve(20, 30)
+        assert np.all(np.diff(pre * 30 + post) > 0)  # sorted by (pre, post), no pair twice
+        hits[pre, post] += 1
+    off = ~np.eye(20, 30, dtype=bool)
+    assert hits[~off].sum() == 0
+    freq = hits[off] / 2000  # each pair: Binomial(2000, 0.3) / 2000, sd 0.0102
+    assert abs(freq.mean() - 0.3) < 0.002 and 0.008 < freq.std() < 0.0125
+    # the first and last pairs are as likely as any (no edge effect of the sequential draw)
+    assert abs(hits[0, 0 + 1] / 2000 - 0.3) < 0.05 and abs(hits[-1, -1] / 2000 - 0.3) < 0.05
+    # a large sparse projection is drawn without an (n_pre, n_post) matrix: 40,000 x 40,000 at p = 1e-3
+    pre, post = na.FixedProbability(1e-3, seed=1).resolve(40_000, 40_000)
+    assert abs(len(pre) - 1.6e6) < 5 * np.sqrt(1.6e6) and post.max() < 40_000 and pre.max() < 40_000
+
+
 def test_weights_from_matrix_initializer_and_sign():
     net = na.Network()
     net.add_population("a", 3)

@@ -106,3 +106,14 @@ def test_segments_without_samples_give_empty_traces_on_both_backends():
         second = sim.run(0.03)  # steps 50..79: no multiple of 100
         assert second.trace("p.v").values.shape == (0, 2)
         assert second.trace("i_to_p.w").values.shape == (0, 3 * 2)
+
+
+def test_sparse_projections_keep_the_parity():
+    net = random_network(4)
+    brian = na.Simulator(net, "brian2", seed=4, target="numpy").run(0.3)
+    sparse = na.Simulator(net, "torch", seed=4, dtype="float64", sparse=True)
+    assert sparse.runner.module.sparse == set(net.projections)  # every projection stored per synapse
+    result = sparse.run(0.3)
+    assert sum(len(result.spikes[p].steps) for p in "abc") > 100
+    assert_same_spikes(brian, result, ["a", "b", "c"])
+    np.testing.assert_array_equal(brian.trace("a.v").values, result.trace("a.v").values)

@@ -116,3 +116,36 @@ def test_exclusive_populations_give_each_neuron_to_the_copy_that_fires_it_first(
     torch.testing.assert_close(solo[1], free[2])
     with pytest.raises(ValueError, match="'exclusive' names unknown populations \\['nope'\\]"):
         model({"inp": x}, exclusive=("nope",))
+
+
+def test_sparse_projections_train_and_round_trip_like_dense_ones(small_net):
+    x = poisson_inputs(small_net, 100, 2)
+    dense, sparse = TorchNetwork(small_net, dtype="float64"), TorchNetwork(small_net, dtype="float64", sparse=True)
+    assert dense.sparse == frozenset() and sparse.sparse == {"inp_to_out", "out_to_out"}
+    assert sparse.weights["inp_to_out"].shape == (small_net.projections["inp_to_out"].n_synapses,)
+    a, b = dense({"inp": x}).spikes["out"], sparse({"inp": x}).spikes["out"]
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    a.sum().backward()
+    b.sum().backward()
+    proj = small_net.projections["inp_to_out"]
+    grad_dense = dense.weights["inp_to_out"].grad[torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)]
+    torch.testing.assert_close(sparse.weights["inp_to_out"].grad, grad_dense)
+    assert sparse.weights["inp_to_out"].grad.abs().sum() > 0
+    with torch.no_grad():
+        sparse.weights["inp_to_out"].mul_(2.0)
+    np.testing.assert_allclose(sparse.to_network().projections["inp_to_out"].weights, 2 * proj.weights)
+    with pytest.raises(ValueError, match="'sparse' must be None \\(automatic\\), True or False, got 'yes'"):
+        TorchNetwork(small_net, sparse="yes")
+
+
+def test_a_large_sparse_network_is_stored_per_synapse_by_default():
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 200, na.PoissonRate(max_rate=50.0))
+    net.add_population("big", 40_000, na.LIF(tau_m=10e-3))
+    net.connect("inp", "big", na.FixedProbability(0.05, seed=0), weight=0.5)
+    net.connect("big", "big", na.FixedProbability(5e-4, seed=1), weight=0.1, sign="inhibitory")
+    model = TorchNetwork(net)
+    assert model.sparse == {"big_to_big"}  # 1.6e9 dense entries, 8e5 synapses; the small input stays dense
+    assert model.weights["big_to_big"].numel() == net.projections["big_to_big"].n_synapses
+    out = model({"inp": poisson_inputs(net, 50, 1)})
+    assert out.spikes["big"].sum() > 0

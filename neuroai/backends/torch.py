@@ -13,6 +13,8 @@ Simulator's runner writes them back to the parameters after each run.
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,9 +117,19 @@ class TorchNetwork(nn.Module):
     dtype: ``"float32"`` (default, speed) or ``"float64"`` (bitwise parity
     with Brian2). device: default CUDA when available. surrogate: an snnTorch
     surrogate function (default ``snntorch.surrogate.atan()``).
+
+    sparse: which projections without plasticity keep one weight per synapse
+    instead of a dense matrix: ``self.weights[name]`` is then (n_synapses,),
+    in the projection's (pre, post) order, and each step delivers only the
+    synapses of the neurons that fired (event-driven, as Brian2 does), so
+    memory and time grow with the synapses, not with n_pre * n_post. None
+    (default): those whose dense matrix would hold more than 2**24 entries
+    and be under a quarter full; True: all; False: none. Plastic projections
+    are always dense (their rules update whole matrices).
     """
 
-    def __init__(self, network: Network, *, dtype="float32", device=None, surrogate_fn=None):
+    def __init__(self, network: Network, *, dtype="float32", device=None, surrogate_fn=None,
+                 sparse: bool | None = None):
         super().__init__()
         if dtype not in _DTYPES:
             raise ValueError(f"TorchNetwork: 'dtype' must be 'float32' or 'float64', got {dtype!r}")
@@ -133,8 +145,16 @@ class TorchNetwork(nn.Module):
                                                             network.conductances(pop.name))
             for var, value in pop.initial_state().items():
                 self.register_buffer(f"init__{pop.name}__{var}", torch.as_tensor(value, dtype=dtype, device=device))
+        if sparse not in (None, True, False):
+            raise ValueError(f"TorchNetwork: 'sparse' must be None (automatic), True or False, got {sparse!r}")
+        self.sparse = frozenset(p.name for p in network.projections.values()
+                                if p.plasticity is None and p.normalization is None
+                                and (sparse or (sparse is None and _better_sparse(p, network))))
         for proj in network.projections.values():
             n_pre, n_post = network.size(proj.pre), network.size(proj.post)
+            if proj.name in self.sparse:
+                self._add_sparse(proj, n_pre, dtype, device)
+                continue
             dense = torch.zeros(n_pre, n_post, dtype=dtype, device=device)
             sign_mask = torch.zeros(n_pre, n_post, dtype=dtype, device=device)
             pre, post = torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)
@@ -153,6 +173,18 @@ class TorchNetwork(nn.Module):
         self._normalizations = {p.name: (p.normalization.interval_steps(network.dt), p.normalization.total)
                                 for p in network.projections.values() if p.normalization is not None}
 
+    def _add_sparse(self, proj, n_pre: int, dtype, device) -> None:
+        """Per-synapse weights, signs and the synapses of each presynaptic
+        neuron (CSR: those of neuron i are ``indptr[i]:indptr[i + 1]``)."""
+        self.weights[proj.name] = nn.Parameter(torch.as_tensor(proj.weights, dtype=dtype, device=device).clone())
+        self.register_buffer(f"sign__{proj.name}", torch.full((proj.n_synapses,), SIGNS[proj.sign], dtype=dtype,
+                                                              device=device))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(proj.pre_idx, minlength=n_pre))])
+        self.register_buffer(f"indptr__{proj.name}", torch.as_tensor(indptr, dtype=torch.int64, device=device),
+                             persistent=False)
+        self.register_buffer(f"post__{proj.name}", torch.as_tensor(proj.post_idx, dtype=torch.int64, device=device),
+                             persistent=False)
+
     @property
     def dtype(self) -> torch.dtype:
         return self._anchor.dtype
@@ -162,7 +194,10 @@ class TorchNetwork(nn.Module):
         return self._anchor.device
 
     def effective_weight(self, name: str) -> torch.Tensor:
-        """Signed, masked (n_pre, n_post) weight matrix of projection ``name``."""
+        """Signed, masked (n_pre, n_post) weight matrix of projection
+        ``name``; for a sparse projection its signed weights (n_synapses,)."""
+        if name in self.sparse:
+            return self.weights[name] * getattr(self, f"sign__{name}")
         return self.weights[name] * getattr(self, f"sign_mask__{name}")
 
     def initial_state(self, batch_size: int = 1) -> TorchState:
@@ -285,11 +320,16 @@ class TorchNetwork(nn.Module):
             src = spk[proj.pre] if d == 0 else history[proj.pre][-d]
             st = state.plastic.get(proj.name)
             weight, scale = (W[proj.name], None) if st is None else (st["w"], self._sign_mask(proj.name))
+            if proj.name in self.sparse:
+                deliver = functools.partial(_deliver_sparse, indptr=getattr(self, f"indptr__{proj.name}"),
+                                            post=getattr(self, f"post__{proj.name}"))
+            else:
+                deliver = _deliver
             if proj.target_variable == "v":
-                x[proj.post]["v"] = _deliver(x[proj.post]["v"], src, weight, is_open[proj.post], scale)
+                x[proj.post]["v"] = deliver(x[proj.post]["v"], src, weight, is_open[proj.post], scale)
             else:
                 c = cur[proj.post]
-                c[proj.target_variable] = _deliver(c[proj.target_variable], src, weight, None, scale)
+                c[proj.target_variable] = deliver(c[proj.target_variable], src, weight, None, scale)
             if st is not None:
                 self._rules[proj.name].on_pre(st, src, self._mask(proj.name))
         for name, st in state.plastic.items():
@@ -322,6 +362,8 @@ class TorchNetwork(nn.Module):
             proj = self.network.projections[monitor.target]
             st = state.plastic.get(proj.name)
             w = st["w"] if st is not None else self.weights[proj.name]
+            if proj.name in self.sparse:
+                return w.detach().unsqueeze(0)
             return w.detach()[torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)].unsqueeze(0)
         x = state.neurons[monitor.target]
         value = x[monitor.variable] if monitor.variable in x else state.currents[monitor.target][monitor.variable]
@@ -333,7 +375,9 @@ class TorchNetwork(nn.Module):
         of the models)."""
         weights = {}
         for name, proj in self.network.projections.items():
-            w = self.weights[name].detach()[torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)]
+            w = self.weights[name].detach()
+            if name not in self.sparse:
+                w = w[torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)]
             weights[name] = w.cpu().double().numpy()
         learned = {} if state is None else {
             name: {var: state.neurons[name][var][0].detach().cpu().double().numpy() for var in pop.model.learned_state}
@@ -349,6 +393,34 @@ def _claim(owner: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
     first = fired.to(torch.uint8).argmax(0)  # the lowest copy index among those firing
     owner.copy_(torch.where((owner < 0) & fired.any(0), first, owner))
     return (torch.arange(len(spikes), device=owner.device).unsqueeze(1) == owner).to(spikes.dtype)
+
+
+SPARSE_ABOVE = 2 ** 24  # dense entries beyond which a sparse projection is stored per synapse
+
+
+def _better_sparse(proj, network: Network) -> bool:
+    """Whether projection ``proj`` is big and empty enough to store per synapse."""
+    entries = network.size(proj.pre) * network.size(proj.post)
+    return entries > SPARSE_ABOVE and proj.n_synapses * 4 < entries
+
+
+def _deliver_sparse(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, gate, scale=None, *,
+                    indptr: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
+    """``target`` plus the signed per-synapse ``weight`` (n_synapses,) of the
+    synapses of every presynaptic neuron that fired (``spikes`` (batch,
+    n_pre)), added at their targets (gated per target neuron)."""
+    b, i = spikes.nonzero(as_tuple=True)
+    if len(b) == 0:
+        return target
+    starts, counts = indptr[i], indptr[i + 1] - indptr[i]
+    event = torch.repeat_interleave(torch.arange(len(i), device=spikes.device), counts)  # each synapse's spike
+    first = torch.cumsum(counts, 0) - counts
+    synapse = starts[event] + torch.arange(len(event), device=spikes.device) - first[event]
+    values = weight[synapse] * spikes[b, i][event]  # the spike factor (1.0) carries gradients
+    rows, cols = b[event], post[synapse]
+    if gate is not None:
+        values = values * gate[rows, cols]
+    return target.index_put((rows, cols), values, accumulate=True)
 
 
 def _deliver(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, gate, scale=None) -> torch.Tensor:
@@ -378,8 +450,8 @@ def _deliver(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, g
 class Runner:
     """Drives a :class:`TorchNetwork` for the :class:`neuroai.Simulator` (batch 1, no grad)."""
 
-    def __init__(self, network: Network, *, dtype="float32", device=None):
-        self.module = TorchNetwork(network, dtype=dtype, device=device)
+    def __init__(self, network: Network, *, dtype="float32", device=None, sparse: bool | None = None):
+        self.module = TorchNetwork(network, dtype=dtype, device=device, sparse=sparse)
         self.network = network
         self.state = self.module.initial_state(1)
         self.spike_record = tuple(m.target for m in network.monitors
