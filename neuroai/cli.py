@@ -68,7 +68,9 @@ def load(name: str) -> ModuleType:
         raise KeyError(name)
     spec = importlib.util.spec_from_file_location(f"neuroai_simulations.{name}", scripts[name])
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
+    # dataclasses look the module up here, and pickle (sweeps on a process pool) imports it by name
+    sys.modules.setdefault("neuroai_simulations", ModuleType("neuroai_simulations"))
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     if not callable(getattr(module, "run", None)):
         raise TypeError(f"simulation {name!r} ({scripts[name]}) defines no run(record, *, quick, seed) function")

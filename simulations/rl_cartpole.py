@@ -19,6 +19,10 @@ of the last 20 episodes against environment steps), environment steps and
 wall time to solve (mean return of 100 consecutive training episodes >=
 475 on CartPole), the mean return of the last 100 training episodes, and the
 greedy policy's mean return over 10 evaluation episodes.
+
+The (agent, seed) runs are cells of a :func:`neuroai.experiments.sweep`, run
+side by side on a process pool (``--workers``, default one per CPU); a run
+that fails is reported and the others go on.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ import torch
 from matplotlib.figure import Figure
 
 from neuroai.cli import script_main
-from neuroai.experiments import RunRecord, markdown_table
+from neuroai.experiments import RunRecord, grid, markdown_table, sweep
 from neuroai.rl import (SOLVED, A2CConfig, DQNConfig, LSTMActorCritic, MLPActorCritic, PPOConfig,
                         ReinforceConfig, SpikingActorCritic, evaluate, train_a2c, train_dqn, train_ppo,
                         train_reinforce)
@@ -47,6 +51,7 @@ class Params:
     agents: tuple[str, ...] = AGENTS
     eval_episodes: int = 10
     curve_window: int = 20             # episodes averaged per point of the learning curves
+    workers: int | None = None         # runs side by side (None: one per CPU)
 
 
 QUICK = dict(steps=15_000, seeds=1, agents=("dqn", "ppo", "a2c", "spiking_ppo"), eval_episodes=3)
@@ -57,6 +62,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="environment steps per run (default 500,000)")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--agents", nargs="+", choices=AGENTS, default=None)
+    parser.add_argument("--workers", type=int, default=None, help="runs side by side (default: one per CPU)")
 
 
 def train(agent: str, p: Params, seed: int):
@@ -86,10 +92,24 @@ def train(agent: str, p: Params, seed: int):
     return result, lambda obs: model(obs)[0].argmax(1)
 
 
-def curve(result, window: int) -> tuple[np.ndarray, np.ndarray]:
+def one_run(agent: str, seed: int, p: Params) -> dict:
+    """Train ``agent`` from ``seed`` (one thread: small networks) and measure it."""
+    torch.set_num_threads(1)
+    result, act = train(agent, p, seed)
+    greedy = None if act is None else float(evaluate(act, p.env, p.eval_episodes, seed=10_000 + seed,
+                                                     mask_velocity=agent.endswith("_masked")).mean())
+    print(f"{agent} seed {seed}: last-100 mean {result.returns()[-100:].mean():.1f}, "
+          f"solved at {result.steps_to_solve(SOLVED[p.env])}, {result.seconds:.0f} s", flush=True)
+    return {"episodes": result.episodes, "solved": result.steps_to_solve(SOLVED[p.env]), "greedy": greedy,
+            "train seconds": result.seconds, "steps per second": result.steps / result.seconds,
+            "last100": float(result.returns()[-100:].mean()),
+            "spike rate": result.model.last_spike_rate if agent == "spiking_ppo" else None}
+
+
+def curve(episodes: list[tuple[int, float]], window: int) -> tuple[np.ndarray, np.ndarray]:
     """(steps, mean return of the last ``window`` episodes) at every episode end."""
-    steps = np.array([s for s, _ in result.episodes])
-    returns = result.returns()
+    steps = np.array([s for s, _ in episodes])
+    returns = np.array([r for _, r in episodes], dtype=float)
     smooth = np.array([returns[max(0, k - window + 1):k + 1].mean() for k in range(len(returns))])
     return steps, smooth
 
@@ -125,36 +145,31 @@ def run(record: RunRecord, *, quick: bool = False, seed: int = 0, env: str | Non
     p = dataclasses.replace(Params(), **{**(QUICK if quick else {}), **overrides})
     threshold = SOLVED[p.env]
     record.write_config({**dataclasses.asdict(p), "quick": quick, "threshold": threshold}, seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # small networks: one thread is fastest
+    cells = [{**cell, "p": p} for cell in grid(agent=list(p.agents), seed=list(range(seed, seed + p.seeds)))]
+    done = sweep(one_run, cells, executor="serial" if p.workers == 1 else "process", workers=p.workers,
+                 progress=False)
     rows, curves, metrics = [], {}, []
-    try:
-        for agent in p.agents:
-            runs, solved, greedy = [], [], []
-            for s in range(seed, seed + p.seeds):
-                result, act = train(agent, p, s)
-                runs.append(result)
-                solved.append(result.steps_to_solve(threshold))
-                if act is not None:
-                    greedy.append(float(evaluate(act, p.env, p.eval_episodes, seed=10_000 + s,
-                                                 mask_velocity=agent.endswith("_masked")).mean()))
-                metrics += [{"agent": agent, "seed": s, "step": st, "return": r} for st, r in result.episodes]
-                print(f"{agent} seed {s}: last-100 mean {result.returns()[-100:].mean():.1f}, "
-                      f"solved at {solved[-1]}, {result.seconds:.0f} s", flush=True)
-            curves[agent] = [curve(r, p.curve_window) for r in runs]
-            hit = [x for x in solved if x is not None]
-            rows.append({
-                "agent": agent, "seeds solved": f"{len(hit)}/{len(runs)}",
-                "steps to solve (mean)": statistics.mean(hit) if hit else "-",
-                "wall time per run (s)": statistics.mean(r.seconds for r in runs),
-                "steps per second": statistics.mean(r.steps / r.seconds for r in runs),
-                "last-100 mean return": statistics.mean(float(r.returns()[-100:].mean()) for r in runs),
-                "greedy return": statistics.mean(greedy) if greedy else "-",
-                "spikes per neuron and step": (runs[-1].model.last_spike_rate if agent == "spiking_ppo" else "-"),
-            })
-    finally:
-        torch.set_num_threads(threads)
-    print(markdown_table(rows))
+    for agent in p.agents:
+        runs = [r for r in done.rows if r["agent"] == agent and r["status"] == "ok"]
+        if not runs:
+            continue
+        curves[agent] = [curve(r["episodes"], p.curve_window) for r in runs]
+        metrics += [{"agent": agent, "seed": r["seed"], "step": st, "return": ret}
+                    for r in runs for st, ret in r["episodes"]]
+        hit = [r["solved"] for r in runs if r["solved"] is not None]
+        greedy = [r["greedy"] for r in runs if r["greedy"] is not None]
+        rows.append({
+            "agent": agent, "seeds solved": f"{len(hit)}/{len(runs)}",
+            "steps to solve (mean)": statistics.mean(hit) if hit else "-",
+            "wall time per run (s)": statistics.mean(r["train seconds"] for r in runs),
+            "steps per second": statistics.mean(r["steps per second"] for r in runs),
+            "last-100 mean return": statistics.mean(r["last100"] for r in runs),
+            "greedy return": statistics.mean(greedy) if greedy else "-",
+            "spikes per neuron and step": runs[-1]["spike rate"] if agent == "spiking_ppo" else "-",
+        })
+    failed = "".join(f"\n- {f['params']['agent']} seed {f['params']['seed']} failed: {f['error']}"
+                     for f in done.failed)
+    print(markdown_table(rows) + failed)
     record.write_metrics(metrics)
     record.save_figure(figure(curves, p), "rl_cartpole")
     record.write_summary(
@@ -162,7 +177,7 @@ def run(record: RunRecord, *, quick: bool = False, seed: int = 0, env: str | Non
         f"{p.steps:,} environment steps per run, {p.seeds} seed(s) from {seed}; solved: mean return of 100 "
         f"consecutive training episodes >= {threshold}. Greedy return: {p.eval_episodes} evaluation episodes "
         "(not for the LSTM policy, whose greedy rollout needs its recurrent state; its training returns "
-        "stand).\n\n![rl_cartpole](rl_cartpole.png)")
+        f"stand).{failed}\n\n![rl_cartpole](rl_cartpole.png)")
     return {row["agent"]: {k: v for k, v in row.items() if k != "agent"} for row in rows}
 
 
