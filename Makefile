@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python simulations/benchmarks/optimizers.py
 	$(BIN)/python simulations/benchmarks/rnnlm.py
 	$(BIN)/python simulations/benchmarks/rl.py --quick
+	$(BIN)/python simulations/benchmarks/scaling.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
