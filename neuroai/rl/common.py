@@ -1,13 +1,16 @@
 """What every agent shares: training results, the solved criterion, greedy evaluation."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import validation as check
+from ..training.checkpoint import load_checkpoint, save_checkpoint
 from .envs import env_factory
 
 #: Mean return over 100 consecutive episodes that counts as solved (gymnasium's reward thresholds).
@@ -64,3 +67,34 @@ def evaluate(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, episodes:
         returns.append(total)
     env.close()
     return np.array(returns)
+
+
+def save_run(path: str | Path, owner: str, env_id: str, config, seed: int, **state) -> None:
+    """Write a training run's state atomically to ``path`` (a ``torch.save``
+    file), stamped with what it belongs to: ``owner`` (the trainer), the
+    environment, the config and the seed. NumPy arrays in ``state`` (one
+    level deep, as in a replay buffer's state) are stored as tensors."""
+    def stored(value):
+        if isinstance(value, np.ndarray):
+            return torch.from_numpy(value)
+        if isinstance(value, dict):
+            return {k: stored(v) for k, v in value.items()}
+        return value
+    save_checkpoint({"owner": owner, "env_id": env_id, "config": dataclasses.asdict(config), "seed": seed,
+                     **{k: stored(v) for k, v in state.items()}}, path)
+
+
+def load_run(path: str | Path | None, owner: str, env_id: str, config, seed: int) -> dict | None:
+    """The state :func:`save_run` wrote to ``path``, or None when there is no
+    such file (a fresh run); a file written by another trainer, environment,
+    config or seed is an error, not silently mixed in."""
+    if path is None or not Path(path).exists():
+        return None
+    state = load_checkpoint(path)
+    found = (state.get("owner"), state.get("env_id"), state.get("config"), state.get("seed"))
+    wanted = (owner, env_id, dataclasses.asdict(config), seed)
+    if found != wanted:
+        raise ValueError(f"{owner}: checkpoint {str(path)!r} belongs to another run ({found[0]} on {found[1]}, "
+                         f"seed {found[3]}, config {found[2]}), not this one ({owner} on {env_id}, seed {seed}, "
+                         f"config {wanted[2]}); delete it or give another path")
+    return state

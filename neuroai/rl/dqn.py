@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .. import validation as check
 from .buffers import ReplayBuffer
-from .common import TrainResult, fractions
+from .common import TrainResult, fractions, load_run, save_run
 from .envs import finished_episodes, require_discrete, vector_env
 
 
@@ -104,12 +105,24 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
 
 
 def train_dqn(env_id: str = "CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int = 0, device="cpu",
-              progress: bool = True) -> TrainResult:
-    """Train a DQN agent on ``env_id`` (one environment); see the module docstring."""
+              progress: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int = 10_000
+              ) -> TrainResult:
+    """Train a DQN agent on ``env_id`` (one environment); see the module docstring.
+
+    ``checkpoint``: a file to which the run's state (networks, optimizer,
+    replay buffer, random generators, episode log) is written atomically
+    every ``checkpoint_every`` steps; if it exists when training starts, the
+    run resumes from it. The environment is not saved: a resumed run starts
+    new episodes (seeded by ``seed`` and the step), so the episode in
+    progress at the checkpoint is lost.
+    """
     if not isinstance(config, DQNConfig):
         raise TypeError(f"train_dqn: parameter 'config' must be a DQNConfig, got {type(config).__name__}")
     seed = check.seed("train_dqn", seed)
-    envs, obs = vector_env(env_id, 1, seed)
+    checkpoint_every = check.integer("train_dqn", "checkpoint_every", checkpoint_every, minimum=1)
+    saved = load_run(checkpoint, "train_dqn", env_id, config, seed)
+    begin = 0 if saved is None else int(saved["step"])
+    envs, obs = vector_env(env_id, 1, seed + begin)
     actions = require_discrete("train_dqn", envs)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -119,10 +132,19 @@ def train_dqn(env_id: str = "CartPole-v1", config: DQNConfig = DQNConfig(), *, s
     target.load_state_dict(online.state_dict())
     optimizer = torch.optim.Adam(online.parameters(), lr=config.learning_rate)
     buffer = ReplayBuffer(config.buffer_size, (obs_size,), device=device, seed=seed)
-    episodes, losses = [], []
-    start = time.perf_counter()
-    bar = tqdm(total=config.total_timesteps, desc=f"DQN {env_id}", disable=not progress, unit="step")
-    for step in range(config.total_timesteps):
+    episodes, losses, elapsed = [], [], 0.0
+    if saved is not None:
+        online.load_state_dict(saved["online"])
+        target.load_state_dict(saved["target"])
+        optimizer.load_state_dict(saved["optimizer"])
+        buffer.load_state_dict(saved["buffer"])
+        rng.bit_generator.state = saved["rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        episodes, losses, elapsed = list(map(tuple, saved["episodes"])), list(map(tuple, saved["losses"])), \
+            float(saved["seconds"])
+    start = time.perf_counter() - elapsed
+    bar = tqdm(total=config.total_timesteps, initial=begin, desc=f"DQN {env_id}", disable=not progress, unit="step")
+    for step in range(begin, config.total_timesteps):
         if rng.random() < epsilon(config, step):
             action = np.array([rng.integers(actions)])
         else:
@@ -151,6 +173,11 @@ def train_dqn(env_id: str = "CartPole-v1", config: DQNConfig = DQNConfig(), *, s
             bar.update(1000)
             if episodes:
                 bar.set_postfix(mean_return=np.mean([r for _, r in episodes[-20:]]))
+        if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == config.total_timesteps):
+            save_run(checkpoint, "train_dqn", env_id, config, seed, step=step + 1, online=online.state_dict(),
+                     target=target.state_dict(), optimizer=optimizer.state_dict(), buffer=buffer.state_dict(),
+                     rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(), episodes=episodes,
+                     losses=losses, seconds=time.perf_counter() - start)
     bar.close()
     envs.close()
     return TrainResult(episodes, online, time.perf_counter() - start, config.total_timesteps, losses)

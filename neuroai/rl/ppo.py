@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ from torch.distributions import Categorical
 from tqdm.auto import tqdm
 
 from .. import validation as check
-from .common import TrainResult, fractions
+from .common import TrainResult, fractions, load_run, save_run
 from .envs import require_discrete, vector_env
 from .policies import ActorCritic, MLPActorCritic
 from .returns import gae
@@ -88,23 +89,41 @@ def ppo_loss(config: PPOConfig, logits, values, actions, old_log_probs, advantag
 
 
 def train_ppo(env_id: str = "CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: ActorCritic | None = None,
-              seed: int = 0, device="cpu", progress: bool = True, mask_velocity: bool = False) -> TrainResult:
+              seed: int = 0, device="cpu", progress: bool = True, mask_velocity: bool = False,
+              checkpoint: str | Path | None = None) -> TrainResult:
     """Train ``policy`` (default :class:`MLPActorCritic`) with PPO on ``env_id``; see the module docstring.
-    ``mask_velocity``: hide CartPole's velocities (a task for :class:`LSTMActorCritic`)."""
+    ``mask_velocity``: hide CartPole's velocities (a task for :class:`LSTMActorCritic`).
+
+    ``checkpoint``: a file to which the run's state (policy, optimizer,
+    torch's generator, episode log) is written atomically after every update;
+    if it exists when training starts, the run resumes from it. The
+    environments are not saved: a resumed run starts new episodes (seeded
+    by ``seed`` and the step), so the episodes in progress are lost."""
     if not isinstance(config, PPOConfig):
         raise TypeError(f"train_ppo: parameter 'config' must be a PPOConfig, got {type(config).__name__}")
     seed = check.seed("train_ppo", seed)
-    envs, obs = vector_env(env_id, config.num_envs, seed, mask_velocity=mask_velocity)
+    saved = load_run(checkpoint, "train_ppo", env_id, config, seed)
+    begin = 0 if saved is None else int(saved["update"])
+    envs, obs = vector_env(env_id, config.num_envs, seed if saved is None else seed + int(saved["step"]),
+                           mask_velocity=mask_velocity)
     actions = require_discrete("train_ppo", envs)
     torch.manual_seed(seed)
     obs_size = int(np.prod(envs.single_observation_space.shape))
     policy = (policy or MLPActorCritic(obs_size, actions)).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
     updates = config.total_timesteps // config.batch_size
-    episodes, losses = [], []
+    episodes, losses, elapsed = [], [], 0.0
     at = cursor(policy, obs, device)
-    start = time.perf_counter()
-    for update in tqdm(range(updates), desc=f"PPO {env_id}", disable=not progress):
+    if saved is not None:
+        policy.load_state_dict(saved["policy"])
+        optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["torch_rng"])
+        episodes, losses, elapsed = list(map(tuple, saved["episodes"])), list(map(tuple, saved["losses"])), \
+            float(saved["seconds"])
+        at.step = int(saved["step"])
+    start = time.perf_counter() - elapsed
+    for update in tqdm(range(begin, updates), initial=begin, total=updates, desc=f"PPO {env_id}",
+                       disable=not progress):
         if config.anneal_lr:
             optimizer.param_groups[0]["lr"] = config.learning_rate * (1 - update / updates)
         batch = collect(envs, policy, at, config.num_steps, config.gamma)
@@ -121,6 +140,10 @@ def train_ppo(env_id: str = "CartPole-v1", config: PPOConfig = PPOConfig(), *, p
                 nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
                 optimizer.step()
         losses.append((at.step, stats["policy_loss"]))
+        if checkpoint is not None:
+            save_run(checkpoint, "train_ppo", env_id, config, seed, update=update + 1, step=at.step,
+                     policy=policy.state_dict(), optimizer=optimizer.state_dict(), torch_rng=torch.get_rng_state(),
+                     episodes=episodes, losses=losses, seconds=time.perf_counter() - start)
     envs.close()
     return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses)
 
