@@ -267,3 +267,19 @@ def test_an_interrupted_ppo_run_resumes_from_its_last_update(tmp_path, monkeypat
     assert resumed.episodes[:len(saved["episodes"])] == list(map(tuple, saved["episodes"]))
     # Adam's step count continues: 2 updates x 4 epochs x 4 minibatches before, as many after
     assert final["optimizer"]["state"][0]["step"] == 2 * saved["optimizer"]["state"][0]["step"] == 64
+
+
+def test_a_frame_strip_shows_the_episode_side_by_side():
+    from neuroai.rl import frame_strip
+
+    def left(obs):
+        return torch.zeros(len(obs), dtype=torch.long)  # always push left: the pole falls within ~10 steps
+
+    strip = frame_strip(left, "CartPole-v1", frames=4, every=3, seed=0)
+    length = int(evaluate(left, "CartPole-v1", episodes=1, seed=0)[0])  # reward 1 per step
+    shown = min(4, (length - 1) // 3 + 1)  # frames at steps 0, 3, 6, 9 of the episode
+    assert strip.dtype == np.uint8 and strip.shape == (400, 600 * shown, 3)
+    first, last = strip[:, :600], strip[:, 600 * (shown - 1):]
+    assert not np.array_equal(first, last)  # the cart moved
+    with pytest.raises(ValueError, match="'every'"):
+        frame_strip(left, "CartPole-v1", every=0)

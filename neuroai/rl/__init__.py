@@ -16,11 +16,11 @@ in one dataclass whose defaults reproduce a published CartPole result:
 Shared pieces: :mod:`.returns` (discounted returns, GAE), :mod:`.rollout`
 (on-policy rollouts of vector environments), :mod:`.buffers`
 (replay), :mod:`.envs` (seeded vector environments, CartPole with hidden
-velocities), :mod:`.common` (:class:`TrainResult`, greedy :func:`evaluate`).
+velocities), :mod:`.common` (:class:`TrainResult`, greedy :func:`evaluate`, :func:`frame_strip`).
 """
 from .a2c import A2CConfig, train_a2c
 from .buffers import ReplayBuffer, Transitions
-from .common import SOLVED, TrainResult, evaluate
+from .common import SOLVED, TrainResult, evaluate, frame_strip
 from .dqn import DQNConfig, QNetwork, train_dqn
 from .policies import ActorCritic, LSTMActorCritic, MLPActorCritic, SpikingActorCritic
 from .ppo import PPOConfig, train_ppo
@@ -30,5 +30,5 @@ from .rstdp import RSTDPConfig, RSTDPResult, evaluate_rstdp, train_rstdp
 
 __all__ = ["A2CConfig", "ActorCritic", "DQNConfig", "LSTMActorCritic", "MLPActorCritic", "PPOConfig", "QNetwork",
            "RSTDPConfig", "RSTDPResult", "ReinforceConfig", "ReplayBuffer", "SOLVED", "SpikingActorCritic",
-           "TrainResult", "Transitions", "discounted_returns", "evaluate", "evaluate_rstdp", "gae", "train_a2c",
+           "TrainResult", "Transitions", "discounted_returns", "evaluate", "frame_strip", "evaluate_rstdp", "gae", "train_a2c",
            "train_dqn", "train_ppo", "train_reinforce", "train_rstdp"]

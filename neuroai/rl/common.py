@@ -55,19 +55,45 @@ def evaluate(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, episodes:
     """Returns of ``episodes`` episodes of the policy ``act`` (a batch of observations (B, *obs) ->
     actions (B,), e.g. greedy), one environment, seeds ``seed, seed + 1, ...``."""
     env = env_factory(env_id, **env_options)()
-    returns = []
-    for k in range(episodes):
-        obs, _ = env.reset(seed=seed + k)
-        total, done = 0.0, False
-        while not done:
-            action = act(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
-            obs, reward, terminated, truncated, _ = env.step(int(action[0]))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
+    returns = [_episode(env, act, seed + k)[0] for k in range(episodes)]
     env.close()
     return np.array(returns)
 
+
+@torch.no_grad()
+def frame_strip(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, *, frames: int = 8, every: int = 25,
+                seed: int = 10_000, **env_options) -> np.ndarray:
+    """One episode of the policy ``act`` (seed ``seed``) as a strip of
+    ``frames`` rendered frames, one every ``every`` steps from the first,
+    side by side: an RGB image (height, frames * width, 3), uint8. An episode
+    that ends sooner gives fewer frames. Needs gymnasium's classic-control
+    renderer (pygame: ``pip install "neuroai[rl]"``)."""
+    frames = check.integer("frame_strip", "frames", frames, minimum=1)
+    every = check.integer("frame_strip", "every", every, minimum=1)
+    try:
+        import pygame  # noqa: F401  (gymnasium's classic-control renderer)
+    except ImportError as err:
+        raise ImportError('frame_strip needs pygame to render classic-control environments: '
+                          'pip install "neuroai[rl]"') from err
+    env = env_factory(env_id, render=True, **env_options)()
+    _, shots = _episode(env, act, seed, shoot=lambda step: step % every == 0 and step // every < frames)
+    env.close()
+    return np.concatenate(shots, axis=1)
+
+
+def _episode(env, act, seed: int, shoot: Callable[[int], bool] | None = None) -> tuple[float, list[np.ndarray]]:
+    """Play one episode of ``act`` from ``env.reset(seed=seed)``; returns its return and the frames
+    rendered at the steps where ``shoot(step)`` is true (step 0: the first observation)."""
+    obs, _ = env.reset(seed=seed)
+    total, done, step, shots = 0.0, False, 0, []
+    while not done:
+        if shoot is not None and shoot(step):
+            shots.append(env.render())
+        action = act(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
+        obs, reward, terminated, truncated, _ = env.step(int(action[0]))
+        total += float(reward)
+        done, step = terminated or truncated, step + 1
+    return total, shots
 
 def save_run(path: str | Path, owner: str, env_id: str, config, seed: int, **state) -> None:
     """Write a training run's state atomically to ``path`` (a ``torch.save``
