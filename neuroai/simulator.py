@@ -19,8 +19,11 @@ class Simulator:
     simulators with the same seed see identical input. Successive calls to
     :meth:`run` and :meth:`present` continue in simulated time.
 
-    Backend options: brian2 ``target="numpy" | "cython"``; torch
-    ``dtype="float32" | "float64"``, ``device``.
+    Backend options: brian2 ``target="numpy" | "cython" | "cpp_standalone"``
+    (standalone: the whole of one run compiled as a C++ program, with
+    ``directory`` for the project and ``threads`` for OpenMP); torch
+    ``dtype="float32" | "float64"``, ``device``, ``sparse`` (per-synapse
+    weights for large sparse projections).
     """
 
     def __init__(self, network: Network, backend: str = "brian2", *, seed: int = 0, **options):

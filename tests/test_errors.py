@@ -96,7 +96,7 @@ def test_unknown_backend_and_options(net):
         na.Simulator(net, "nest")
     with pytest.raises(ValueError, match="'dtype' must be 'float32' or 'float64', got 'float16'"):
         na.Simulator(net, "torch", dtype="float16")
-    with pytest.raises(ValueError, match="'target' must be 'numpy' or 'cython', got 'cpp'"):
+    with pytest.raises(ValueError, match="'target' must be 'numpy', 'cython' or 'cpp_standalone' .*, got 'cpp'"):
         na.Simulator(net, "brian2", target="cpp")
     with pytest.raises(TypeError, match="'network' must be a neuroai.Network, got dict"):
         na.Simulator({}, "torch")

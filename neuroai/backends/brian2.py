@@ -5,10 +5,15 @@ default schedule (groups, thresholds, synapses, resets).
 """
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+import shutil
+import tempfile
 
 import brian2 as b2
 import numpy as np
+from brian2.devices.device import reset_device
 
 from ..network import SIGNS, Network
 from ..neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
@@ -226,19 +231,58 @@ def _normalizer(syn, proj, n_post: int, dt):
     return b2.NetworkOperation(normalize, dt=norm.interval_steps(dt / b2.second) * dt, when="end", order=1)
 
 
+_RUNTIME_TARGETS = ("numpy", "cython")
+_STANDALONE = "cpp_standalone"
+
+
 class Runner:
     """Holds one ``brian2.Network`` and runs it segment by segment.
 
-    target: Brian2's code-generation target, ``"numpy"`` (no compilation) or
-    ``"cython"`` (compiled once, faster for long runs).
+    target: Brian2's code-generation target, ``"numpy"`` (no compilation),
+    ``"cython"`` (compiled once, faster for long runs) or ``"cpp_standalone"``
+    (Brian2's C++ standalone device: the whole run is generated as one C++
+    program, compiled and executed at once; for large networks and long runs).
+
+    Standalone only: ``directory``, where the C++ project is written (kept
+    afterwards; running the same network again there recompiles only what
+    changed), by default a fresh temporary directory removed after the run;
+    ``threads``, the number of OpenMP threads (default: none, one thread).
+    A standalone Runner builds its Brian2 objects inside :meth:`run`, supports
+    exactly one run, no independent trials and no synaptic normalization (a
+    Python ``NetworkOperation``, which standalone code cannot call).
     """
 
-    def __init__(self, network: Network, *, target: str = "numpy"):
-        if target not in ("numpy", "cython"):
-            raise ValueError(f"brian2 backend: 'target' must be 'numpy' or 'cython', got {target!r}")
-        self.target = target
+    def __init__(self, network: Network, *, target: str = "numpy", directory=None, threads: int | None = None):
+        if target not in (*_RUNTIME_TARGETS, _STANDALONE):
+            raise ValueError(f"brian2 backend: 'target' must be 'numpy', 'cython' or {_STANDALONE!r} (the whole "
+                             f"run compiled as one C++ program), got {target!r}")
+        if target != _STANDALONE and (directory is not None or threads is not None):
+            raise ValueError(f"brian2 backend: 'directory' and 'threads' apply to target={_STANDALONE!r} only, "
+                             f"got target={target!r}")
+        if directory is not None and not isinstance(directory, (str, os.PathLike)):
+            raise TypeError(f"brian2 backend: 'directory' must be a path, got {type(directory).__name__}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"brian2 backend: 'threads' must be an integer >= 1, got {threads!r}")
+        self.target, self.directory, self.threads = target, directory, threads
+        self.network = network
         self.dt = network.dt
-        dt = network.dt * b2.second
+        self.sizes = {name: pop.n for name, pop in network.populations.items()}
+        self.step = 0
+        if target == _STANDALONE:
+            normalized = [p.name for p in network.projections.values() if p.normalization is not None]
+            if normalized:
+                raise NotImplementedError(
+                    f"brian2 backend: target={_STANDALONE!r} cannot run synaptic normalization (projections "
+                    f"{normalized}): it is a Python NetworkOperation, which C++ standalone code cannot call; "
+                    f"use target='cython' or 'numpy'")
+            self.started = False  # whether the one run has begun
+            self.final_state = None  # (weights, learned state) read back after the run
+        else:
+            self._build()
+
+    def _build(self):
+        """Create the Brian2 objects of the network on the current device."""
+        network, dt = self.network, self.network.dt * b2.second
         self.net = b2.Network()
         self.groups, self.generators, self.synapses = {}, {}, {}
         # Every object gets a fixed name: Brian2 writes names into the generated
@@ -269,39 +313,98 @@ class Runner:
                 variable = "weight" if mon.target in self.synapses else mon.variable
                 self.state_monitors[mon.key] = b2.StateMonitor(owner, variable, record=True, dt=mon.every * dt,
                                                                name=f"neuroai_trace_{mon.target}_{mon.variable}")
-        self.network = network
-        self.sizes = {name: g.N for name, g in self.groups.items()}
         self.net.add(*self.groups.values(), *self.generators.values(), *self.synapses.values(), *self.normalizers,
                      *self.spike_monitors.values(), *self.state_monitors.values())
-        self.step = 0
+
+    @contextlib.contextmanager
+    def _preferences(self):
+        """Brian2's process-wide preferences this runner needs, restored afterwards."""
+        if self.target == _STANDALONE:
+            # no fused multiply-adds: a*b + c rounded once differs from numpy's (and torch's) two roundings
+            gcc = [a for a in b2.prefs["codegen.cpp.extra_compile_args_gcc"] if not a.startswith("-ffp-contract")]
+            wanted = {"devices.cpp_standalone.openmp_threads": self.threads or 0,
+                      "codegen.cpp.extra_compile_args_gcc": gcc + ["-ffp-contract=off"]}
+        else:
+            wanted = {"codegen.target": self.target}
+        previous = {name: b2.prefs[name] for name in wanted}
+        try:
+            for name, value in wanted.items():
+                b2.prefs[name] = value
+            yield
+        finally:
+            for name, value in previous.items():
+                b2.prefs[name] = value
 
     def run(self, input_spikes: dict[str, np.ndarray], n_steps: int, signals: dict[str, np.ndarray]):
         """Advance ``n_steps`` steps; ``input_spikes`` maps each input to a
         boolean raster (n_steps, n), ``signals`` each signal to its values
         (n_steps,). Returns (spikes, traces) of the segment."""
+        if self.target == _STANDALONE:
+            return self._run_standalone(input_spikes, n_steps, signals)
+        seen_spikes = {k: m.num_spikes for k, m in self.spike_monitors.items()}
+        seen_samples = {k: len(m.t) for k, m in self.state_monitors.items()}
+        self._advance(input_spikes, n_steps, signals)
+        return self._recorded(seen_spikes, seen_samples)
+
+    def _advance(self, input_spikes, n_steps: int, signals):
+        """Hand the segment's input spikes and signals to Brian2 and run it
+        (on the standalone device: add it to the program)."""
         for name, gen in self.generators.items():
             steps, idx = np.nonzero(input_spikes[name])
             gen.set_spikes(idx, (steps + self.step) * self.dt * b2.second)
-        seen_spikes = {k: m.num_spikes for k, m in self.spike_monitors.items()}
-        seen_samples = {k: len(m.t) for k, m in self.state_monitors.items()}
-        previous = b2.prefs.codegen.target  # a process-wide preference: restore it
-        b2.prefs.codegen.target = self.target
         frozen = False
-        try:
-            # signals are TimedArrays over absolute time, zero before this segment
-            namespace = {name: b2.TimedArray(np.concatenate([np.zeros(self.step), values]), dt=self.dt * b2.second)
-                         for name, values in signals.items()}
-            # Brian2 starts every run with a full gc.collect(), which with torch loaded costs ~0.2 s, as long
-            # as a short run; objects alive now are frozen out of it (O(1)) and handed back afterwards
-            frozen = not gc.get_freeze_count()
-            if frozen:
-                gc.freeze()
-            self.net.run(n_steps * self.dt * b2.second, namespace=namespace)
-        finally:
-            if frozen:
-                gc.unfreeze()
-            b2.prefs.codegen.target = previous
+        with self._preferences():
+            try:
+                # signals are TimedArrays over absolute time, zero before this segment
+                namespace = {name: b2.TimedArray(np.concatenate([np.zeros(self.step), values]),
+                                                 dt=self.dt * b2.second)
+                             for name, values in signals.items()}
+                # Brian2 starts every run with a full gc.collect(), which with torch loaded costs ~0.2 s, as long
+                # as a short run; objects alive now are frozen out of it (O(1)) and handed back afterwards
+                frozen = not gc.get_freeze_count()
+                if frozen:
+                    gc.freeze()
+                self.net.run(n_steps * self.dt * b2.second, namespace=namespace)
+            finally:
+                if frozen:
+                    gc.unfreeze()
         self.step += n_steps
+
+    def _run_standalone(self, input_spikes, n_steps: int, signals):
+        """The one run of a standalone runner: build the objects on Brian2's
+        C++ standalone device, generate, compile and execute the program, read
+        the monitors and the final state back, then return to the device that
+        was active before (also on errors), so runtime networks keep working."""
+        if self.started:
+            raise RuntimeError(
+                f"brian2 backend: target={_STANDALONE!r} compiles the whole simulation as one C++ program and "
+                f"runs once per Simulator (one run or present call, no independent trials); this one has "
+                f"already run{'' if self.final_state else ' (and failed)'}. Use target='cython' for "
+                f"segment-by-segment runs, or a new Simulator (e.g. of sim.to_network()) to go on")
+        self.started = True
+        directory = self.directory if self.directory is not None else tempfile.mkdtemp(prefix="neuroai_brian2_")
+        b2.set_device(_STANDALONE, build_on_run=False)
+        device = b2.get_device()
+        try:
+            self._build()
+            self._advance(input_spikes, n_steps, signals)
+            with self._preferences():
+                device.build(directory=os.fspath(directory), compile=True, run=True, with_output=False)
+            self.program_seconds = float(device._last_run_time)  # the C++ simulation alone, no compilation
+            recorded = self._recorded(dict.fromkeys(self.spike_monitors, 0), dict.fromkeys(self.state_monitors, 0))
+            self.final_state = self._state()
+        finally:
+            # the objects' values live in the device's result files: drop them with the device's state
+            self.net, self.groups, self.generators, self.synapses, self.normalizers = None, {}, {}, {}, []
+            self.spike_monitors, self.state_monitors = {}, {}
+            device.reinit()
+            reset_device()
+            if self.directory is None:
+                shutil.rmtree(directory, ignore_errors=True)
+        return recorded
+
+    def _recorded(self, seen_spikes: dict[str, int], seen_samples: dict[str, int]):
+        """(spikes, traces) recorded after the first ``seen_*`` entries of each monitor."""
         spikes = {}
         for name, mon in self.spike_monitors.items():
             k = seen_spikes[name]
@@ -320,6 +423,11 @@ class Runner:
         """Run each trial (``input_spikes[name][k]``, shape (n_steps, n))
         from the present state, which is restored afterwards. Returns the
         spikes laid out as if trial k ran at steps ``k * n_steps`` onwards."""
+        if self.target == _STANDALONE:
+            raise NotImplementedError(
+                f"brian2 backend: target={_STANDALONE!r} cannot run independent trials: it compiles the whole "
+                f"simulation as one C++ program run once, and cannot store and restore the state between "
+                f"trials. Use target='cython' for segment-by-segment runs and independent trials")
         start = self.step
         self.net.store("neuroai_trials")
         found = {name: [] for name in self.spike_monitors}
@@ -338,11 +446,23 @@ class Runner:
                              np.concatenate([i for _, i in parts] or [np.zeros(0, np.int64)]), self.sizes[name])
                 for name, parts in found.items()}
 
-    def to_network(self) -> Network:
-        """The Network with the weights as they are now (after plasticity)
-        and the populations' learned state (see ``learned_state`` of the models)."""
+    def _state(self):
+        """(weights, learned state) as they are now in the Brian2 objects."""
         learned = {name: {var: np.asarray(getattr(self.groups[name], var + "_")[:], dtype=np.float64)
                           for var in pop.model.learned_state}
                    for name, pop in self.network.populations.items() if pop.model.learned_state}
-        return self.network.with_weights({name: np.asarray(syn.weight_[:], dtype=np.float64)
-                                          for name, syn in self.synapses.items()}).with_initial_state(learned)
+        weights = {name: np.asarray(syn.weight_[:], dtype=np.float64) for name, syn in self.synapses.items()}
+        return weights, learned
+
+    def to_network(self) -> Network:
+        """The Network with the weights as they are now (after plasticity)
+        and the populations' learned state (see ``learned_state`` of the models)."""
+        if self.target != _STANDALONE:
+            weights, learned = self._state()
+        elif self.final_state is not None:
+            weights, learned = self.final_state
+        else:  # a standalone runner that has not run yet: the network's own starting state
+            weights = {name: proj.weights for name, proj in self.network.projections.items()}
+            learned = {name: {var: pop.initial_state()[var] for var in pop.model.learned_state}
+                       for name, pop in self.network.populations.items() if pop.model.learned_state}
+        return self.network.with_weights(weights).with_initial_state(learned)

@@ -21,8 +21,9 @@ own) and reports:
 - spikes, to check that the paths simulated the same thing.
 
 Paths: neuroai's torch backend (float32, sparse recurrent projections,
-one thread; CUDA too when available), neuroai's Brian2 backend (cython),
-and a direct Brian2 script of the same network (cython) fed the very same
+one thread; CUDA too when available), neuroai's Brian2 backend (cython, and
+C++ standalone, whose *sim* is the compiled program's own run time and
+whose memory includes the program's results read back), and a direct Brian2 script of the same network (cython) fed the very same
 Poisson spikes; ``ratio`` is the direct script's sim time over the path's
 (>= 1.0: as fast). The slope of log(sim time) against log(N) is fitted per
 path (1.0: linear in the size).
@@ -88,7 +89,8 @@ def run_neuroai(n: int, duration: float, seed: int, backend: str, options: dict)
     sim = na.Simulator(network(n, seed), backend, seed=seed, **options)
     build = time.perf_counter() - t0
     result = sim.run(duration)
-    return dict(build=build, sim=result.wall_time, spikes=len(result.spikes["pop"].steps), memory=rss_mb() - base)
+    seconds = getattr(sim.runner, "program_seconds", result.wall_time)  # standalone: the C++ program's run alone
+    return dict(build=build, sim=seconds, spikes=len(result.spikes["pop"].steps), memory=rss_mb() - base)
 
 
 def run_direct(n: int, duration: float, seed: int) -> dict:
@@ -132,6 +134,7 @@ PATHS = {
     "neuroai torch (cpu)": lambda n, d, s: run_neuroai(n, d, s, "torch", {"device": "cpu"}),
     "neuroai torch (cuda)": lambda n, d, s: run_neuroai(n, d, s, "torch", {"device": "cuda"}),
     "neuroai brian2 (cython)": lambda n, d, s: run_neuroai(n, d, s, "brian2", {"target": "cython"}),
+    "neuroai brian2 (cpp_standalone)": lambda n, d, s: run_neuroai(n, d, s, "brian2", {"target": "cpp_standalone"}),
     "direct brian2 (cython)": run_direct,
 }
 REFERENCE = "direct brian2 (cython)"
@@ -139,10 +142,10 @@ REFERENCE = "direct brian2 (cython)"
 
 def measure(path: str, n: int, duration: float, seed: int) -> dict:
     """Run ``path`` at size ``n`` in a fresh Python process; its result dict.
-    Brian2 paths first run 2 ms in another process, which compiles and
-    caches their code."""
+    Cython paths first run 2 ms in another process, which compiles and
+    caches their code (standalone compiles in its run, outside *sim*)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    for length in ([0.002] if "brian2" in path else []) + [duration]:
+    for length in ([0.002] if "cython" in path else []) + [duration]:
         cmd = [sys.executable, __file__, "--one", path, str(n), "--duration", str(length), "--seed", str(seed)]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
