@@ -138,9 +138,9 @@ def figure(curves: dict, p: Params) -> Figure:
 
 
 def run(record: RunRecord, *, quick: bool = False, seed: int = 0, env: str | None = None, steps: int | None = None,
-        seeds: int | None = None, agents: list[str] | None = None) -> dict:
+        seeds: int | None = None, agents: list[str] | None = None, workers: int | None = None) -> dict:
     """Train every agent on every seed; returns per agent the steps to solve, final and greedy returns."""
-    overrides = {k: v for k, v in dict(env=env, steps=steps, seeds=seeds,
+    overrides = {k: v for k, v in dict(env=env, steps=steps, seeds=seeds, workers=workers,
                                        agents=tuple(agents) if agents else None).items() if v is not None}
     p = dataclasses.replace(Params(), **{**(QUICK if quick else {}), **overrides})
     threshold = SOLVED[p.env]

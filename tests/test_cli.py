@@ -188,3 +188,18 @@ def test_backend_parity_quick_matches_every_spike(tmp_path, capsys):
     summary = (run_dir / "summary.md").read_text()
     assert summary.startswith("# Backend parity") and "All spikes match" in summary
     assert "All spikes match" in capsys.readouterr().out
+
+
+def test_every_simulation_s_options_are_keywords_of_its_run():
+    import argparse
+    import inspect
+
+    for name in cli.discover():
+        module = cli.load(name)
+        if not callable(getattr(module, "add_arguments", None)):
+            continue
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        accepted = inspect.signature(module.run).parameters
+        missing = [a.dest for a in parser._actions if a.dest != "help" and a.dest not in accepted]
+        assert not missing, f"simulation {name}: options {missing} are not keywords of its run()"
