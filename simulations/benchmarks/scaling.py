@@ -164,6 +164,8 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="network sizes N")
     parser.add_argument("--duration", type=float, default=0.1, help="simulated seconds (default 0.1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--paths", nargs="+", choices=sorted(PATHS), default=None,
+                        help="paths to time (default all; the direct Brian2 script always runs as the reference)")
     parser.add_argument("--plot", default=None, metavar="FILE", help="save the log-log figure here")
     parser.add_argument("--one", nargs=2, metavar=("PATH", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -173,7 +175,8 @@ def main(argv=None) -> None:
     import torch
 
     sizes = args.sizes or ([1_000, 10_000] if args.quick else [1_000, 3_000, 10_000, 30_000, 100_000])
-    paths = [p for p in PATHS if torch.cuda.is_available() or "cuda" not in p]
+    paths = [p for p in PATHS if (torch.cuda.is_available() or "cuda" not in p)
+             and (args.paths is None or p in args.paths or p == REFERENCE)]
     print("# Scaling: wall time and memory vs network size\n")
     print(f"Python {platform.python_version()}, torch {torch.__version__}, {os.cpu_count()} CPUs; "
           f"{args.duration} s simulated (dt 0.1 ms), 100 recurrent synapses per neuron, one process per cell.\n")
