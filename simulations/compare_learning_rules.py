@@ -63,7 +63,8 @@ class Params:
     stdp_epochs: int = 1             # passes over the training images
     stdp_images: int | None = None   # training images per pass (None: all)
     stdp_backend: str = "brian2"
-    stdp_batch: int = 1              # torch backend: images learned side by side (1: the sequential algorithm)
+    stdp_batch: int = 1              # torch backend: images learned side by side (1: the sequential algorithm;
+    #                                  MNIST-5k, 100 neurons, one pass: batch 8 79.0% test, sequential 79.7%)
     brian2_target: str = "cython"    # Brian2 code generation for STDP training (compiled once, then fast)
     stdp_checkpoint: str | None = None   # file to save STDP training to after every chunk, and resume from
     stdp_labels: int | None = None   # labelled training images the STDP readout may use (None: all)
