@@ -67,6 +67,7 @@ def add_arguments(parser) -> None:
 
 def train(agent: str, p: Params, seed: int):
     """One run; returns the TrainResult and the greedy action function of its policy."""
+    torch.manual_seed(seed)  # the policies built here draw their weights before the trainer seeds torch
     common = dict(seed=seed, progress=False)
     if agent in ("dqn", "double_dqn"):
         result = train_dqn(p.env, DQNConfig(total_timesteps=p.steps, double=agent == "double_dqn"), **common)

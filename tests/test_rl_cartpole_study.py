@@ -2,6 +2,7 @@
 import csv
 
 import pytest
+import torch
 
 from neuroai import cli
 
@@ -31,3 +32,12 @@ def test_gradient_agents_learn_within_the_quick_budget(study):
     # a uniformly random policy averages about 22 on CartPole-v1
     assert m["ppo"]["greedy return"] > 60 and m["a2c"]["last-100 mean return"] > 60
     assert 0 < m["spiking_ppo"]["spikes per neuron and step"] < 1
+
+
+def test_a_run_does_not_depend_on_what_ran_before_it(study):
+    module, _, _ = study
+    p = module.Params(steps=1024, eval_episodes=1)
+    first = module.one_run("spiking_ppo", 3, p)
+    torch.rand(1000)  # another run in the same process moves torch's generator
+    second = module.one_run("spiking_ppo", 3, p)
+    assert first["episodes"] == second["episodes"] and len(first["episodes"]) > 5
