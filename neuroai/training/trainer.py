@@ -136,7 +136,7 @@ class Trainer:
         self.progress = bool(progress)
         self.needs_closure = (isinstance(optimizer, torch.optim.LBFGS)
                               or bool(getattr(optimizer, "requires_closure", False)))
-        self.network = self.model  # what the training step calls
+        self.train_module = self.model  # what the training step calls (DDP-wrapped under torch.distributed)
         if distributed.active():
             if self.needs_closure:
                 raise ValueError(f"Trainer: {type(optimizer).__name__} needs a closure and decides from the "
@@ -144,7 +144,7 @@ class Trainer:
                                  f"under torch.distributed")
             from torch.nn.parallel import DistributedDataParallel
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.network = DistributedDataParallel(self.model, device_ids=ids)
+            self.train_module = DistributedDataParallel(self.model, device_ids=ids)
         self.create_graph = bool(getattr(optimizer, "create_graph", False))  # second-order methods
         self.history: list[dict] = []
         self.epoch = 0          # current (during fit) or last completed epoch, from 1
@@ -247,7 +247,7 @@ class Trainer:
 
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
-            output = self.network(inputs)
+            output = self.train_module(inputs)
             loss = self.loss_fn(output, targets)
             if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
                 raise ValueError("Trainer: loss_fn must return a scalar tensor (use mean reduction), got "
