@@ -6,7 +6,7 @@ import torch
 from neuroai.rl import (A2CConfig, DQNConfig, PPOConfig, QNetwork, ReinforceConfig, ReplayBuffer, TrainResult,
                         discounted_returns, evaluate, gae, train_a2c, train_dqn, train_ppo, train_reinforce)
 from neuroai.rl.dqn import epsilon, td_targets, update_target
-from neuroai.rl.policies import MLPActorCritic
+from neuroai.rl.policies import Greedy, LSTMActorCritic, MLPActorCritic
 from neuroai.rl.ppo import ppo_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -173,9 +173,14 @@ def test_bad_configuration_fails_clearly():
         A2CConfig(gamma=1.5)
     with pytest.raises(ValueError, match="unknown environment 'CartPol-v1'"):
         train_ppo("CartPol-v1", progress=False)
+    with pytest.raises(ValueError, match="mask_velocity hides CartPole's velocities; environment 'Acrobot-v1'"):
+        train_ppo("Acrobot-v1", mask_velocity=True, progress=False)
+    with pytest.raises(ValueError, match="LSTMActorCritic: parameter 'hidden' must be >= 1, got 0"):
+        LSTMActorCritic(2, 2, hidden=0)
 
 
-def test_a_recurrent_rollout_replays_exactly_in_minibatches():
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_recurrent_rollout_replays_exactly_in_minibatches(shared):
     # PPO's ratio must start at 1: replaying each environment's sequence from the rollout's initial
     # state, with resets at episode starts, gives the log-probabilities and values seen while acting
     from neuroai.rl.envs import vector_env
@@ -184,7 +189,7 @@ def test_a_recurrent_rollout_replays_exactly_in_minibatches():
     from neuroai.rl.rollout import collect, cursor
     torch.manual_seed(0)
     envs, obs = vector_env("CartPole-v1", 4, 0, mask_velocity=True)
-    policy = LSTMActorCritic(2, 2, hidden=16)
+    policy = LSTMActorCritic(2, 2, hidden=16, shared=shared)
     batch = collect(envs, policy, cursor(policy, obs, "cpu"), 64, 0.99)
     assert batch.dones.sum() > 4     # several episodes ended inside the rollout
     seen = 0
@@ -196,17 +201,51 @@ def test_a_recurrent_rollout_replays_exactly_in_minibatches():
     assert seen == 4 * 64
 
 
-def test_lstm_policy_forgets_at_episode_starts():
+@pytest.mark.parametrize("shared", [False, True])
+def test_lstm_policy_forgets_at_episode_starts(shared):
     from neuroai.rl.policies import LSTMActorCritic
-    policy = LSTMActorCritic(3, 2, hidden=8)
+    policy = LSTMActorCritic(3, 2, hidden=8, shared=shared)
     obs = torch.randn(6, 1, 3)
     starts = torch.tensor([[1.0], [0.0], [0.0], [1.0], [0.0], [0.0]])
     state = policy.initial_state(1)
     logits, values, _ = policy.sequence(obs, state, starts)
-    second, _, _ = policy.sequence(obs[3:], policy.initial_state(1), starts[3:])
+    second, second_values, _ = policy.sequence(obs[3:], policy.initial_state(1), starts[3:])
     torch.testing.assert_close(logits[3:], second)     # the second episode does not see the first
-    carried, _, _ = policy.sequence(obs, state, torch.zeros(6, 1))
-    assert not torch.allclose(carried[3:], second)
+    torch.testing.assert_close(values[3:], second_values)
+    carried, carried_values, _ = policy.sequence(obs, state, torch.zeros(6, 1))
+    assert not torch.allclose(carried[3:], second) and not torch.allclose(carried_values[3:], second_values)
+
+
+def test_greedy_carries_a_recurrent_state_through_an_episode_and_forgets_it_at_reset():
+    torch.manual_seed(0)
+    policy = LSTMActorCritic(2, 2, hidden=8)
+    obs = torch.randn(5, 3, 2)
+    starts = torch.zeros(5, 3)
+    starts[0] = 1
+    logits, _, final = policy.sequence(obs, policy.initial_state(3), starts)
+    act = Greedy(policy)
+    actions = torch.stack([act(o) for o in obs])
+    assert torch.equal(actions, logits.argmax(-1))
+    torch.testing.assert_close(act.state, final)     # the state went through all five steps
+    act.reset()
+    act(obs[3])
+    _, _, fresh = policy.sequence(obs[3:4], policy.initial_state(3), torch.ones(1, 3))
+    torch.testing.assert_close(act.state, fresh)
+
+
+def test_evaluate_resets_a_stateful_policy_at_every_episode():
+    class Counting:
+        resets = 0
+
+        def reset(self):
+            self.resets += 1
+
+        def __call__(self, obs):
+            return torch.zeros(len(obs), dtype=torch.long)
+
+    act = Counting()
+    returns = evaluate(act, "CartPole-v1", episodes=3)
+    assert act.resets == 3 and len(returns) == 3
 
 
 def test_an_interrupted_dqn_run_resumes_its_learner_from_the_checkpoint(tmp_path, monkeypatch):

@@ -41,3 +41,19 @@ def test_a_run_does_not_depend_on_what_ran_before_it(study):
     torch.rand(1000)  # another run in the same process moves torch's generator
     second = module.one_run("spiking_ppo", 3, p)
     assert first["episodes"] == second["episodes"] and len(first["episodes"]) > 5
+
+
+def test_an_lstm_policy_learns_the_masked_task_a_memoryless_policy_cannot(study):
+    module, _, _ = study
+    p = module.Params(steps=60_000, eval_episodes=5)
+    lstm, mlp = (module.one_run(agent, 0, p) for agent in ("lstm_ppo_masked", "mlp_ppo_masked"))
+    # with the velocities hidden the MLP stays near 43 (random: 22); the LSTM infers them from the positions
+    assert lstm["last100"] > 2 * mlp["last100"] and lstm["greedy"] > 2 * mlp["greedy"]
+
+
+def test_policies_fit_the_environment_and_masked_agents_stay_on_cartpole(study, tmp_path):
+    module, _, _ = study
+    result, _ = module.train("spiking_ppo", module.Params(env="Acrobot-v1", steps=512), 0)
+    assert (result.model.encoder.in_features, result.model.actor.out_features) == (6, 3)   # Acrobot's
+    with pytest.raises(ValueError, match=r"rl_cartpole: agents \['lstm_ppo_masked'\] hide CartPole's velocities"):
+        cli.execute("rl_cartpole", module.run, env="Acrobot-v1", agents=["lstm_ppo_masked"], out=tmp_path)

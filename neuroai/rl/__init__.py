@@ -6,7 +6,7 @@ in one dataclass whose defaults reproduce a published CartPole result:
 * :mod:`.dqn`: DQN with experience replay and a target network, Double-DQN
   and dueling options (:func:`train_dqn`, :class:`DQNConfig`);
 * :mod:`.ppo`: PPO with GAE on vectorized environments (:func:`train_ppo`,
-  :class:`PPOConfig`), for any :class:`ActorCritic` policy;
+  :class:`PPOConfig`), for any :class:`ActorCritic` policy (:class:`Greedy`: its greedy actions);
 * :mod:`.a2c`: synchronous advantage actor-critic (:func:`train_a2c`, :class:`A2CConfig`);
 * :mod:`.reinforce`: REINFORCE with a value baseline (:func:`train_reinforce`,
   :class:`ReinforceConfig`);
@@ -22,13 +22,13 @@ from .a2c import A2CConfig, train_a2c
 from .buffers import ReplayBuffer, Transitions
 from .common import SOLVED, TrainResult, evaluate, frame_strip
 from .dqn import DQNConfig, QNetwork, train_dqn
-from .policies import ActorCritic, LSTMActorCritic, MLPActorCritic, SpikingActorCritic
+from .policies import ActorCritic, Greedy, LSTMActorCritic, MLPActorCritic, SpikingActorCritic
 from .ppo import PPOConfig, train_ppo
 from .reinforce import ReinforceConfig, train_reinforce
 from .returns import discounted_returns, gae
 from .rstdp import RSTDPConfig, RSTDPResult, evaluate_rstdp, train_rstdp
 
-__all__ = ["A2CConfig", "ActorCritic", "DQNConfig", "LSTMActorCritic", "MLPActorCritic", "PPOConfig", "QNetwork",
+__all__ = ["A2CConfig", "ActorCritic", "DQNConfig", "Greedy", "LSTMActorCritic", "MLPActorCritic", "PPOConfig", "QNetwork",
            "RSTDPConfig", "RSTDPResult", "ReinforceConfig", "ReplayBuffer", "SOLVED", "SpikingActorCritic",
            "TrainResult", "Transitions", "discounted_returns", "evaluate", "frame_strip", "evaluate_rstdp", "gae", "train_a2c",
            "train_dqn", "train_ppo", "train_reinforce", "train_rstdp"]

@@ -53,7 +53,9 @@ class TrainResult:
 def evaluate(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, episodes: int = 10, seed: int = 10_000,
              **env_options) -> np.ndarray:
     """Returns of ``episodes`` episodes of the policy ``act`` (a batch of observations (B, *obs) ->
-    actions (B,), e.g. greedy), one environment, seeds ``seed, seed + 1, ...``."""
+    actions (B,), e.g. :class:`~neuroai.rl.policies.Greedy`), one environment, seeds ``seed, seed + 1,
+    ...``. If ``act`` has a ``reset()`` method (a recurrent policy's state), it is called at each
+    episode's start."""
     env = env_factory(env_id, **env_options)()
     returns = [_episode(env, act, seed + k)[0] for k in range(episodes)]
     env.close()
@@ -85,6 +87,8 @@ def _episode(env, act, seed: int, shoot: Callable[[int], bool] | None = None) ->
     """Play one episode of ``act`` from ``env.reset(seed=seed)``; returns its return and the frames
     rendered at the steps where ``shoot(step)`` is true (step 0: the first observation)."""
     obs, _ = env.reset(seed=seed)
+    if hasattr(act, "reset"):
+        act.reset()
     total, done, step, shots = 0.0, False, 0, []
     while not done:
         if shoot is not None and shoot(step):

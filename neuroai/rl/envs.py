@@ -39,6 +39,9 @@ def env_factory(env_id: str, *, mask_velocity: bool = False, render: bool = Fals
         raise ValueError(f"unknown environment {env_id!r}; classic control ones include "
                          f"['CartPole-v1', 'Acrobot-v1', 'MountainCar-v0', 'Pendulum-v1']")
 
+    if mask_velocity and not env_id.startswith("CartPole"):
+        raise ValueError(f"mask_velocity hides CartPole's velocities; environment {env_id!r} is not a CartPole")
+
     def make():
         env = g.make(env_id, render_mode="rgb_array" if render else None)
         if mask_velocity:

@@ -1,7 +1,7 @@
 """Policies for the actor-critic agents (PPO, A2C, REINFORCE): logits over discrete actions and a value.
 
 * :class:`MLPActorCritic`: separate tanh MLPs (CleanRL's CartPole policy);
-* :class:`LSTMActorCritic`: an LSTM over the observation history, for
+* :class:`LSTMActorCritic`: LSTMs over the observation history, for
   partially observable tasks (CartPole with the velocities hidden), with the
   state reset at episode starts;
 * :class:`SpikingActorCritic`: a spiking policy, leaky integrate-and-fire
@@ -48,6 +48,32 @@ class ActorCritic(nn.Module):
         return None
 
 
+class Greedy:
+    """The greedy action function of an :class:`ActorCritic` (the argmax of its logits), for
+    :func:`~neuroai.rl.evaluate` and :func:`~neuroai.rl.frame_strip`: ``obs`` (N, obs) -> actions
+    (N,). A recurrent policy carries its state from one call to the next; :meth:`reset` (which
+    they call at each episode's start) forgets it."""
+
+    def __init__(self, policy: ActorCritic):
+        if not isinstance(policy, ActorCritic):
+            raise TypeError(f"Greedy: parameter 'policy' must be an ActorCritic, got {type(policy).__name__}")
+        self.policy = policy
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = None
+
+    @torch.no_grad()
+    def __call__(self, obs: torch.Tensor) -> torch.Tensor:
+        obs = obs.to(next(self.policy.parameters()).device)
+        fresh = self.state is None
+        if fresh:
+            self.state = self.policy.initial_state(len(obs), obs.device)
+        starts = torch.full((1, len(obs)), float(fresh), device=obs.device)
+        logits, _, self.state = self.policy.sequence(obs[None], self.state, starts)
+        return logits[0].argmax(-1)
+
+
 def _layer(inputs: int, outputs: int, gain: float) -> nn.Linear:
     layer = nn.Linear(inputs, outputs)
     nn.init.orthogonal_(layer.weight, gain)
@@ -75,18 +101,11 @@ class MLPActorCritic(ActorCritic):
         return self.actor(obs), self.critic(obs).squeeze(-1)
 
 
-class LSTMActorCritic(ActorCritic):
-    """A shared LSTM over the observations, with linear policy and value heads.
+class _LSTMMemory(nn.Module):
+    """A tanh encoder and an LSTM, run over a (T, N, obs) sequence with the state of an environment
+    zeroed where ``starts`` marks a new episode."""
 
-    ``sequence`` runs the LSTM step by step, zeroing the state of every
-    environment where ``starts`` marks a new episode, so one rollout
-    replays exactly as it was collected. State: ``(h, c)``, each
-    ``(1, N, hidden)``.
-    """
-
-    recurrent = True
-
-    def __init__(self, obs_size: int, actions: int, hidden: int = 64):
+    def __init__(self, obs_size: int, hidden: int):
         super().__init__()
         self.encoder = nn.Sequential(_layer(obs_size, hidden, math.sqrt(2)), nn.Tanh())
         self.lstm = nn.LSTM(hidden, hidden)
@@ -95,26 +114,53 @@ class LSTMActorCritic(ActorCritic):
                 nn.init.zeros_(p)
             else:
                 nn.init.orthogonal_(p, 1.0)
-        self.actor, self.critic = _layer(hidden, actions, 0.01), _layer(hidden, 1, 1.0)
-        self.hidden = hidden
+
+    def forward(self, obs, state, starts):
+        features = self.encoder(obs)
+        h, c = state
+        # the fused LSTM runs over each stretch without episode starts; at a stretch's first step the
+        # state of the environments beginning an episode is zeroed
+        cuts = torch.nonzero(starts[1:].any(1)).flatten().add(1).tolist()
+        outputs = []
+        for begin, end in zip([0, *cuts], [*cuts, len(obs)]):
+            keep = (1.0 - starts[begin]).view(1, -1, 1)
+            out, (h, c) = self.lstm(features[begin:end], (h * keep, c * keep))
+            outputs.append(out)
+        return torch.cat(outputs), (h, c)
+
+
+class LSTMActorCritic(ActorCritic):
+    """LSTMs over the observation history with linear policy and value heads: one LSTM for the
+    policy and one for the value (as rl-baselines3-zoo's RecurrentPPO; a shared one lets the
+    value loss pull the policy's memory around), or one for both with ``shared=True``.
+
+    ``sequence`` zeroes the state of every environment where ``starts``
+    marks a new episode, so one rollout replays exactly as it was
+    collected step by step. State: a tuple of ``(1, N, hidden)`` tensors,
+    ``(h, c)`` of each LSTM.
+    """
+
+    recurrent = True
+
+    def __init__(self, obs_size: int, actions: int, hidden: int = 64, shared: bool = False):
+        super().__init__()
+        self.hidden = check.integer("LSTMActorCritic", "hidden", hidden, minimum=1)
+        self.policy_memory = _LSTMMemory(obs_size, self.hidden)
+        self.value_memory = None if shared else _LSTMMemory(obs_size, self.hidden)
+        self.actor, self.critic = _layer(self.hidden, actions, 0.01), _layer(self.hidden, 1, 1.0)
 
     def initial_state(self, n: int, device=None):
-        zeros = torch.zeros(1, n, self.hidden, device=device)
-        return zeros, zeros.clone()
+        return tuple(torch.zeros(1, n, self.hidden, device=device) for _ in range(2 if self.value_memory is None
+                                                                                   else 4))
 
     def select_state(self, state, index):
         return tuple(s[:, index] for s in state)
 
     def sequence(self, obs, state, starts):
-        features = self.encoder(obs)
-        h, c = state
-        outputs = []
-        for t in range(len(obs)):
-            keep = (1.0 - starts[t]).view(1, -1, 1)
-            out, (h, c) = self.lstm(features[t:t + 1], (h * keep, c * keep))
-            outputs.append(out)
-        out = torch.cat(outputs)
-        return self.actor(out), self.critic(out).squeeze(-1), (h, c)
+        policy_out, policy_state = self.policy_memory(obs, state[:2], starts)
+        value_out, value_state = ((policy_out, ()) if self.value_memory is None
+                                  else self.value_memory(obs, state[2:], starts))
+        return self.actor(policy_out), self.critic(value_out).squeeze(-1), (*policy_state, *value_state)
 
     def forward(self, obs):
         """A single step from a fresh state: ``obs`` (N, obs)."""
