@@ -1,8 +1,9 @@
 """Deep RL on CartPole: DQN, PPO, A2C, REINFORCE, a spiking PPO policy and an LSTM policy with hidden velocities.
 
 Every agent of :mod:`neuroai.rl` learns CartPole-v1 (and, with ``--env
-Acrobot-v1``, Acrobot) from the same seeds with its published
-hyper-parameters (CleanRL's for DQN and PPO, rl-baselines3-zoo's for A2C):
+Acrobot-v1``, Acrobot: all but the masked-CartPole pair) from the same
+seeds with its published hyper-parameters (CleanRL's for DQN and PPO,
+rl-baselines3-zoo's for A2C):
 
 - **DQN** (replay, target network) and **Double DQN**;
 - **PPO** (GAE, 4 vectorized environments), **A2C** (8 environments,
@@ -19,7 +20,7 @@ hyper-parameters (CleanRL's for DQN and PPO, rl-baselines3-zoo's for A2C):
 For each agent: learning curves (mean and spread over seeds of the return
 of the last 20 episodes against environment steps), environment steps and
 wall time to solve (mean return of 100 consecutive training episodes >=
-475 on CartPole), the mean return of the last 100 training episodes, and the
+475 on CartPole, >= -100 on Acrobot), the mean return of the last 100 training episodes, and the
 greedy policy's mean return over 10 evaluation episodes.
 
 The (agent, seed) runs are cells of a :func:`neuroai.experiments.sweep`, run
