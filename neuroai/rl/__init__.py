@@ -28,7 +28,7 @@ from .reinforce import ReinforceConfig, train_reinforce
 from .returns import discounted_returns, gae
 from .rstdp import RSTDPConfig, RSTDPResult, evaluate_rstdp, train_rstdp
 
-__all__ = ["A2CConfig", "ActorCritic", "DQNConfig", "Greedy", "LSTMActorCritic", "MLPActorCritic", "PPOConfig", "QNetwork",
-           "RSTDPConfig", "RSTDPResult", "ReinforceConfig", "ReplayBuffer", "SOLVED", "SpikingActorCritic",
-           "TrainResult", "Transitions", "discounted_returns", "evaluate", "frame_strip", "evaluate_rstdp", "gae", "train_a2c",
-           "train_dqn", "train_ppo", "train_reinforce", "train_rstdp"]
+__all__ = ["A2CConfig", "ActorCritic", "discounted_returns", "DQNConfig", "evaluate", "evaluate_rstdp", "frame_strip",
+           "gae", "Greedy", "LSTMActorCritic", "MLPActorCritic", "PPOConfig", "QNetwork", "ReinforceConfig",
+           "ReplayBuffer", "RSTDPConfig", "RSTDPResult", "SOLVED", "SpikingActorCritic", "train_a2c",
+           "train_dqn", "train_ppo", "train_reinforce", "train_rstdp", "TrainResult", "Transitions"]

@@ -9,10 +9,11 @@ hyper-parameters (the structure of CleanRL's single-file ``dqn.py`` and
 process. Reported per algorithm: environment steps per second (median over
 seeds), the ratio neuroai/reference (target >= 1.0), steps to solve
 (100-episode mean return >= 475; "-" if not within the budget) and the mean
-return of the last 100 episodes. CleanRL's published final returns after
-500k steps are 488.7 (DQN) and 490.0 (PPO).
+return of the last 100 episodes (mean over seeds, and per seed). CleanRL's
+published final returns after 500k steps are 488.7 (DQN) and 490.0 (PPO).
 
-Usage: ``python simulations/benchmarks/rl.py [--quick] [--steps N] [--seeds K]``
+Usage: ``python simulations/benchmarks/rl.py [--quick] [--steps N] [--seeds K] [--first-seed S]
+[--algorithms DQN PPO]``
 (``--quick``: 20k steps, one seed, throughput only; the full run, 500k steps
 and 3 seeds per side, takes on the order of an hour on 2 CPU cores).
 """
@@ -151,11 +152,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--algorithms", nargs="+", choices=("DQN", "PPO"), default=("DQN", "PPO"))
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     steps = args.steps or (20_000 if args.quick else 500_000)
-    seeds = range(args.seeds or (1 if args.quick else 3))
+    seeds = range(args.first_seed, args.first_seed + (args.seeds or (1 if args.quick else 3)))
     runs = {
         "DQN": (lambda s: train_dqn(config=DQNConfig(total_timesteps=steps), seed=s, progress=False),
                 lambda s: reference_dqn(DQNConfig(total_timesteps=steps), s)),
@@ -164,16 +167,19 @@ def main() -> None:
     }
     print(f"torch {torch.__version__}, gymnasium {gym.__version__}, {args.threads} thread(s); CartPole-v1, "
           f"{steps:,} steps, seeds {list(seeds)}\n")
-    print("| algorithm | side | steps/s | ratio neuroai/reference | steps to solve (per seed) | last-100 mean return |")
+    print("| algorithm | side | steps/s | ratio neuroai/reference | steps to solve (per seed) "
+          "| last-100 mean return (per seed) |")
     print("|---|---|---|---|---|---|")
-    for name, (ours, theirs) in runs.items():
+    for name in args.algorithms:
+        ours, theirs = runs[name]
         results = {"neuroai": [ours(s) for s in seeds], "reference": [theirs(s) for s in seeds]}
         speed = {side: statistics.median(r.steps / r.seconds for r in rs) for side, rs in results.items()}
         for side, rs in results.items():
             solve = ", ".join(fmt(r.steps_to_solve(475.0)) for r in rs)
-            last = statistics.mean(float(np.mean(r.returns()[-100:])) if r.episodes else 0.0 for r in rs)
+            finals = [float(np.mean(r.returns()[-100:])) if r.episodes else 0.0 for r in rs]
+            last = f"{statistics.mean(finals):.1f} ({', '.join(f'{f:.0f}' for f in finals)})"
             ratio = f"{speed['neuroai'] / speed['reference']:.2f}" if side == "neuroai" else ""
-            print(f"| {name} | {side} | {speed[side]:,.0f} | {ratio} | {solve} | {last:.1f} |", flush=True)
+            print(f"| {name} | {side} | {speed[side]:,.0f} | {ratio} | {solve} | {last} |", flush=True)
 
 
 if __name__ == "__main__":
