@@ -20,8 +20,10 @@ rl-baselines3-zoo's for A2C):
 For each agent: learning curves (mean and spread over seeds of the return
 of the last 20 episodes against environment steps), environment steps and
 wall time to solve (mean return of 100 consecutive training episodes >=
-475 on CartPole, >= -100 on Acrobot), the mean return of the last 100 training episodes, and the
-greedy policy's mean return over 10 evaluation episodes.
+475 on CartPole, >= -100 on Acrobot), the mean return of the last 100
+training episodes, and the greedy policy's mean return over 10 evaluation
+episodes (:class:`neuroai.rl.Greedy`; the LSTM keeps its state through an
+episode).
 
 The (agent, seed) runs are cells of a :func:`neuroai.experiments.sweep`, run
 side by side on a process pool (``--workers``, default one per CPU); a run
