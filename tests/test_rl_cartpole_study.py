@@ -57,3 +57,24 @@ def test_policies_fit_the_environment_and_masked_agents_stay_on_cartpole(study, 
     assert (result.model.encoder.in_features, result.model.actor.out_features) == (6, 3)   # Acrobot's
     with pytest.raises(ValueError, match=r"rl_cartpole: agents \['lstm_ppo_masked'\] hide CartPole's velocities"):
         cli.execute("rl_cartpole", module.run, env="Acrobot-v1", agents=["lstm_ppo_masked"], out=tmp_path)
+
+
+def test_each_ppo_agent_trains_with_its_own_settings(study, monkeypatch):
+    from neuroai.rl import PPOConfig, TrainResult
+    from neuroai.rl.policies import MLPActorCritic
+    module, _, _ = study
+    configs = []
+
+    def record(env, config, policy=None, **options):
+        configs.append(config)
+        return TrainResult([], policy or MLPActorCritic(4, 2), 1.0, 0)
+
+    monkeypatch.setattr(module, "train_ppo", record)
+    p = module.Params(steps=1024)
+    for agent in ("ppo", "spiking_ppo", "lstm_ppo_masked", "mlp_ppo_masked"):
+        module.train(agent, p, 0)
+    plain, spiking, lstm, mlp = configs
+    assert plain == PPOConfig(total_timesteps=1024)                      # CleanRL's settings
+    assert spiking == PPOConfig(total_timesteps=1024, **module.SPIKING_PPO)
+    assert spiking.learning_rate != plain.learning_rate
+    assert lstm == mlp == PPOConfig(total_timesteps=1024, **module.MASKED_PPO)   # the control shares the LSTM's
