@@ -184,7 +184,6 @@ def test_a_recurrent_rollout_replays_exactly_in_minibatches(shared):
     # PPO's ratio must start at 1: replaying each environment's sequence from the rollout's initial
     # state, with resets at episode starts, gives the log-probabilities and values seen while acting
     from neuroai.rl.envs import vector_env
-    from neuroai.rl.policies import LSTMActorCritic
     from neuroai.rl.ppo import minibatches
     from neuroai.rl.rollout import collect, cursor
     torch.manual_seed(0)
@@ -203,7 +202,6 @@ def test_a_recurrent_rollout_replays_exactly_in_minibatches(shared):
 
 @pytest.mark.parametrize("shared", [False, True])
 def test_lstm_policy_forgets_at_episode_starts(shared):
-    from neuroai.rl.policies import LSTMActorCritic
     policy = LSTMActorCritic(3, 2, hidden=8, shared=shared)
     obs = torch.randn(6, 1, 3)
     starts = torch.tensor([[1.0], [0.0], [0.0], [1.0], [0.0], [0.0]])

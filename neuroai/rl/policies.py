@@ -150,8 +150,8 @@ class LSTMActorCritic(ActorCritic):
         self.actor, self.critic = _layer(self.hidden, actions, 0.01), _layer(self.hidden, 1, 1.0)
 
     def initial_state(self, n: int, device=None):
-        return tuple(torch.zeros(1, n, self.hidden, device=device) for _ in range(2 if self.value_memory is None
-                                                                                   else 4))
+        tensors = 2 if self.value_memory is None else 4      # (h, c) of each LSTM
+        return tuple(torch.zeros(1, n, self.hidden, device=device) for _ in range(tensors))
 
     def select_state(self, state, index):
         return tuple(s[:, index] for s in state)
