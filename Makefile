@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python simulations/benchmarks/rnnlm.py
 	$(BIN)/python simulations/benchmarks/rl.py --quick
 	$(BIN)/python simulations/benchmarks/scaling.py
+	$(BIN)/python simulations/benchmarks/target_parity.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -114,17 +114,24 @@ class LIF:
         ``v <- a + ((c[0]*I_0 + c[1]*I_1 + ...) + e_m*v)`` and ``I_k <- e[k]*I_k``.
         The arithmetic follows the order of the expressions Brian2 generates
         for its ``exact`` integrator, so float64 results agree bit for bit.
+        That order depends on refractoriness: Brian2 takes the loop invariants
+        of a refractory neuron's update apart, and so multiplies the factors
+        of each ``c[k]`` in another order.
         """
         dt = np.float64(dt)
         tau_m = np.float64(self.tau_m)
         e_m = np.exp(-dt / tau_m)
         drive = self.i_bias * self.R + self.v_rest
         a = drive + (-self.i_bias * self.R - self.v_rest) * e_m
+        refractory = self.refractory_steps(float(dt)) > 0
         c, e = [], []
         for tau in map(np.float64, current_taus):
-            c.append(((self.R * tau * np.exp(-dt / tau)) * (-np.exp(dt / tau) + np.exp(dt / tau_m)))
-                     * e_m / ((0.0 - tau_m) + tau))
-            e.append(np.exp(-dt / tau))
+            e_s, rise = np.exp(-dt / tau), -np.exp(dt / tau) + np.exp(dt / tau_m)
+            if refractory:
+                c.append(((self.R * tau * e_s) * rise) * e_m / ((0.0 - tau_m) + tau))
+            else:
+                c.append((((self.R * tau) * rise) * e_s) * e_m / (tau - tau_m))
+            e.append(e_s)
         return a, e_m, tuple(c), tuple(e)
 
 

@@ -132,8 +132,8 @@ def test_hodgkin_huxley_is_brian2_only_and_says_so():
         na.Network(dt=1e-4).add_population("hh", 1, HodgkinHuxley())
 
 
-@pytest.mark.parametrize("units", ["dimensionless", "physical"])
-def test_conductance_synapses_match_bit_for_bit(units):
+def conductance_network(units: str) -> na.Network:
+    """LIF populations fed by three conductances (exponential-Euler steps) and a current."""
     physical = units == "physical"
     model = na.LIF.physical(t_ref=2e-3) if physical else na.LIF(t_ref=2e-3)
     v0 = na.Uniform(-70e-3, -55e-3, seed=1) if physical else na.Uniform(0, 1, seed=1)
@@ -154,6 +154,12 @@ def test_conductance_synapses_match_bit_for_bit(units):
     net.monitor("i")
     net.monitor("e", "v", every=10)
     net.monitor("e", "g_inh", every=10)
+    return net
+
+
+@pytest.mark.parametrize("units", ["dimensionless", "physical"])
+def test_conductance_synapses_match_bit_for_bit(units):
+    net = conductance_network(units)
     brian = na.Simulator(net, "brian2", seed=1).run(0.2)
     torch_ = na.Simulator(net, "torch", seed=1, dtype="float64").run(0.2)
     for pop in ("e", "i"):

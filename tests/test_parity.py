@@ -1,5 +1,12 @@
 """The parity contract: with float64 and the same dt, both backends give the
 same spikes (same neuron, same step) and the same state, bit for bit."""
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -117,3 +124,62 @@ def test_sparse_projections_keep_the_parity():
     assert sum(len(result.spikes[p].steps) for p in "abc") > 100
     assert_same_spikes(brian, result, ["a", "b", "c"])
     np.testing.assert_array_equal(brian.trace("a.v").values, result.trace("a.v").values)
+
+
+def _dispatch_configurations() -> dict[str, tuple[str, dict]]:
+    """name -> (torch's expected CPU capability, environment) of the SIMD
+    levels to check on this machine: the plain baseline everywhere, and on
+    x86-64 with AVX2 the AVX2 level (as on AVX2-only machines such as AMD
+    EPYC of this project's kind), whatever the machine itself has."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    def without(features):
+        return " ".join(f for f in __cpu_dispatch__ if f in features and __cpu_features__.get(f))
+
+    configs = {"baseline": ("DEFAULT", {"ATEN_CPU_CAPABILITY": "default",
+                                        "NPY_DISABLE_CPU_FEATURES": without(__cpu_dispatch__)})}
+    if platform.machine() in ("x86_64", "AMD64") and __cpu_features__.get("AVX2"):
+        avx512 = [f for f in __cpu_dispatch__ if f.startswith("AVX512")]
+        configs["AVX2"] = ("AVX2", {"ATEN_CPU_CAPABILITY": "avx2", "NPY_DISABLE_CPU_FEATURES": without(avx512)})
+    return configs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", sorted(_dispatch_configurations()))
+def test_bitwise_on_every_instruction_set(level):
+    """numpy's and torch's vectorized exp round differently per instruction
+    set; the torch backend evaluates exp as Brian2 does, so AdEx and
+    conductance networks stay bitwise at every SIMD level."""
+    capability, env = _dispatch_configurations()[level]
+    here = pathlib.Path(__file__).parent
+    out = subprocess.run([sys.executable, str(here / "parity_worker.py")], cwd=here, capture_output=True, text=True,
+                         env={**os.environ, **env, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["torch_capability"] == capability  # the level asked for is the level that ran
+    disabled = set(env["NPY_DISABLE_CPU_FEATURES"].split())
+    assert not disabled & set(report["numpy_features"])
+    for name, (identical, spikes) in report["results"].items():
+        assert spikes > 50, f"{name}: too few spikes to test anything"
+        assert identical, f"{name} differs between the backends at SIMD level {level}"
+
+
+def test_exact_integration_is_bitwise_for_random_time_constants():
+    """The constants of the exact LIF update multiply their factors in the
+    order Brian2 does, which differs with and without refractoriness (a
+    wrong order shows only for some time constants, e.g. tau_m = 2 tau_syn)."""
+    rng = np.random.default_rng(7)
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 10, na.RegularRate(300.0))
+    for k in range(8):
+        tau_m = 10e-3 if k < 4 else rng.uniform(5e-3, 30e-3)
+        model = na.LIF(tau_m=tau_m, R=rng.uniform(0.5, 2.0), v_rest=rng.uniform(-0.2, 0.2), i_bias=rng.uniform(0, 1),
+                       t_ref=1e-3 * (k % 2), reset=("value", "subtract")[k // 2 % 2])
+        net.add_population(f"p{k}", 2, model, v_init=na.Uniform(0, 1, seed=k))
+        for j in range(1 + k % 3 // 2):  # one or two currents
+            tau = tau_m / 2 if k < 4 else rng.uniform(2e-3, 8e-3)
+            net.connect("inp", f"p{k}", weight=rng.uniform(0.02, 0.1), synapse=na.ExponentialCurrent(tau, f"I{j}"))
+        net.monitor(f"p{k}", "v")
+    brian, torch_ = run_both(net, 0.03)
+    for key in brian.traces:
+        np.testing.assert_array_equal(brian.trace(key).values, torch_.trace(key).values, err_msg=key)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
+from . import torch_math
 
 
 def _sum(terms):
@@ -86,7 +87,7 @@ class LIFStep:
         if len(g) > 1:
             rate = rate - _sum(self.k_R * gj for gj in g[1:])
         ratio = numerator / rate
-        return (-ratio) + ((ratio + v) * torch.exp(self.dt * rate))
+        return (-ratio) + ((ratio + v) * torch_math.exp(self.dt * rate))
 
     def reset(self, x, s):
         x = dict(x)
@@ -151,7 +152,7 @@ class AdExStep(_EulerStep):
     def integrate(self, x, currents, last, step, spike_fn):
         v, w = x["v"], x["w"]
         drive, currents = self._currents(currents)
-        spike_current = self.k_exp * torch.exp(self.inv_delta * (self.shift + v))
+        spike_current = self.k_exp * torch_math.exp(self.inv_delta * (self.shift + v))
         inner = (spike_current if drive is None else drive + spike_current) + self.g_L * (self.E_L - v)
         v_new = v + self.k_v * ((self.i_bias + inner) - w)
         w_new = self.k_w * ((self.a * (self.minus_E_L + v)) - w) + w
