@@ -1,5 +1,6 @@
 """neuroai: one spiking-network description, run in Brian2 or trained in PyTorch."""
 from . import decoding, plasticity
+from .backends import BackendError
 from .coding import DeltaEncoder, Latency, PoissonRate, PopulationCode, RegularRate, SpikeArray
 from .network import Input, Monitor, Network, Population, Projection
 from .neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
@@ -11,7 +12,7 @@ from .synapses import (AllToAll, Delta, Explicit, ExponentialConductance, Expone
 __version__ = "0.1.0"
 
 __all__ = [
-    "AdEx", "AdaptiveLIF", "AllToAll", "Delta", "DeltaEncoder", "Explicit", "ExponentialConductance",
+    "AdEx", "AdaptiveLIF", "AllToAll", "BackendError", "Delta", "DeltaEncoder", "Explicit", "ExponentialConductance",
     "ExponentialCurrent", "FixedProbability", "HodgkinHuxley", "Input", "Izhikevich", "LIF", "Latency", "Monitor",
     "Network", "Normal", "OneToOne", "PoissonRate", "PopulationCode", "Population", "Projection", "RegularRate",
     "SimulationResult", "Simulator", "SpikeArray", "Spikes", "Trace", "Uniform", "decoding", "plasticity",

@@ -310,6 +310,7 @@ class Network:
             raise ValueError(f"{owner}: dt ({self.dt} s) must be smaller than the synaptic "
                              f"time constant tau ({synapse.tau} s)")
         self.populations[post].model.validate_current(synapse.tau, owner)
+        self._check_synaptic_name(owner, post, synapse.current)
         if synapse.current in {c for c, _, _ in self.conductances(post)}:
             raise ValueError(f"{owner}: {synapse.current!r} is already a conductance of population {post!r}")
         for tau_current in self.currents(post):
@@ -317,6 +318,14 @@ class Network:
                 raise ValueError(f"{owner}: current {synapse.current!r} of population {post!r} already has "
                                  f"tau={tau_current[1]} s, got tau={synapse.tau} s; give this synapse "
                                  f"another 'current' name")
+
+    def _check_synaptic_name(self, owner: str, post: str, name: str) -> None:
+        """A synaptic current or conductance is a variable of its target: its name must not be a state variable."""
+        model = self.populations[post].model
+        if name in model.state_variables:
+            raise ValueError(f"{owner}: the synaptic variable {name!r} would clash with the state variable of that "
+                             f"name of population {post!r} ({type(model).__name__}: {list(model.state_variables)}); "
+                             f"choose another name")
 
     def _check_conductance(self, owner: str, post: str, synapse: ExponentialConductance) -> None:
         if self.dt >= synapse.tau:
@@ -326,6 +335,7 @@ class Network:
         if not isinstance(model, LIF):
             raise ValueError(f"{owner}: ExponentialConductance targets LIF populations; population {post!r} "
                              f"is {type(model).__name__} (use ExponentialCurrent)")
+        self._check_synaptic_name(owner, post, synapse.conductance)
         names = {c for c, _ in self.currents(post)}
         if synapse.conductance in names:
             raise ValueError(f"{owner}: {synapse.conductance!r} is already a current of population {post!r}")

@@ -61,8 +61,10 @@ class STDP(_Rule):
     For a single pair with :math:`\Delta t = t_{post} - t_{pre}`, the additive
     rule changes the weight by :math:`A_+ e^{-\Delta t/\tau_{pre}}` for
     :math:`\Delta t > 0` and :math:`-A_- e^{\Delta t/\tau_{post}}` for
-    :math:`\Delta t < 0` (the classic STDP window). ``a_plus``, ``a_minus``,
-    ``w_min`` and ``w_max`` are in the weight's units; times in seconds.
+    :math:`\Delta t < 0` (the classic STDP window). ``w_min`` and ``w_max``
+    are in the weight's units, and so are ``a_plus`` and ``a_minus`` of the
+    additive rule; those of the multiplicative rule are dimensionless (the
+    fraction of the distance to the bound per unit of trace). Times in seconds.
     """
 
     tau_pre: float = 20e-3
@@ -97,8 +99,10 @@ class TripletSTDP(_Rule):
 
     The triplet terms make potentiation grow with the postsynaptic rate, so
     pairings repeated at high frequency potentiate whatever their order
-    (Sjöström et al. 2001), which pair STDP cannot reproduce. Defaults: the
-    all-to-all visual-cortex fit of Pfister & Gerstner (2006), table 2.
+    (Sjöström et al. 2001), which pair STDP cannot reproduce. The four
+    amplitudes and the bounds are in the weight's units, times in seconds.
+    Defaults: the all-to-all visual-cortex fit of Pfister & Gerstner (2006),
+    table 2.
     """
 
     tau_plus: float = 16.8e-3

@@ -1,4 +1,6 @@
 """Bad input fails where it enters, naming the object, parameter, expectation and value."""
+import os
+
 import numpy as np
 import pytest
 
@@ -139,3 +141,63 @@ def test_torch_module_inputs(net):
         model({"inp": torch.zeros(10, 4)})
     with pytest.raises(ValueError, match="missing \\['inp'\\]"):
         model({}, steps=5)
+
+
+def test_synaptic_variables_must_not_shadow_state_variables():
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 4)
+    net.add_population("izh", 3, na.Izhikevich())
+    with pytest.raises(ValueError, match="the synaptic variable 'u' would clash with the state variable of that name "
+                                         "of population 'izh' \\(Izhikevich: \\['v', 'u'\\]\\)"):
+        net.connect("inp", "izh", synapse=na.ExponentialCurrent(5e-3, "u"))
+
+
+def test_brian2_errors_name_the_part_and_give_the_cause(monkeypatch):
+    """An error inside Brian2 (here: a rule translation given inconsistent
+    units, as multiplicative STDP once was) becomes a neuroai BackendError
+    naming the user's projection and quoting Brian2's own message."""
+    import brian2 as b2
+
+    from neuroai.backends import brian2 as backend
+    from neuroai.plasticity import STDP
+
+    translate = backend._RULES[STDP]
+
+    def squared_amplitude(rule, w_unit):
+        model, on_pre, on_post, namespace = translate(rule, w_unit)
+        return model, on_pre, on_post, {**namespace, "a_plus": rule.a_plus * b2.volt ** 2}
+
+    monkeypatch.setitem(backend._RULES, STDP, squared_amplitude)
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 5)
+    net.add_population("pyr", 3, na.LIF.physical())
+    net.connect("inp", "pyr", weight=1e-3, plasticity=STDP(w_max=2e-3), name="learned")
+    sim = na.Simulator(net, "brian2")
+    with pytest.raises(na.BackendError, match=r"projection 'learned' failed in Brian2 with DimensionMismatchError: "
+                                              r"Expression 'weight \+ a_plus \* apre' uses inconsistent units"):
+        sim.run(1e-3)
+
+
+BANNER = "Brian 2 encountered an unexpected error"
+
+
+@pytest.mark.parametrize("code, banner", [
+    ("raise KeyError('not brian2')", False),
+    ("import neuroai as na; net = na.Network(); net.add_population('p', 1); net.monitor('nope')", False),
+    ("import brian2 as b; g = b.NeuronGroup(1, 'dv/dt = -v : volt'); b.run(b.ms)", True),  # Brian2's own: its banner
+])
+def test_brian2_error_banner_only_for_brian2s_own_errors(tmp_path, code, banner):
+    """Importing the Brian2 backend leaves uncaught errors that are not
+    Brian2's to Python's handler: no banner asking to report them to Brian2,
+    no debug log kept in the temporary folder."""
+    import subprocess
+    import sys
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out = subprocess.run([sys.executable, "-c", f"import neuroai.backends.brian2\n{code}"], capture_output=True,
+                         text=True, env={**os.environ, "TMPDIR": str(tmp)}, timeout=120)
+    assert out.returncode == 1 and "Traceback" in out.stderr
+    assert (BANNER in out.stderr) == banner, out.stderr[-2000:]
+    kept = [p.name for p in tmp.iterdir() if p.name.startswith("brian_debug")]
+    assert bool(kept) == banner, kept

@@ -164,6 +164,28 @@ def test_bitwise_on_every_instruction_set(level):
         assert identical, f"{name} differs between the backends at SIMD level {level}"
 
 
+def test_projections_without_synapses_run_on_both_backends():
+    """A connectivity pattern may draw no synapse (a sparse probability, an empty mask)."""
+    from neuroai.plasticity import BCM, STDP, SynapticNormalization
+
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 3, na.RegularRate(200.0))
+    net.add_population("p", 2, na.LIF(i_bias=1.2))
+    empty = na.Explicit(np.zeros((3, 2), dtype=bool))
+    net.connect("inp", "p", empty, name="plain")
+    net.connect("p", "p", na.FixedProbability(0.0), delay=2e-4, name="delayed")
+    net.connect("inp", "p", empty, plasticity=STDP(), name="stdp")
+    net.connect("inp", "p", empty, plasticity=BCM(), normalization=SynapticNormalization(), name="bcm")
+    for name in ("plain", "stdp", "bcm"):
+        net.monitor(name, "w")
+    net.monitor("p")
+    results = run_both(net, 0.05)
+    assert_same_spikes(*results, ["p"])
+    assert results[0].spike_count("p") > 0
+    for result in results:
+        assert result.trace("stdp.w").values.shape == (500, 0)
+
+
 def test_exact_integration_is_bitwise_for_random_time_constants():
     """The constants of the exact LIF update multiply their factors in the
     order Brian2 does, which differs with and without refractoriness (a

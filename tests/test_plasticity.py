@@ -40,6 +40,31 @@ def test_weight_trajectories_are_identical_on_both_backends(dependence, nearest)
     assert not np.array_equal(learned[0].projections["ff"].weights, net.projections["ff"].weights)
 
 
+@pytest.mark.parametrize("rule, model", [
+    (STDP(dependence="multiplicative", a_plus=0.05, a_minus=0.05, w_max=4e-3), na.LIF.physical()),
+    (STDP(dependence="multiplicative", a_plus=0.05, a_minus=0.05, w_max=0.4e-9), na.AdEx(i_bias=0.15e-9)),
+    (TripletSTDP(a2_plus=1e-4, a3_plus=2e-4, a2_minus=2e-4, a3_minus=1e-5, w_max=4e-3), na.LIF.physical()),
+    (BCM(eta=1e-6, w_max=0.5), na.AdaptiveLIF(tau_m=10e-3, theta_plus=0.05, tau_theta=0.1)),
+], ids=["multiplicative-LIF.physical", "multiplicative-AdEx", "triplet-LIF.physical", "BCM-AdaptiveLIF"])
+def test_rules_onto_every_target_they_accept_run_identically(rule, model):
+    """Amplitudes carry the units the rule's equations need on Brian2 (once a
+    units error at run time), and rule variables never clash with the target's."""
+    current = isinstance(model, na.AdEx)
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 40, na.PoissonRate(80.0))
+    net.add_population("p", 10, model, v_init=model.v_start)
+    net.connect("inp", "p", na.FixedProbability(0.5, seed=1), weight=na.Uniform(0, rule.w_max / 2, seed=2),
+                synapse=na.ExponentialCurrent(5e-3, "I_exc") if current else None, plasticity=rule, name="ff")
+    net.monitor("p")
+    net.monitor("ff", "w", every=100)
+    brian, torch_ = (na.Simulator(net, b, seed=1, **o).run(0.3)
+                     for b, o in (("brian2", {}), ("torch", {"dtype": "float64"})))
+    assert brian.spike_count("p") == torch_.spike_count("p") > 10
+    w = brian.trace("ff.w").values
+    np.testing.assert_array_equal(w, torch_.trace("ff.w").values)
+    assert np.abs(w[-1] - w[0]).max() > 0.01 * rule.w_max, "the weights did not learn: the test is vacuous"
+
+
 @pytest.fixture(scope="module")
 def stdp_window():
     return cli.load("stdp_window")

@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import importlib
 
+
+class BackendError(RuntimeError):
+    """A backend failed to build or run a network that passed neuroai's
+    checks; the message names the network's part and gives the backend's
+    own message (the original exception is the ``__cause__``)."""
+
+
 BACKENDS = {"brian2": "neuroai.backends.brian2", "torch": "neuroai.backends.torch"}
 
 

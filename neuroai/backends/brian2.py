@@ -8,14 +8,21 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import re
 import shutil
+import sys
 import tempfile
 
-import brian2 as b2
-import numpy as np
-from brian2.devices.device import reset_device
+_HOOK_BEFORE_BRIAN2 = sys.excepthook  # Brian2 installs its own when imported
 
-from ..network import SIGNS, Network
+import brian2 as b2  # noqa: E402
+import numpy as np  # noqa: E402
+from brian2.core.base import BrianObjectException  # noqa: E402
+from brian2.devices.device import reset_device  # noqa: E402
+from brian2.utils.logger import brian_excepthook  # noqa: E402
+
+from . import BackendError  # noqa: E402
+from ..network import SIGNS, Network  # noqa: E402
 from ..neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
 from ..plasticity import BCM, STDP, Hebbian, Oja, RewardSTDP, TripletSTDP
 from ..results import Spikes, Trace
@@ -89,12 +96,26 @@ def _hodgkin_huxley(m, drive: str, dt: float):
 _MODELS = {LIF: _lif, AdaptiveLIF: _lif, Izhikevich: _izhikevich, AdEx: _adex, HodgkinHuxley: _hodgkin_huxley}
 
 
+def _identifier(network: Network, population: str, variable: str) -> str:
+    """The Brian2 name of a population's variable. Synaptic currents and
+    conductances, which users name, are prefixed (``I_``, ``g_``) so that no
+    name can clash with a model's constants, a Brian2 unit, function or
+    reserved word, and so that Brian2 orders their terms as the torch backend
+    sums them, whatever the names."""
+    if any(variable == c for c, _ in network.currents(population)):
+        return f"I_{variable}"
+    if any(variable == g for g, _, _ in network.conductances(population)):
+        return f"g_{variable}"
+    return variable
+
+
 def _neuron_group(network: Network, pop, dt):
     """A NeuronGroup for one population: the model's equations plus one
     exponentially decaying variable per synaptic current and conductance.
     Conductances make a linear model's ``exact`` integration exponential Euler."""
     m = pop.model
-    currents, conductances = network.currents(pop.name), network.conductances(pop.name)
+    currents = [(_identifier(network, pop.name, c), tau) for c, tau in network.currents(pop.name)]
+    conductances = [(_identifier(network, pop.name, g), tau, e_rev) for g, tau, e_rev in network.conductances(pop.name)]
     drive = " + ".join(["i_bias"] + [c for c, _ in currents] + [f"{g}*(E_{g} - v)" for g, _, _ in conductances])
     eqs, threshold, reset, namespace, method, refractory, units = _MODELS[type(m)](m, drive, network.dt)
     if conductances and method == "exact":
@@ -116,6 +137,11 @@ def _neuron_group(network: Network, pop, dt):
     return group
 
 
+def _signal(name: str) -> str:
+    """The Brian2 name of a network signal's TimedArray (prefixed, like synaptic variables)."""
+    return f"signal_{name}"
+
+
 _CLOCK_DRIVEN = "\nd{0}/dt = -{0}/{1} : 1 (clock-driven)"  # traces decay exactly every step, as in torch
 
 
@@ -130,8 +156,9 @@ def _stdp(rule, w_unit) -> tuple[str, str, str, dict]:
         potentiate = "weight + a_plus * apre * (w_max - weight)"
     on_pre = f"\napre {bump}\nweight = clip({depress}, w_min, w_max)"
     on_post = f"apost {bump}\nweight = clip({potentiate}, w_min, w_max)"
+    amplitude_unit = w_unit if rule.dependence == "additive" else 1  # multiplicative: a fraction of w's range
     namespace = dict(tau_pre=rule.tau_pre * b2.second, tau_post=rule.tau_post * b2.second,
-                     a_plus=rule.a_plus * w_unit, a_minus=rule.a_minus * w_unit)
+                     a_plus=rule.a_plus * amplitude_unit, a_minus=rule.a_minus * amplitude_unit)
     return model, on_pre, on_post, namespace
 
 
@@ -143,8 +170,7 @@ def _triplet_stdp(rule, w_unit) -> tuple[str, str, str, dict]:
     on_pre = "\nweight = clip(weight - o1 * (a2_minus + a3_minus * r2), w_min, w_max)\nr1 += 1.0\nr2 += 1.0"
     on_post = "weight = clip(weight + r1 * (a2_plus + a3_plus * o2), w_min, w_max)\no1 += 1.0\no2 += 1.0"
     namespace = {p: getattr(rule, p) * b2.second for p in ("tau_plus", "tau_minus", "tau_x", "tau_y")}
-    namespace.update({p: getattr(rule, p) * w_unit for p in ("a2_plus", "a2_minus")})
-    namespace.update(a3_plus=rule.a3_plus, a3_minus=rule.a3_minus)  # per unit trace: weight units / 1
+    namespace.update({p: getattr(rule, p) * w_unit for p in ("a2_plus", "a2_minus", "a3_plus", "a3_minus")})
     return model, on_pre, on_post, namespace
 
 
@@ -165,8 +191,8 @@ def _reward_stdp(rule, w_unit) -> tuple[str, str, str, dict]:
 _RATE_UPDATES = {  # weight step of each rate rule, taken at the end of every step
     Hebbian: "weight = clip(weight + eta * dt * (rpre * rpost - decay * weight), w_min, w_max)",
     Oja: "weight = clip(weight + eta * dt * rpost * (rpre - rpost * weight), w_min, w_max)",
-    BCM: "weight = clip(weight + eta * dt * rpre * rpost * (rpost - theta), w_min, w_max)\n"
-         "theta = theta + dt * (rpost ** 2 - theta) / tau_theta",
+    BCM: "weight = clip(weight + eta * dt * rpre * rpost * (rpost - bcm_theta), w_min, w_max)\n"
+         "bcm_theta = bcm_theta + dt * (rpost ** 2 - bcm_theta) / tau_theta",
 }
 
 
@@ -180,7 +206,7 @@ def _rate_rule(rule, w_unit) -> tuple[str, str, str, dict]:
     if isinstance(rule, Hebbian):
         namespace["decay"] = rule.decay
     if isinstance(rule, BCM):
-        model += "\ntheta : 1"
+        model += "\nbcm_theta : 1"  # (not theta: an adaptive LIF target has a variable of that name)
         namespace["tau_theta"] = rule.tau_theta * b2.second
     return model, "\nrpre += k_pre", "rpost += k_post", namespace
 
@@ -197,7 +223,7 @@ def _synapses(network: Network, proj, source, target, dt, name: str):
     kind = {ExponentialCurrent: "I", ExponentialConductance: "g"}.get(type(proj.synapse), "v")
     w_unit = _UNITS[model.units][kind]
     eqs = f"weight : {_UNIT_NAMES[model.units][kind]}"
-    on_pre, on_post = f"{proj.target_variable}_post += w_sign * weight", None
+    on_pre, on_post = f"{_identifier(network, proj.post, proj.target_variable)}_post += w_sign * weight", None
     namespace = {"w_sign": SIGNS[proj.sign]}
     rule = proj.plasticity
     if rule is not None:
@@ -206,13 +232,17 @@ def _synapses(network: Network, proj, source, target, dt, name: str):
         namespace.update(more_namespace, w_min=rule.w_min * w_unit, w_max=rule.w_max * w_unit)
     syn = b2.Synapses(source, target, eqs, on_pre=on_pre, on_post=on_post, delay={"pre": proj.delay_steps * dt},
                       namespace=namespace, method="exact", dt=dt, name=name)
-    syn.connect(i=proj.pre_idx, j=proj.post_idx)
+    if proj.n_synapses:
+        syn.connect(i=proj.pre_idx, j=proj.post_idx)
+    else:  # Brian2 cannot connect empty index arrays
+        syn.connect(False)
     syn.weight = proj.weights * w_unit
     if isinstance(rule, RewardSTDP):
-        syn.run_regularly(f"weight = clip(weight + eta * dt * {rule.signal}(t) * elig, w_min, w_max)", when="end")
+        syn.run_regularly(f"weight = clip(weight + eta * dt * {_signal(rule.signal)}(t) * elig, w_min, w_max)",
+                          when="end")
     if type(rule) in _RATE_UPDATES:
         if isinstance(rule, BCM):
-            syn.theta = rule.theta0
+            syn.bcm_theta = rule.theta0
         syn.run_regularly(_RATE_UPDATES[type(rule)], when="end")
     return syn
 
@@ -230,6 +260,64 @@ def _normalizer(syn, proj, n_post: int, dt):
 
     return b2.NetworkOperation(normalize, dt=norm.interval_steps(dt / b2.second) * dt, when="end", order=1)
 
+
+def _part_named(network: Network, brian_name: str) -> str:
+    """The network part (in the user's words) that a Brian2 object or code object of this backend belongs to."""
+    order = re.match(r"neuroai_(\d{5})_", brian_name)
+    if order and int(order[1]) < len(network.projections):
+        return f"projection {list(network.projections)[int(order[1])]!r}"
+    kinds = (("population", "neuroai_population_", network.populations), ("input", "neuroai_input_", network.inputs),
+             ("spike monitor of", "neuroai_spikes_", network.populations),
+             ("state monitor of", "neuroai_trace_", {**network.populations, **network.projections}))
+    for kind, prefix, parts in kinds:
+        named = [name for name in parts if brian_name.startswith(prefix + name)]
+        if named:
+            return f"{kind} {max(named, key=len)!r}"
+    return f"Brian2 object {brian_name!r}"
+
+
+@contextlib.contextmanager
+def _translated_errors(network: Network, part: str | None = None):
+    """Re-raise an exception from Brian2 as a :class:`BackendError` that names
+    the network ``part`` being built (or, while running, the part whose Brian2
+    object failed) and gives Brian2's original message."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, (BackendError, MemoryError)) or not _raised_in_brian2(exc.__traceback__):
+            raise
+        chain = [exc]
+        while chain[-1].__cause__ is not None:
+            chain.append(chain[-1].__cause__)
+        wrappers = [e for e in chain if isinstance(e, BrianObjectException)]
+        cause = next((e for e in chain if not isinstance(e, BrianObjectException)), exc)  # Brian2's message
+        if wrappers and part is None:
+            part = _part_named(network, wrappers[0]._brian_objname)
+        message = cause._brian_message if isinstance(cause, BrianObjectException) else str(cause)
+        raise BackendError(f"brian2 backend: {part or 'the network'} failed in Brian2 with "
+                           f"{type(cause).__name__}: {message}") from exc
+
+
+def _excepthook(exc_type, exc, tb):
+    """Brian2's handler of uncaught exceptions (its error banner, and a debug
+    log kept in the temporary folder) for Brian2's own errors only; every
+    other error (neuroai's, a user's, a broken pipe) gets the handler that was
+    in place before Brian2 was imported."""
+    own = not issubclass(exc_type, BackendError) and _raised_in_brian2(tb)
+    previous = sys.__excepthook__ if _HOOK_BEFORE_BRIAN2 is brian_excepthook else _HOOK_BEFORE_BRIAN2
+    (brian_excepthook if own else previous)(exc_type, exc, tb)
+
+
+def _raised_in_brian2(tb) -> bool:
+    """Whether the innermost frame of traceback ``tb`` is Brian2's code."""
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(_BRIAN2_DIR)
+
+
+_BRIAN2_DIR = os.path.dirname(b2.__file__) + os.sep
+if sys.excepthook is brian_excepthook:
+    sys.excepthook = _excepthook
 
 _RUNTIME_TARGETS = ("numpy", "cython")
 _STANDALONE = "cpp_standalone"
@@ -278,43 +366,56 @@ class Runner:
             self.started = False  # whether the one run has begun
             self.final_state = None  # (weights, learned state) read back after the run
         else:
-            self._build()
+            with _translated_errors(network):
+                self._build()
 
     def _build(self):
         """Create the Brian2 objects of the network on the current device."""
         network, dt = self.network, self.network.dt * b2.second
         self.net = b2.Network()
-        self.groups, self.generators, self.synapses = {}, {}, {}
+        self.groups, self.generators, self.synapses, self.normalizers = {}, {}, {}, []
+        self.spike_monitors, self.state_monitors = {}, {}
         # Every object gets a fixed name: Brian2 writes names into the generated
         # code, and its default names (numbered by the objects alive) would make
         # a second Simulator of the same network compile its code anew.
         for pop in network.populations.values():
-            self.groups[pop.name] = _neuron_group(network, pop, dt)
+            with _translated_errors(network, f"population {pop.name!r}"):
+                self.groups[pop.name] = self._own(_neuron_group(network, pop, dt))
         for inp in network.inputs.values():
-            self.generators[inp.name] = b2.SpikeGeneratorGroup(inp.n, [], [] * b2.second, dt=dt,
-                                                               name=f"neuroai_input_{inp.name}")
+            self.generators[inp.name] = self._own(b2.SpikeGeneratorGroup(inp.n, [], [] * b2.second, dt=dt,
+                                                                         name=f"neuroai_input_{inp.name}"))
         sources = {**self.groups, **self.generators}
         # Brian2 runs synaptic pathways in the order of their names; zero-padded
         # names keep the network's projection order, which fixes the order in
         # which contributions are summed.
         for order, proj in enumerate(network.projections.values()):
-            self.synapses[proj.name] = _synapses(network, proj, sources[proj.pre], self.groups[proj.post], dt,
-                                                 f"neuroai_{order:05d}_{proj.name}")
-        self.normalizers = [_normalizer(self.synapses[p.name], p, network.size(p.post), dt)
-                            for p in network.projections.values() if p.normalization is not None]
-        self.spike_monitors, self.state_monitors = {}, {}
+            with _translated_errors(network, f"projection {proj.name!r}"):
+                self.synapses[proj.name] = self._own(_synapses(network, proj, sources[proj.pre],
+                                                               self.groups[proj.post], dt,
+                                                               f"neuroai_{order:05d}_{proj.name}"))
+                if proj.normalization is not None:
+                    self.normalizers.append(self._own(_normalizer(self.synapses[proj.name], proj,
+                                                                  network.size(proj.post), dt)))
         for mon in network.monitors:
             if mon.variable == "spikes":
                 if mon.target in self.groups:
-                    self.spike_monitors[mon.target] = b2.SpikeMonitor(self.groups[mon.target],
-                                                                      name=f"neuroai_spikes_{mon.target}")
+                    self.spike_monitors[mon.target] = self._own(b2.SpikeMonitor(
+                        self.groups[mon.target], name=f"neuroai_spikes_{mon.target}"))
             else:
-                owner = self.synapses.get(mon.target) or self.groups[mon.target]
-                variable = "weight" if mon.target in self.synapses else mon.variable
-                self.state_monitors[mon.key] = b2.StateMonitor(owner, variable, record=True, dt=mon.every * dt,
-                                                               name=f"neuroai_trace_{mon.target}_{mon.variable}")
-        self.net.add(*self.groups.values(), *self.generators.values(), *self.synapses.values(), *self.normalizers,
-                     *self.spike_monitors.values(), *self.state_monitors.values())
+                owner = self.synapses[mon.target] if mon.target in self.synapses else self.groups[mon.target]
+                variable = ("weight" if mon.target in self.synapses
+                            else _identifier(network, mon.target, mon.variable))
+                self.state_monitors[mon.key] = self._own(b2.StateMonitor(
+                    owner, variable, record=True, dt=mon.every * dt, name=f"neuroai_trace_{mon.target}_{mon.variable}"))
+
+    def _own(self, obj):
+        """Add a new Brian2 object to this runner's network and return it. It
+        is marked as the network's at once (Brian2 marks objects when they first
+        run), so a runner dropped before running, or whose build failed half
+        way, does not make Brian2 warn about objects never included in a network."""
+        self.net.add(obj)
+        obj._network = self.net.id
+        return obj
 
     @contextlib.contextmanager
     def _preferences(self):
@@ -339,12 +440,13 @@ class Runner:
         """Advance ``n_steps`` steps; ``input_spikes`` maps each input to a
         boolean raster (n_steps, n), ``signals`` each signal to its values
         (n_steps,). Returns (spikes, traces) of the segment."""
-        if self.target == _STANDALONE:
-            return self._run_standalone(input_spikes, n_steps, signals)
-        seen_spikes = {k: m.num_spikes for k, m in self.spike_monitors.items()}
-        seen_samples = {k: len(m.t) for k, m in self.state_monitors.items()}
-        self._advance(input_spikes, n_steps, signals)
-        return self._recorded(seen_spikes, seen_samples)
+        with _translated_errors(self.network):
+            if self.target == _STANDALONE:
+                return self._run_standalone(input_spikes, n_steps, signals)
+            seen_spikes = {k: m.num_spikes for k, m in self.spike_monitors.items()}
+            seen_samples = {k: len(m.t) for k, m in self.state_monitors.items()}
+            self._advance(input_spikes, n_steps, signals)
+            return self._recorded(seen_spikes, seen_samples)
 
     def _advance(self, input_spikes, n_steps: int, signals):
         """Hand the segment's input spikes and signals to Brian2 and run it
@@ -356,7 +458,7 @@ class Runner:
         with self._preferences():
             try:
                 # signals are TimedArrays over absolute time, zero before this segment
-                namespace = {name: b2.TimedArray(np.concatenate([np.zeros(self.step), values]),
+                namespace = {_signal(name): b2.TimedArray(np.concatenate([np.zeros(self.step), values]),
                                                  dt=self.dt * b2.second)
                              for name, values in signals.items()}
                 # Brian2 starts every run with a full gc.collect(), which with torch loaded costs ~0.2 s, as long
