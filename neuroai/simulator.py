@@ -100,12 +100,20 @@ class Simulator:
         plasticity learned, ready to run on any backend."""
         return self.runner.to_network()
 
+    def _stimulus_shape(self, name: str, on: int) -> tuple[int, ...]:
+        """The shape of one sample's stimulus for input ``name``: (n,), or (on, n) for a time series."""
+        inp = self.network.inputs[name]
+        return (on, inp.n) if getattr(inp.encoder, "time_series", False) else (inp.n,)
+
     def present(self, stimuli: dict, t_on: float, t_off: float = 0.0, *, independent: bool = False) -> SimulationResult:
         """Present a sequence of stimuli in one run: each sample for ``t_on``
         seconds, then ``t_off`` seconds of silence on every input.
 
-        stimuli: input name -> values of shape (n_samples, n). Inputs not named
-        stay silent throughout. The result's ``windows`` marks each sample.
+        stimuli: input name -> values of shape (n_samples, n); for inputs whose
+        encoder takes a time series (``SpikeArray``, ``DeltaEncoder``), one
+        series per sample, shape (n_samples, t_on steps, n), such as recorded
+        spikes of each trial. Inputs not named stay silent throughout. The
+        result's ``windows`` marks each sample.
 
         independent: run every sample as a separate trial from the present
         state (for evaluating a trained network: no trial sees another's
@@ -128,20 +136,24 @@ class Simulator:
             raise ValueError(f"Simulator: 'stimuli' must name inputs of the network "
                              f"{sorted(self.network.inputs)}, got {sorted(stimuli)}")
         arrays = {name: np.asarray(x) for name, x in stimuli.items()}
-        counts = {name: (x.shape[0] if x.ndim == 2 else -1) for name, x in arrays.items()}
-        n_samples = set(counts.values())
+        shapes = {name: self._stimulus_shape(name, on) for name in arrays}
+        n_samples = {x.shape[0] if x.ndim == len(shapes[name]) + 1 else -1 for name, x in arrays.items()}
         if len(n_samples) != 1 or -1 in n_samples:
-            raise ValueError(f"Simulator: every stimulus array must have shape (n_samples, n) with the same "
-                             f"n_samples, got shapes {({k: v.shape for k, v in arrays.items()})}")
+            raise ValueError(f"Simulator: every stimulus array must have shape (n_samples, n) ((n_samples, t_on "
+                             f"steps, n) for time-series encoders) with the same n_samples, got shapes "
+                             f"{({k: v.shape for k, v in arrays.items()})}")
         n_samples = n_samples.pop()
         rasters = {}
         for name, inp in self.network.inputs.items():
             full = np.zeros((n_samples, on + off, inp.n), dtype=bool)
             if name in arrays:
-                if arrays[name].shape[1] != inp.n:
+                if arrays[name].shape[1:] != shapes[name]:
                     raise ValueError(f"Simulator: stimuli for input {name!r} must have shape "
-                                     f"(n_samples, {inp.n}), got {arrays[name].shape}")
-                full[:, :on] = np.moveaxis(inp.encoder.encode(arrays[name], on, self.network.dt, self.rng), 0, 1)
+                                     f"(n_samples, {', '.join(map(str, shapes[name]))}), got {arrays[name].shape}")
+                values = arrays[name]
+                if len(shapes[name]) == 2:  # time-series encoders take time first: (t_on steps, n_samples, n)
+                    values = np.moveaxis(values, 1, 0)
+                full[:, :on] = np.moveaxis(inp.encoder.encode(values, on, self.network.dt, self.rng), 0, 1)
             rasters[name] = full
         start = self.runner.step
         windows = start + np.arange(n_samples)[:, None] * (on + off) + np.array([[0, on]])

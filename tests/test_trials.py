@@ -41,6 +41,24 @@ def test_each_trial_equals_a_fresh_run_of_its_stimulus():
     np.testing.assert_array_equal(trials.window_counts("out"), np.array(fresh))
 
 
+def test_recorded_spike_trials_are_presented_as_independent_trials():
+    net = na.Network(dt=1e-3)
+    net.add_input("rec", 6, na.SpikeArray())
+    net.add_population("out", 4, na.LIF(tau_m=10e-3))
+    net.connect("rec", "out", weight=na.Uniform(0.3, 0.8, seed=0))
+    net.monitor("out")
+    trials = np.random.default_rng(2).random((5, 30, 6)) < 0.3  # (trial, step, neuron)
+    results = {b: na.Simulator(net, b, **({"dtype": "float64"} if b == "torch" else {}))
+               .present({"rec": trials}, 0.03, 0.01, independent=True) for b in ("brian2", "torch")}
+    counts = results["torch"].window_counts("out")
+    np.testing.assert_array_equal(results["brian2"].window_counts("out"), counts)
+    fresh = [na.Simulator(net, "torch", dtype="float64").run(0.03, {"rec": x}).rates("out") * 0.03 for x in trials]
+    np.testing.assert_array_equal(counts, np.array(fresh))
+    assert counts.sum() > 0 and len(np.unique(counts.sum(1))) > 1  # trials differ
+    with pytest.raises(ValueError, match=r"stimuli for input 'rec' must have shape \(n_samples, 30, 6\)"):
+        na.Simulator(net, "torch").present({"rec": trials[:, :20]}, 0.03, independent=True)
+
+
 def test_trials_start_from_the_present_state_and_do_not_change_it():
     net = adaptive_net()
     x = np.full((3, 20), 0.8)
