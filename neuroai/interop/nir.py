@@ -12,7 +12,8 @@ A spike where ``v > v_threshold``.
 :func:`to_nir` exports the static subset of a Network; :func:`from_nir`
 rebuilds it, or imports a graph written by another tool (snnTorch's
 ``export_to_nir``, ...). :func:`nir_latency` gives the per-population lag
-explained below.
+explained below. ``to_nir(network, target="snntorch")`` lays the graph out
+for snnTorch's own importer (see "Read back by snnTorch" below).
 
 Reading the equations in discrete time
 --------------------------------------
@@ -73,11 +74,57 @@ population with ``i_bias``: ``b = R i_bias (1 - beta)``) with the signed
 weights times ``beta`` (delta) or ``c`` (current); monitored spikes become
 ``nir.Output`` nodes.
 
+Read back by snnTorch (``target="snntorch"``)
+---------------------------------------------
+snnTorch's ``import_from_nir`` (snnTorch 1.0 on nirtorch 2) reads less than
+the model above, and ``to_nir(network, target="snntorch")`` writes for what
+it reads:
+
+- It fixes the step at 1e-4 s (``beta = 1 - 1e-4/tau``) and records no other.
+  The graph's time constants are written for that step (``tau = 1e-4 / (1 -
+  beta)``, ``r = tau/1e-4``, ``w_in = tau_syn/1e-4``) whatever the network's
+  ``dt``, so its per-step decays are neuroai's; ``metadata["nir_dt"] = 1e-4``
+  says so (:func:`from_nir` reads time constants at ``nir_dt``, and the real
+  step from ``dt``).
+- It requires ``v_leak = 0`` (voltages are written from the neuron's rest,
+  ``v_rest + R i_bias``) and turns every ``LIF`` and ``CubaLIF`` into a
+  neuron that resets to zero within the spike's step (``reset_mechanism=
+  "zero"``, ``reset_delay=False``), whatever ``v_reset`` says. For a
+  ``CubaLIF`` (a population fed by one :class:`~neuroai.ExponentialCurrent`)
+  that is neuroai's ``reset="value"`` to ``v_reset = v_rest + R i_bias``: the
+  input of the spike's step goes into the current, which the reset leaves
+  alone. A delta-fed neuron cannot be reproduced: neuroai loses the input that
+  arrives in a spike's step (``"value"``) or subtracts (``"subtract"``),
+  snnTorch's zero reset does neither. Such populations, other resets, and
+  ``v_init`` away from rest are refused with a ValueError naming the
+  population and what to use instead (``target="neuroai"`` writes them).
+- nirtorch runs one ``Input`` node, and never finishes building a graph with
+  two ``Output`` nodes: the graph has one ``Output`` whose vector is the
+  monitored spike sources side by side, in monitor order (one-hot ``Linear``
+  maps into an identity ``Linear``, where nirtorch sums them);
+  ``metadata["output"]`` gives each source's ``start:stop``. Every population
+  must feed another or be monitored (NIR would add an ``Output`` for it).
+- snnTorch's importer rewrites a neuron node in a two-node loop with a
+  ``Linear`` into a subgraph that sends the layer's feed-forward input
+  through the recurrent weights; a self-projection is therefore written as
+  its ``Linear`` followed by an identity ``Linear`` (``<name>_loop``), which
+  nirtorch runs as plain recurrence: the layer's spikes of the previous step.
+- snnTorch passes spikes through every layer within a step: projections must
+  join consecutive layers (depth ``d`` to ``d + 1``) or be self-projections;
+  skip connections and loops through several populations are refused.
+
+The module snnTorch builds then fires as neuroai does, each population
+``nir_latency(graph)[name]`` steps earlier (float32 in snnTorch against
+float64 here, so a spike decided in the last bits could in principle differ;
+none did in the tests).
+
 Metadata (what NIR cannot hold)
 -------------------------------
-``graph.metadata``: ``format = "neuroai"``, ``dt`` (seconds), ``monitors``
-and ``signals``. Each neuron node: ``dt`` and ``reset`` (``"subtract"`` or
-``"value"``), which :func:`from_nir` reads on any graph, and ``neuroai``: the
+``graph.metadata``: ``format = "neuroai"``, ``target``, ``dt`` (seconds),
+``monitors`` and ``signals`` (snnTorch layout: also ``nir_dt`` and
+``output``). Each neuron node: ``dt`` and ``reset`` (``"subtract"`` or
+``"value"``), and ``nir_dt`` where it differs from ``dt``, which
+:func:`from_nir` reads on any graph, and ``neuroai``: the
 exact LIF parameters, ``v_init``, name and order. Each projection node:
 ``neuroai`` with the synapse kind, sign, connectivity mask and weights. Each
 input: its name and encoder (for information: inputs come back as
@@ -89,7 +136,8 @@ parameters instead (with a warning). Metadata survives ``nir.write`` /
 ``nir.read``.
 
 Limits: NIR holds no plasticity, delays, conductance synapses, refractory
-periods or models other than LIF, and :func:`to_nir` refuses them. A
+periods or models other than LIF, and :func:`to_nir` refuses them (the
+snnTorch layout refuses more, above). A
 neuroai LIF has one value of each parameter per population, so an imported
 node whose ``tau``, ``v_leak`` or ``v_reset`` (after threshold
 normalization) differ across neurons is refused; it needs
@@ -122,6 +170,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["to_nir", "from_nir", "nir_latency"]
 
 FORMAT = "neuroai"
+TARGETS = ("neuroai", "snntorch")
+SNNTORCH_DT = 1e-4  # the step snnTorch 1.0's import_from_nir assumes when it turns tau into beta
 _IF_TAU_STEPS = 2.0**60  # tau_m = 2**60 dt: exp(-dt/tau_m) == 1.0 exactly, an IF neuron
 _SUPPORTED = ("Input, Output, Affine, Linear, Scale, Flatten, Conv2d, SumPool2d, AvgPool2d, LIF, CubaLIF, IF "
               "and subgraphs of them")
@@ -172,20 +222,88 @@ def _exportable(network: Network) -> dict[str, float | None]:
     return taus
 
 
-def _view(model: LIF, dt: float, tau_syn: float | None) -> tuple[dict[str, float], float]:
+def _view(model: LIF, dt: float, tau_syn: float | None, step: float) -> tuple[dict[str, float], float]:
     """The NIR parameters (scalars) that :func:`from_nir` reads back as
-    ``model``'s per-step constants, and the factor from a neuroai weight to
-    the NIR weight (``beta`` for delta input, ``c`` for a current)."""
+    ``model``'s per-step constants at time step ``dt``, with time constants
+    written for a reader stepping at ``step`` (``beta = 1 - step/tau``), and
+    the factor from a neuroai weight to the NIR weight (``beta`` for delta
+    input, ``c`` for a current)."""
     _, e_m, c, e = model.propagators(dt, () if tau_syn is None else (tau_syn,))
     beta = float(e_m)
-    tau = dt / (1.0 - beta)
+    tau = step / (1.0 - beta)
     v_reset = model.v_th - beta * (model.v_th - model.v_reset) if model.reset == "subtract" else model.v_reset
-    view = dict(r=tau / dt, v_threshold=model.v_th, v_reset=v_reset)
+    view = dict(r=tau / step, v_threshold=model.v_th, v_reset=v_reset)
     if tau_syn is None:
         return {**view, "tau": tau, "v_leak": model.v_rest}, beta
-    tau_s = dt / (1.0 - float(e[0]))
-    return {**view, "tau_mem": tau, "tau_syn": tau_s, "w_in": tau_s / dt,
+    tau_s = step / (1.0 - float(e[0]))
+    return {**view, "tau_mem": tau, "tau_syn": tau_s, "w_in": tau_s / step,
             "v_leak": model.v_rest + model.R * model.i_bias}, float(c[0])
+
+
+def _snntorch_plan(network: Network, taus: dict[str, float | None]) -> list[str]:
+    """Refuse what snnTorch's ``import_from_nir`` cannot run as neuroai does
+    (module docstring); returns the spike sources of the graph's one Output."""
+    owner = "to_nir(target='snntorch')"
+    if len(network.inputs) != 1:
+        raise ValueError(f"{owner}: the network has {len(network.inputs)} inputs {list(network.inputs)}; snnTorch's "
+                         f"import_from_nir (nirtorch) runs graphs with exactly one Input node: merge them into one "
+                         f"input")
+    for pop in network.populations.values():
+        m, who = pop.model, f"{owner}: population {pop.name!r}"
+        if taus[pop.name] is None:
+            raise ValueError(
+                f"{who} takes delta synapses; snnTorch's import_from_nir makes every nir.LIF a Leaky that resets "
+                f"to zero within the step and keeps the next step's input, while neuroai (Brian2's order) loses "
+                f"the input that arrives in a spike's step (reset='value') or subtracts (reset='subtract'): no "
+                f"neuroai delta LIF steps like it. Feed it through an ExponentialCurrent (nir.CubaLIF) with "
+                f"reset='value' and v_reset = v_rest + R*i_bias, or export with target='neuroai'")
+        v_leak = m.v_rest + m.R * m.i_bias
+        if m.reset != "value" or m.v_reset != v_leak:
+            what = "resets by subtraction" if m.reset == "subtract" else f"resets to v_reset={m.v_reset}"
+            raise ValueError(f"{who} {what}; snnTorch's import_from_nir resets every neuron to zero, its resting "
+                             f"potential: use reset='value' with v_reset = v_rest + R*i_bias ({v_leak})")
+        if not np.all(np.asarray(pop.v_init) == v_leak):
+            raise ValueError(f"{who} does not start at rest (v_init != v_rest + R*i_bias = {v_leak}); snnTorch's "
+                             f"neurons start at rest")
+    incoming: dict[str, list] = {name: [] for name in network.populations}
+    for proj in network.projections.values():
+        if proj.pre != proj.post:
+            incoming[proj.post].append(proj)
+    for name, projs in incoming.items():
+        if not projs:
+            raise ValueError(f"{owner}: population {name!r} receives no projection from the input or another "
+                             f"population; nirtorch cannot run a node without input")
+    depth, pending = {name: 0 for name in network.inputs}, dict(incoming)
+    while pending:  # depth: 1 + the deepest source, as nir_latency counts it
+        ready = [name for name, projs in pending.items() if all(p.pre in depth for p in projs)]
+        if not ready:
+            loop = next(p for projs in pending.values() for p in projs if p.pre in pending)
+            raise ValueError(f"{owner}: projection {loop.name!r} closes a loop through several populations; "
+                             f"snnTorch's layers take recurrent input only from themselves (self-projections)")
+        for name in ready:
+            depth[name] = 1 + max(depth[p.pre] for p in pending.pop(name))
+    for projs in incoming.values():
+        for proj in projs:
+            if depth[proj.post] != depth[proj.pre] + 1:
+                raise ValueError(
+                    f"{owner}: projection {proj.name!r} skips from depth {depth[proj.pre]} to {depth[proj.post]}; "
+                    f"snnTorch passes spikes through every layer within one step, neuroai one layer per step, so "
+                    f"its spikes would arrive {depth[proj.post] - depth[proj.pre] - 1} step(s) early in snnTorch: "
+                    f"connect consecutive layers only")
+    sources = []
+    for mon in network.monitors:
+        if mon.variable == "spikes" and mon.target not in network.projections and mon.target not in sources:
+            sources.append(mon.target)
+    if not sources:
+        raise ValueError(f"{owner}: the network monitors no spikes; the graph's one Output carries the spikes of "
+                         f"the monitored populations: monitor at least one")
+    feeding = {p.pre for p in network.projections.values() if p.pre != p.post}
+    for name in network.populations:
+        if name not in feeding and name not in sources:
+            raise ValueError(f"{owner}: population {name!r} feeds no other population and is not monitored; NIR "
+                             f"would give it an Output node of its own, and nirtorch never finishes building a "
+                             f"graph with two: monitor it (its spikes join the Output) or remove it")
+    return sources
 
 
 def _encoder_metadata(encoder) -> dict:
@@ -196,7 +314,7 @@ def _encoder_metadata(encoder) -> dict:
     return out
 
 
-def to_nir(network: Network) -> "nir.NIRGraph":
+def to_nir(network: Network, *, target: str = "neuroai") -> "nir.NIRGraph":
     """The static subset of ``network`` as a ``nir.NIRGraph`` (mapping and
     metadata in the module docstring).
 
@@ -207,29 +325,50 @@ def to_nir(network: Network) -> "nir.NIRGraph":
     synapse; spike monitors ``nir.Output``. Raises ValueError, naming the
     part, for plasticity, delays, conductance synapses, refractory periods
     and models other than LIF.
+
+    target: the reader the graph is laid out for. ``"neuroai"`` (the
+        default): time constants in seconds for the network's ``dt``, one
+        ``Output`` node per monitored spike source (nirtorch 2.6, under
+        snnTorch's importer, never finishes building a graph with two: give
+        snnTorch the ``"snntorch"`` layout). ``"snntorch"``: what
+        snnTorch's ``import_from_nir`` (snnTorch 1.0, nirtorch 2) runs with
+        neuroai's spikes: time constants written for its fixed step of
+        1e-4 s, one ``Output`` node, self-projections through an identity
+        ``Linear``; raises ValueError, naming the part and what to use
+        instead, for a network it cannot reproduce (module docstring).
+        :func:`from_nir` reads both exactly.
     """
     nir = _import_nir()
     if not isinstance(network, Network):
         raise TypeError(f"to_nir: 'network' must be a neuroai.Network, got {type(network).__name__}")
+    if target not in TARGETS:
+        raise ValueError(f"to_nir: 'target' must be one of {list(TARGETS)}, got {target!r}")
     taus = _exportable(network)
+    snntorch = target == "snntorch"
+    sources = _snntorch_plan(network, taus) if snntorch else None
     dt = float(network.dt)
+    step = SNNTORCH_DT if snntorch else dt
     nodes, edges, gains, bias_into = {}, [], {}, {}
     for k, inp in enumerate(network.inputs.values()):
         meta = {"kind": "input", "index": k, "name": inp.name, "n": inp.n, **_encoder_metadata(inp.encoder)}
         nodes[inp.name] = nir.Input(input_type=np.array([inp.n]), metadata={"neuroai": meta})
     for k, pop in enumerate(network.populations.values()):
         m, tau_syn = pop.model, taus[pop.name]
-        view, gains[pop.name] = _view(m, dt, tau_syn)
+        view, gains[pop.name] = _view(m, dt, tau_syn, step)
         incoming = [p.name for p in network.projections.values() if p.post == pop.name]
         if m.i_bias != 0 and tau_syn is None:  # as an Affine bias (snnTorch's nn.Linear bias), else in v_leak
             if incoming:
                 bias_into[incoming[0]] = m.R * m.i_bias * (1.0 - gains[pop.name])
             else:
                 view["v_leak"] = m.v_rest + m.R * m.i_bias
+        if snntorch:  # voltages from rest (snnTorch: v_leak = 0, reset to 0)
+            view.update(v_threshold=view["v_threshold"] - view["v_leak"], v_reset=0.0, v_leak=0.0)
         params = {f.name: getattr(m, f.name) for f in dataclasses.fields(m) if f.init}
         meta = {"dt": dt, "reset": m.reset,
                 "neuroai": {"kind": "population", "index": k, "name": pop.name, "n": pop.n, "model": params,
                             "v_init": np.asarray(pop.v_init, dtype=np.float64)}}
+        if step != dt:
+            meta["nir_dt"] = step
         arrays = {key: np.full(pop.n, value, dtype=np.float64) for key, value in view.items()}
         nodes[pop.name] = (nir.LIF if tau_syn is None else nir.CubaLIF)(**arrays, metadata=meta)
     for k, proj in enumerate(network.projections.values()):
@@ -250,17 +389,61 @@ def to_nir(network: Network) -> "nir.NIRGraph":
                                           metadata={"neuroai": meta})
         else:
             nodes[proj.name] = nir.Linear(weight=weight, metadata={"neuroai": meta})
-        edges += [(proj.pre, proj.name), (proj.name, proj.post)]
-    for mon in network.monitors:
-        if mon.variable == "spikes" and mon.target not in network.projections:
-            key = _free_key(f"output_{mon.target}", nodes)
-            nodes[key] = nir.Output(output_type=np.array([network.size(mon.target)]))
-            edges.append((mon.target, key))
-    metadata = {"format": FORMAT, "dt": dt,
+        if snntorch and proj.pre == proj.post:
+            # a loop of two nodes would be rewritten by snnTorch's importer, which then routes the layer's
+            # feed-forward input through the recurrent weights; one more (identity) node keeps nirtorch's
+            # plain recurrence: the layer's own spikes of the previous step
+            loop = _free_key(f"{proj.name}_loop", nodes)
+            nodes[loop] = nir.Linear(weight=np.eye(n_post))
+            edges += [(proj.pre, proj.name), (proj.name, loop), (loop, proj.post)]
+        else:
+            edges += [(proj.pre, proj.name), (proj.name, proj.post)]
+    metadata = {"format": FORMAT, "target": target, "dt": dt,
                 "monitors": {str(k): {"target": m.target, "variable": m.variable, "every": m.every}
                              for k, m in enumerate(network.monitors)},
                 "signals": {str(k): s for k, s in enumerate(network.signals)}}
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+    if snntorch:
+        metadata["nir_dt"] = step
+        metadata["output"] = _one_output(network, sources, nodes, edges, nir)
+    else:
+        for mon in network.monitors:
+            if mon.variable == "spikes" and mon.target not in network.projections:
+                key = _free_key(f"output_{mon.target}", nodes)
+                nodes[key] = nir.Output(output_type=np.array([network.size(mon.target)]))
+                edges.append((mon.target, key))
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+    if snntorch:
+        ends = [[k for k, n in graph.nodes.items() if isinstance(n, kind)] for kind in (nir.Input, nir.Output)]
+        if [len(e) for e in ends] != [1, 1]:  # nirtorch hangs on two Output nodes (and fails on two Inputs)
+            raise RuntimeError(f"to_nir(target='snntorch') built Input nodes {ends[0]} and Output nodes {ends[1]}; "
+                               f"expected one of each")
+    return graph
+
+
+def _one_output(network: Network, sources: list[str], nodes: dict, edges: list, nir) -> dict:
+    """Add the one ``Output`` node of the snnTorch layout: the spikes of
+    ``sources`` side by side (through one-hot ``Linear`` maps into an
+    identity ``Linear``, where nirtorch sums them); returns where each
+    source's spikes lie in it."""
+    sizes = [network.size(src) for src in sources]
+    total, out = int(sum(sizes)), _free_key("output", nodes)
+    nodes[out] = nir.Output(output_type=np.array([total]))
+    if len(sources) == 1:
+        edges.append((sources[0], out))
+        return {"0": {"source": sources[0], "start": 0, "stop": total}}
+    readout = _free_key("readout", nodes)
+    nodes[readout] = nir.Linear(weight=np.eye(total))
+    slices, start = {}, 0
+    for k, (src, n) in enumerate(zip(sources, sizes)):
+        key = _free_key(f"readout_{src}", nodes)
+        embed = np.zeros((total, n))
+        embed[start + np.arange(n), np.arange(n)] = 1.0
+        nodes[key] = nir.Linear(weight=embed)
+        edges += [(src, key), (key, readout)]
+        slices[str(k)] = {"source": src, "start": start, "stop": start + n}
+        start += n
+    edges.append((readout, out))
+    return slices
 
 
 def _free_key(base: str, taken) -> str:
@@ -366,6 +549,21 @@ def _kind(key: str, node, nir) -> str:
                      f"supported: {_SUPPORTED}")
 
 
+def _placed(a) -> int | None:
+    """Where a source's block starts in an output that reads it through
+    ``a`` (None: the identity), or None unless ``a`` copies each of the
+    source's spikes, in order, to consecutive entries."""
+    if a is None:
+        return 0
+    n_out, n = a.shape
+    start = int(np.argmax(a[:, 0])) if n else 0
+    if n == 0 or start + n > n_out:
+        return None
+    expected = np.zeros_like(a)
+    expected[start + np.arange(n), np.arange(n)] = 1.0
+    return start if np.array_equal(a, expected) else None
+
+
 def _pair(value) -> tuple[int, int]:
     arr = np.ravel(np.asarray(value, dtype=np.int64))
     return (int(arr[0]), int(arr[-1]))
@@ -392,10 +590,12 @@ class _Graph:
         self.monitored = []
         for key in (k for k, kind in self.kinds.items() if kind == "output"):
             terms, bias = self._sum(key, self.preds[key])
-            if bias is not None or any(m is not None for m in terms.values()):
+            first = {src: _placed(a) for src, a in terms.items()}  # where each source's spikes start
+            rows = np.concatenate([np.flatnonzero(a.any(axis=1)) for a in terms.values() if a is not None] + [[]])
+            if bias is not None or None in first.values() or len(np.unique(rows)) != len(rows):
                 raise ValueError(f"from_nir: output {key!r} reads a linear map of spikes; neuroai records the "
-                                 f"spikes of inputs and populations only")
-            self.monitored += [s for s in terms if s not in self.monitored]
+                                 f"spikes of inputs and populations only (several side by side)")
+            self.monitored += [s for s in sorted(terms, key=first.get) if s not in self.monitored]
         self.depth, self.back = self._depths()
 
     # shapes
@@ -603,10 +803,11 @@ def _tau(factor: float, dt: float) -> float:
     return min((hi, lo, tau), key=lambda t: abs(decay(t) - factor))
 
 
-def _neuron(key: str, node, n: int, dt: float, reset: str, nir):
+def _neuron(key: str, node, n: int, dt: float, step: float, reset: str, nir):
     """(LIF, v_init, synapse, factor (n,)) of a neuron node: the model that
-    steps like it (module docstring), its starting potential, its synapse,
-    and the factor from a NIR weight into each neuron to a neuroai weight."""
+    steps like it at ``dt`` (module docstring; its time constants read at
+    ``step``, its ``nir_dt``), its starting potential, its synapse, and the
+    factor from a NIR weight into each neuron to a neuroai weight."""
     owner = f"node {key!r} (nir.{type(node).__name__})"
 
     def param(name):
@@ -619,14 +820,14 @@ def _neuron(key: str, node, n: int, dt: float, reset: str, nir):
 
     th, vr = param("v_threshold"), param("v_reset")
     if isinstance(node, nir.IF):
-        beta, v_leak, gain = np.ones(n), np.zeros(n), param("r") * dt
+        beta, v_leak, gain = np.ones(n), np.zeros(n), param("r") * step
     else:
         tau = param("tau" if isinstance(node, nir.LIF) else "tau_mem")
-        beta, v_leak, gain = 1.0 - dt / tau, param("v_leak"), param("r") * dt / tau
+        beta, v_leak, gain = 1.0 - step / tau, param("v_leak"), param("r") * step / tau
     if isinstance(node, nir.CubaLIF):
         tau_syn = param("tau_syn")
-        alpha = _uniform(owner, "alpha = 1 - dt/tau_syn", 1.0 - dt / tau_syn)
-        gain = gain * param("w_in") * dt / tau_syn
+        alpha = _uniform(owner, "alpha = 1 - dt/tau_syn", 1.0 - step / tau_syn)
+        gain = gain * param("w_in") * step / tau_syn
     scale = np.ones(n)
     if not np.all(th == th[0]):  # normalize each neuron's voltage by its threshold
         if np.any(th <= 0):
@@ -689,7 +890,8 @@ def _import_any(graph, nir, dt, reset) -> Network:
         if node_reset not in RESET_MODES:
             raise ValueError(f"from_nir: node {key!r} records reset={node_reset!r}; expected one of "
                              f"{list(RESET_MODES)}")
-        neurons[key] = _neuron(key, parsed.nodes[key], parsed.size(key), dt, node_reset, nir)
+        step = float(_plain(parsed.nodes[key].metadata.get("nir_dt", (graph.metadata or {}).get("nir_dt", dt))))
+        neurons[key] = _neuron(key, parsed.nodes[key], parsed.size(key), dt, step, node_reset, nir)
         net.add_population(names[key], parsed.size(key), neurons[key][0], v_init=neurons[key][1])
     biased = [k for k in parsed.neurons if parsed.drives[k][1] is not None and np.any(parsed.drives[k][1] != 0)]
     if biased:  # one neuron firing every step: tau_m = 2 dt, i_bias = 4 drives v to 1.57 > v_th each step
@@ -728,10 +930,13 @@ def from_nir(graph, *, dt: float | None = None, reset: str = "subtract") -> Netw
     the module docstring describes: stepped like snnTorch, each population
     ``nir_latency(graph)[name]`` steps later; inputs become SpikeArray inputs
     of n = prod(shape) sources (C-order), spiking nodes feeding an ``Output``
-    are monitored.
+    are monitored (also through one-hot ``Linear`` maps that set several
+    sources side by side in one ``Output``, in their order there).
 
     dt: the time step in seconds; taken from the graph's metadata when it
         records one (then ``dt`` must be None or equal), required otherwise.
+        Time constants are read at the graph's (or node's) ``nir_dt`` where
+        it records one (``to_nir(..., target="snntorch")``), else at ``dt``.
     reset: ``"subtract"`` (snnTorch's default) or ``"value"``, for neuron
         nodes whose metadata records no ``reset``.
     """
@@ -745,7 +950,7 @@ def from_nir(graph, *, dt: float | None = None, reset: str = "subtract") -> Netw
     if (graph.metadata or {}).get("format") == FORMAT:
         try:
             net = _rebuild(graph)
-            same = _same_parameters(to_nir(net), graph)
+            same = _same_parameters(to_nir(net, target=str(_plain(graph.metadata.get("target", "neuroai")))), graph)
             problem = None if same else "its NIR parameters differ from its neuroai metadata (edited after export?)"
         except (KeyError, TypeError, ValueError) as err:
             net, problem = None, f"its neuroai metadata does not rebuild a network ({err})"
