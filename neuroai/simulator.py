@@ -22,8 +22,10 @@ class Simulator:
     Backend options: brian2 ``target="numpy" | "cython" | "cpp_standalone"``
     (standalone: the whole of one run compiled as a C++ program, with
     ``directory`` for the project and ``threads`` for OpenMP); torch
-    ``dtype="float32" | "float64"``, ``device``, ``sparse`` (per-synapse
-    weights for large sparse projections).
+    ``dtype="float32" | "float64"`` (float64: bitwise with Brian2's numpy
+    target), ``device`` (default CUDA when available; CPU for float64, where
+    the parity holds), ``sparse`` (per-synapse weights for large sparse
+    projections).
     """
 
     def __init__(self, network: Network, backend: str = "brian2", *, seed: int = 0, **options):

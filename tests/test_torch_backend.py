@@ -149,3 +149,11 @@ def test_a_large_sparse_network_is_stored_per_synapse_by_default():
     assert model.weights["big_to_big"].numel() == net.projections["big_to_big"].n_synapses
     out = model({"inp": poisson_inputs(net, 50, 1)})
     assert out.spikes["big"].sum() > 0
+
+
+def test_float64_simulations_run_on_the_cpu_even_where_cuda_is_available(monkeypatch, small_net):
+    """float64 is the parity mode, and the parity with Brian2 is the CPU's."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # (allocating on CUDA here would fail)
+    sim = na.Simulator(small_net, "torch", dtype="float64")
+    assert sim.runner.module.device.type == "cpu"
+    assert sim.run(0.05).spike_count("out") > 0

@@ -448,9 +448,17 @@ def _deliver(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, g
 
 
 class Runner:
-    """Drives a :class:`TorchNetwork` for the :class:`neuroai.Simulator` (batch 1, no grad)."""
+    """Drives a :class:`TorchNetwork` for the :class:`neuroai.Simulator` (batch 1, no grad).
+
+    device: default CUDA when available, except in float64, the parity mode,
+    which runs on the CPU unless told otherwise: its bitwise agreement with
+    Brian2 is the CPU's (on CUDA, ``exp`` and scatter-adds round and order
+    differently).
+    """
 
     def __init__(self, network: Network, *, dtype="float32", device=None, sparse: bool | None = None):
+        if device is None and dtype in ("float64", torch.float64):
+            device = "cpu"
         self.module = TorchNetwork(network, dtype=dtype, device=device, sparse=sparse)
         self.network = network
         self.state = self.module.initial_state(1)
