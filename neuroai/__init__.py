@@ -2,6 +2,7 @@
 from . import decoding, plasticity
 from .backends import BackendError
 from .coding import DeltaEncoder, Latency, PoissonRate, PopulationCode, RegularRate, SpikeArray
+from .equations import NeuronModel
 from .network import Input, Monitor, Network, Population, Projection
 from .neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
 from .results import SimulationResult, Spikes, Trace, spike_agreement
@@ -14,7 +15,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AdEx", "AdaptiveLIF", "AllToAll", "BackendError", "Delta", "DeltaEncoder", "Explicit", "ExponentialConductance",
     "ExponentialCurrent", "FixedProbability", "HodgkinHuxley", "Input", "Izhikevich", "LIF", "Latency", "Monitor",
-    "Network", "Normal", "OneToOne", "PoissonRate", "PopulationCode", "Population", "Projection", "RegularRate",
-    "SimulationResult", "Simulator", "SpikeArray", "Spikes", "Trace", "Uniform", "decoding", "plasticity",
-    "spike_agreement",
+    "Network", "NeuronModel", "Normal", "OneToOne", "PoissonRate", "PopulationCode", "Population", "Projection",
+    "RegularRate", "SimulationResult", "Simulator", "SpikeArray", "Spikes", "Trace", "Uniform", "decoding",
+    "plasticity", "spike_agreement",
 ]

@@ -15,11 +15,12 @@ import numpy as np
 
 from . import validation as check
 from .coding import DeltaEncoder, Latency, PoissonRate, PopulationCode, RegularRate, SpikeArray
+from .equations import NeuronModel
 from .neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
 from .plasticity import RATE_RULES, RULES, SynapticNormalization
 from .synapses import AllToAll, Delta, ExponentialConductance, ExponentialCurrent, resolve_values
 
-NEURON_MODELS = (LIF, AdaptiveLIF, Izhikevich, AdEx, HodgkinHuxley)
+NEURON_MODELS = (LIF, AdaptiveLIF, Izhikevich, AdEx, HodgkinHuxley, NeuronModel)
 SYNAPSE_KINDS = (Delta, ExponentialCurrent, ExponentialConductance)
 ENCODERS = (PoissonRate, RegularRate, Latency, SpikeArray, DeltaEncoder, PopulationCode)
 SIGNS = {"excitatory": 1.0, "inhibitory": -1.0, None: 1.0}
@@ -160,6 +161,8 @@ class Network:
             raise TypeError(f"{owner}: 'model' must be one of {[m.__name__ for m in NEURON_MODELS]}, "
                             f"got {type(model).__name__}")
         model.validate_dt(self.dt, owner)
+        if isinstance(model, NeuronModel):
+            model.check_size(n, owner)
         v0 = resolve_values(owner, "v_init", model.v_start if v_init is None else v_init, None, None, (n,))
         pop = Population(name, n, model, v0, self._initial_values(owner, model, n, init))
         self.populations[name] = pop
@@ -248,6 +251,8 @@ class Network:
         if not isinstance(synapse, SYNAPSE_KINDS):
             raise TypeError(f"{owner}: 'synapse' must be one of {[s.__name__ for s in SYNAPSE_KINDS]}, "
                             f"got {type(synapse).__name__}")
+        if isinstance(synapse, Delta):
+            self._check_delta(owner, post, synapse)
         if isinstance(synapse, ExponentialCurrent):
             self._check_current(owner, post, synapse)
         if isinstance(synapse, ExponentialConductance):
@@ -318,6 +323,13 @@ class Network:
                 raise ValueError(f"{owner}: current {synapse.current!r} of population {post!r} already has "
                                  f"tau={tau_current[1]} s, got tau={synapse.tau} s; give this synapse "
                                  f"another 'current' name")
+
+    def _check_delta(self, owner: str, post: str, synapse: Delta) -> None:
+        model = self.populations[post].model
+        targets = model.input_variables if isinstance(model, NeuronModel) else ("v",)
+        if synapse.target not in targets:
+            raise ValueError(f"{owner}: Delta target {synapse.target!r} is not a variable that synapses can change "
+                             f"in population {post!r} ({type(model).__name__}: {list(targets)})")
 
     def _check_synaptic_name(self, owner: str, post: str, name: str) -> None:
         """A synaptic current or conductance is a variable of its target: its name must not be a state variable."""

@@ -22,10 +22,23 @@ class Delta:
     """On a presynaptic spike: ``v += w`` (``w`` in volts, or dimensionless).
 
     Discarded while the target is refractory, including the step it spiked.
+    ``target`` names the variable that jumps: ``"v"`` for the built-in
+    models; any state variable of a :class:`~neuroai.NeuronModel` (a jump of
+    a synaptic current written into its equations, say), gated by
+    refractoriness where the variable is flagged ``(unless refractory)``.
+    ``w`` is in the units of the target variable.
     """
 
+    target: str = "v"
     feature = "Delta"
-    target_variable = "v"
+
+    def __post_init__(self):
+        if not isinstance(self.target, str) or not self.target.isidentifier():
+            raise ValueError(f"Delta: parameter 'target' must name a state variable, got {self.target!r}")
+
+    @property
+    def target_variable(self) -> str:
+        return self.target
 
 
 @dataclass(frozen=True)

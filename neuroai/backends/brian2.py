@@ -22,15 +22,17 @@ from brian2.devices.device import reset_device  # noqa: E402
 from brian2.utils.logger import brian_excepthook  # noqa: E402
 
 from . import BackendError  # noqa: E402
+from ..equations import NeuronModel  # noqa: E402
 from ..network import SIGNS, Network  # noqa: E402
 from ..neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
 from ..plasticity import BCM, STDP, Hebbian, Oja, RewardSTDP, TripletSTDP
 from ..results import Spikes, Trace
 from ..synapses import ExponentialConductance, ExponentialCurrent
 
-CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "HodgkinHuxley", "reset:subtract", "refractory", "Delta",
-                          "ExponentialCurrent", "ExponentialConductance", "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja",
-                          "BCM", "SynapticNormalization"})
+CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "HodgkinHuxley", "NeuronModel", "stochastic",
+                          "reset:subtract", "refractory", "Delta", "ExponentialCurrent", "ExponentialConductance",
+                          "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja", "BCM",
+                          "SynapticNormalization"})
 
 _UNITS = {  # Brian2 unit of voltages, currents, resistances and conductances, per model units
     "dimensionless": {"v": b2.Unit(1), "I": b2.Unit(1), "R": b2.Unit(1), "g": b2.Unit(1)},
@@ -93,7 +95,32 @@ def _hodgkin_huxley(m, drive: str, dt: float):
     return eqs, "v > v_spike", None, namespace, "exponential_euler", "v > v_spike", units
 
 
-_MODELS = {LIF: _lif, AdaptiveLIF: _lif, Izhikevich: _izhikevich, AdEx: _adex, HodgkinHuxley: _hodgkin_huxley}
+def _quantity(value, dims):
+    """``value`` (SI float or array) as a Brian2 quantity of dimension ``dims`` (seven exponents)."""
+    from brian2.units.fundamentalunits import get_or_create_dimension
+
+    return b2.Quantity(value, dim=get_or_create_dimension(dims))
+
+
+def _unit_string(dims) -> str:
+    """How equations write a unit of dimension ``dims``."""
+    from brian2.units.fundamentalunits import get_or_create_dimension, get_unit
+
+    return repr(get_unit(get_or_create_dimension(dims))) if any(dims) else "1"
+
+
+def _equation_model(m: NeuronModel, drive: str, dt: float):
+    """A NeuronModel as written; per-neuron parameters become constant variables."""
+    per_neuron = [p for p, value in m.parameters.items() if np.ndim(value) == 1]
+    eqs = [m.equations] + [f"{p} : {_unit_string(m.dimension(p))} (constant)" for p in per_neuron]
+    namespace = {p: _quantity(value, m.dimension(p)) for p, value in m.parameters.items() if p not in per_neuron}
+    units = {var: _quantity(1.0, m.dimension(var)) for var in m.state_variables}
+    method = m.method if m.method is not None else ("exact", "euler", "heun")  # Brian2's default choice
+    return eqs, m.threshold, m.reset, namespace, method, m.refractory_steps(dt), units
+
+
+_MODELS = {LIF: _lif, AdaptiveLIF: _lif, Izhikevich: _izhikevich, AdEx: _adex, HodgkinHuxley: _hodgkin_huxley,
+           NeuronModel: _equation_model}
 
 
 def _identifier(network: Network, population: str, variable: str) -> str:
@@ -109,10 +136,12 @@ def _identifier(network: Network, population: str, variable: str) -> str:
     return variable
 
 
-def _neuron_group(network: Network, pop, dt):
+def _neuron_group(network: Network, pop, dt, codeobj_class=None):
     """A NeuronGroup for one population: the model's equations plus one
     exponentially decaying variable per synaptic current and conductance.
-    Conductances make a linear model's ``exact`` integration exponential Euler."""
+    Conductances make a linear model's ``exact`` integration exponential Euler.
+    (``codeobj_class``: Brian2's code-object class, for the torch backend,
+    which reads the code Brian2 generates for the group.)"""
     m = pop.model
     currents = [(_identifier(network, pop.name, c), tau) for c, tau in network.currents(pop.name)]
     conductances = [(_identifier(network, pop.name, g), tau, e_rev) for g, tau, e_rev in network.conductances(pop.name)]
@@ -131,7 +160,8 @@ def _neuron_group(network: Network, pop, dt):
         namespace[f"tau_{c}"] = tau * b2.second
     group = b2.NeuronGroup(pop.n, "\n".join(eqs), threshold=threshold, reset=reset,
                            refractory=refractory,
-                           method=method, namespace=namespace, dt=dt, name=f"neuroai_population_{pop.name}")
+                           method=method, namespace=namespace, dt=dt, name=f"neuroai_population_{pop.name}",
+                           codeobj_class=codeobj_class)
     for var, value in pop.initial_state().items():
         setattr(group, var, value * units[var])
     return group
@@ -220,9 +250,12 @@ def _synapses(network: Network, proj, source, target, dt, name: str):
     projection's weights (magnitudes for signed projections) and ``w_sign``
     their sign. (Not ``w``: AdEx neurons have a variable of that name.)"""
     model = network.populations[proj.post].model
-    kind = {ExponentialCurrent: "I", ExponentialConductance: "g"}.get(type(proj.synapse), "v")
-    w_unit = _UNITS[model.units][kind]
-    eqs = f"weight : {_UNIT_NAMES[model.units][kind]}"
+    if isinstance(model, NeuronModel):  # in the units of the variable that jumps
+        dims = model.dimension(proj.target_variable)
+        w_unit, eqs = _quantity(1.0, dims), f"weight : {_unit_string(dims)}"
+    else:
+        kind = {ExponentialCurrent: "I", ExponentialConductance: "g"}.get(type(proj.synapse), "v")
+        w_unit, eqs = _UNITS[model.units][kind], f"weight : {_UNIT_NAMES[model.units][kind]}"
     on_pre, on_post = f"{_identifier(network, proj.post, proj.target_variable)}_post += w_sign * weight", None
     namespace = {"w_sign": SIGNS[proj.sign]}
     rule = proj.plasticity

@@ -24,12 +24,12 @@ from torch import nn
 
 from ..network import Network, SIGNS
 from ..results import Spikes, Trace
-from .torch_neurons import STEPS
+from .torch_neurons import step_for
 from .torch_plasticity import RULE_STEPS, normalize
 
-CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "reset:subtract", "refractory", "Delta",
-                          "ExponentialCurrent", "ExponentialConductance", "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja",
-                          "BCM", "SynapticNormalization"})
+CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "NeuronModel", "reset:subtract", "refractory",
+                          "Delta", "ExponentialCurrent", "ExponentialConductance", "delay", "STDP", "TripletSTDP",
+                          "RewardSTDP", "Hebbian", "Oja", "BCM", "SynapticNormalization"})
 
 _NEVER = -(2**40)  # "last spike" step of a neuron that has not spiked
 _DTYPES = {"float32": torch.float32, "float64": torch.float64,
@@ -141,8 +141,7 @@ class TorchNetwork(nn.Module):
         self.weights = nn.ParameterDict()
         self._models = {}
         for pop in network.populations.values():
-            self._models[pop.name] = STEPS[type(pop.model)](pop.model, network.currents(pop.name), network.dt,
-                                                            network.conductances(pop.name))
+            self._models[pop.name] = step_for(network, pop)
             for var, value in pop.initial_state().items():
                 self.register_buffer(f"init__{pop.name}__{var}", torch.as_tensor(value, dtype=dtype, device=device))
         if sparse not in (None, True, False):
@@ -325,8 +324,10 @@ class TorchNetwork(nn.Module):
                                             post=getattr(self, f"post__{proj.name}"))
             else:
                 deliver = _deliver
-            if proj.target_variable == "v":
-                x[proj.post]["v"] = deliver(x[proj.post]["v"], src, weight, is_open[proj.post], scale)
+            var, target = proj.target_variable, x[proj.post]
+            if var in target:
+                gate = is_open[proj.post] if var in self._models[proj.post].gated else None
+                target[var] = deliver(target[var], src, weight, gate, scale)
             else:
                 c = cur[proj.post]
                 c[proj.target_variable] = deliver(c[proj.target_variable], src, weight, None, scale)

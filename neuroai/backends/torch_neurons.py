@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..equations import NeuronModel
 from ..neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
 from . import torch_math
 
@@ -30,6 +31,8 @@ def _sum(terms):
 class LIFStep:
     """LIF and AdaptiveLIF: exact integration (exponential Euler when
     conductances arrive), refractory clamp, adaptive threshold."""
+
+    gated = ("v",)  # variables whose synaptic input is discarded while refractory
 
     def __init__(self, model: LIF, currents: tuple[tuple[str, float], ...], dt: float,
                  conductances: tuple[tuple[str, float, float], ...] = ()):
@@ -107,6 +110,7 @@ class _EulerStep:
     no refractory period."""
 
     ref_steps = 0
+    gated = ("v",)
 
     def __init__(self, model, currents: tuple[tuple[str, float], ...], dt: float, conductances=()):
         if conductances:
@@ -163,3 +167,13 @@ class AdExStep(_EulerStep):
 
 
 STEPS = {LIF: LIFStep, AdaptiveLIF: LIFStep, Izhikevich: IzhikevichStep, AdEx: AdExStep}
+
+
+def step_for(network, pop):
+    """The step of a population: the built-in model's, or the equations
+    compiler's for a :class:`~neuroai.NeuronModel`."""
+    if isinstance(pop.model, NeuronModel):
+        from .torch_equations import EquationStep
+
+        return EquationStep(network, pop)
+    return STEPS[type(pop.model)](pop.model, network.currents(pop.name), network.dt, network.conductances(pop.name))
