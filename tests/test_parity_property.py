@@ -28,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 EXAMPLES = 60
 DTS = (5e-5, 1e-4, 2e-4, 5e-4)
-MODELS = ("LIF", "LIF.physical", "AdaptiveLIF", "Izhikevich", "AdEx", "HodgkinHuxley")
+MODELS = ("LIF", "LIF.physical", "AdaptiveLIF", "Izhikevich", "AdEx", "HodgkinHuxley", "NeuronModel")
 ENCODERS = ("PoissonRate", "RegularRate", "Latency", "SpikeArray", "DeltaEncoder", "PopulationCode")
 CONNECTIVITY = ("AllToAll", "OneToOne", "FixedProbability", "Explicit")
 RULES = ("STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja", "BCM")
@@ -44,11 +44,46 @@ REVERSAL = {"dimensionless": (3.0, -0.5), "physical": (0.0, -80e-3)}
 START = {  # initial v between rest and threshold, so that short runs have spikes
     ("LIF", "dimensionless"): (0.0, 1.0), ("LIF", "physical"): (-70e-3, -50e-3),
     ("AdaptiveLIF", "dimensionless"): (0.0, 1.0), ("Izhikevich", "dimensionless"): (-70.0, -45.0),
-    ("AdEx", "physical"): (-70e-3, -45e-3), ("HodgkinHuxley", "physical"): (-55e-3, -45e-3)}
+    ("AdEx", "physical"): (-70e-3, -45e-3), ("HodgkinHuxley", "physical"): (-45e-3, -35e-3)}
 
 
 def _scale_key(model) -> str:
     return "Izhikevich" if isinstance(model, Izhikevich) else model.units
+
+
+def _written(draw, dt: float, n: int, drive: float):
+    """A model written as equations (one of four templates and integration methods): (model, initial v
+    range, Delta target -> kick size)."""
+    kind = draw(st.sampled_from(["qif", "eif", "fhn", "lif"]))
+    refractory = draw(st.sampled_from([0.0, 1e-3]))
+    if kind == "qif":
+        model = na.NeuronModel("dv/dt = (v**2 + I_ext + I_syn)/tau : 1 (unless refractory)\n"
+                               "dI_syn/dt = -I_syn/tau_s : 1", threshold="v > 10", reset="v = v_r",
+                               refractory=refractory, method="euler",
+                               parameters=dict(tau=draw(_floats(5e-3, 20e-3)), I_ext=drive - 0.7,
+                                               tau_s=draw(_floats(2e-3, 8e-3)), v_r=draw(_floats(-10.0, -2.0))))
+        return model, (-2.0, 2.0), {"v": 0.5, "I_syn": 5.0}
+    if kind == "eif":
+        model = na.NeuronModel("dv/dt = (g_L*(E_L - v) + g_L*delta_T*exp((v - v_T)/delta_T) + I + I0)/C : volt "
+                               "(unless refractory)\ndI/dt = -I/tau_s : amp", threshold="v > -30*mV",
+                               reset="v = v_r", refractory=refractory, method="exponential_euler",
+                               parameters=dict(g_L=10e-9, E_L=-70e-3, delta_T=draw(_floats(1e-3, 3e-3)), v_T=-50e-3,
+                                               C=200e-12, I0=drive * 0.2e-9, tau_s=5e-3, v_r=-60e-3))
+        return model, (-70e-3, -50e-3), {"v": 5e-3, "I": 0.3e-9}
+    if kind == "fhn":
+        model = na.NeuronModel("dv/dt = (v - v**3/3 - w + I0 + 0.3*sin(2*pi*f*t))/tau : 1\n"
+                               "dw/dt = (v + a - b*w)/tau_w : 1", threshold="v > 1.0 and w < 1.5",
+                               reset="w += 0.1", method="rk4",
+                               parameters=dict(tau=5e-3, tau_w=draw(_floats(20e-3, 60e-3)), a=0.7, b=0.8,
+                                               I0=0.5 * drive, f=draw(_floats(5.0, 40.0))))
+        return model, (-1.5, 1.5), {"v": 0.3}
+    model = na.NeuronModel("dv/dt = (v_rest - v + R*(I + I0))/tau_m : volt (unless refractory)\n"
+                           "dI/dt = -I/tau_s : amp", threshold="v > v_th", reset="v = v_reset",
+                           refractory=refractory, method="exact",
+                           parameters=dict(v_rest=-70e-3, R=1e8, I0=drive * 0.2e-9, tau_s=draw(_floats(2e-3, 8e-3)),
+                                           tau_m=np.random.default_rng(n).uniform(10e-3, 30e-3, n),
+                                           v_th=-50e-3, v_reset=-65e-3))
+    return model, (-70e-3, -50e-3), {"v": 5e-3, "I": 0.3e-9}
 
 
 def _floats(lo, hi):
@@ -56,10 +91,24 @@ def _floats(lo, hi):
 
 
 @st.composite
-def neuron_models(draw, dt: float):
-    """A model valid at ``dt``, its bias between 0.8 and 1.5 times its rheobase, so that it fires."""
-    kind = draw(st.sampled_from([m for m in MODELS if m != "HodgkinHuxley" or dt <= 5e-5]))
+def neuron_models(draw, dt: float, n: int):
+    """A model valid at ``dt`` for ``n`` neurons, its bias between 0.8 and 1.5 times its rheobase, so that it
+    fires: (model, initial v range, synapse kind or Delta target -> kick size)."""
+    if dt <= 5e-5 and draw(st.integers(0, 3)) == 0:  # the only step Hodgkin-Huxley neurons take
+        kind = "HodgkinHuxley"
+    elif draw(st.integers(0, 2)) == 0:  # a third of the models are written as equations
+        kind = "NeuronModel"
+    else:
+        kind = draw(st.sampled_from([m for m in MODELS if m not in ("HodgkinHuxley", "NeuronModel")]))
     drive = draw(_floats(0.8, 1.5))
+    if kind == "NeuronModel":
+        return _written(draw, dt, n, drive)
+    model = draw(_built_in(kind, drive))
+    return model, START[type(model).__name__, model.units], SCALES[_scale_key(model)]
+
+
+@st.composite
+def _built_in(draw, kind: str, drive: float):
     lif = dict(tau_m=draw(_floats(5e-3, 30e-3)), t_ref=draw(st.sampled_from([0.0, 1e-3, 2.5e-3])),
                reset=draw(st.sampled_from(["value", "subtract"])))
     if kind == "LIF":
@@ -147,11 +196,14 @@ def networks(draw):
         inp = net.add_input(f"in{k}", n, encoder)
         stimuli[inp.name] = stimulus
         tags.add(type(encoder).__name__)
+    kicks = {}
     for k in range(draw(st.integers(1, 3))):
-        model = draw(neuron_models(dt))
-        pop = net.add_population(f"pop{k}", draw(st.integers(2, 8)), model,
-                                 v_init=na.Uniform(*START[type(model).__name__, model.units], seed=next(seed)))
+        n = draw(st.integers(2, 8))
+        model, start, kicks[f"pop{k}"] = draw(neuron_models(dt, n))
+        pop = net.add_population(f"pop{k}", n, model, v_init=na.Uniform(*start, seed=next(seed)))
         tags |= model.features | {f"units={model.units}"}
+        if isinstance(model, na.NeuronModel):
+            tags.add(f"method:{model.method}")
         net.monitor(pop)
         for var in model.state_variables:
             net.monitor(pop, var, every=draw(st.integers(1, 3)))
@@ -159,11 +211,19 @@ def networks(draw):
     for k in range(draw(st.integers(1, 5))):
         pre, post = draw(st.sampled_from(sources)), draw(st.sampled_from(list(net.populations)))
         model = net.populations[post].model
-        kinds = ["Delta", "ExponentialCurrent"] + (["ExponentialConductance"] if isinstance(model, na.LIF) else [])
+        written = isinstance(model, na.NeuronModel)
+        kinds = ["Delta"] + (["ExponentialCurrent"] if not written else []) + (
+            ["ExponentialConductance"] if isinstance(model, na.LIF) else [])
         kind = draw(st.sampled_from(kinds))
-        scale = SCALES[_scale_key(model)][kind]
-        sign = draw(st.sampled_from([None, "excitatory"] + (["inhibitory"] if kind != "ExponentialConductance" else [])))
+        signs = [None, "excitatory"] + (["inhibitory"] if kind != "ExponentialConductance" else [])
+        sign = draw(st.sampled_from(signs))
         synapse = None
+        if written:  # a jump of one of its variables
+            target = draw(st.sampled_from(sorted(kicks[post])))
+            scale, synapse = kicks[post][target], na.Delta(target)
+            tags.add("Delta onto a written variable" if target != "v" else "Delta onto v")
+        else:
+            scale = kicks[post][kind]
         if kind == "ExponentialCurrent":
             name = draw(st.sampled_from(["I_exc", "i"]))  # (Brian2 and torch must order their terms alike)
             taus = dict(net.currents(post))
@@ -218,9 +278,11 @@ EXPECTED_TAGS = ({f"dt={dt}" for dt in DTS} | set(ENCODERS) | set(CONNECTIVITY) 
                  | {"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "HodgkinHuxley", "units=dimensionless",
                     "units=physical", "reset:subtract", "refractory", "Delta", "ExponentialCurrent",
                     "ExponentialConductance", "delay", "SynapticNormalization", "sign=None", "sign=excitatory",
-                    "sign=inhibitory", "weight:Uniform", "weight:Normal", "weight:scalar", "weight:matrix", "STDP:additive", "STDP:multiplicative",
+                    "sign=inhibitory", "weight:Uniform", "weight:Normal", "weight:scalar", "weight:matrix",
+                    "STDP:additive", "STDP:multiplicative",
                     "STDP:nearest=True", "STDP onto physical units", "TripletSTDP onto physical units",
-                    "segments=1", "segments=2"})
+                    "segments=1", "segments=2", "NeuronModel", "Delta onto v", "Delta onto a written variable",
+                    "method:euler", "method:exponential_euler", "method:rk4", "method:exact"})
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -248,7 +310,7 @@ def coverage(request):
     if seen["networks"] and request.session.testsfailed == failed:
         assert seen["networks"] >= 50, f"only {seen['networks']} networks were run"
         missing = sorted(EXPECTED_TAGS - set(seen))
-        assert not missing, f"the generated networks never had {missing}"
+        assert not missing, f"the generated networks never had {missing}: {seen}"
         assert seen["spiking"] >= 0.75 * seen["networks"], f"too many silent networks: {seen}"
         assert seen["learned"] >= 0.5 * seen["plastic"], f"weights rarely changed: {seen}"
 
