@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python simulations/benchmarks/rl.py --quick
 	$(BIN)/python simulations/benchmarks/scaling.py
 	$(BIN)/python simulations/benchmarks/target_parity.py
+	$(BIN)/python simulations/benchmarks/equations.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

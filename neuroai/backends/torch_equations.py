@@ -151,7 +151,10 @@ class EquationStep:
         self._tensor_globals = {**constants, **tensor_fns, "_pow": torch_math.power, "_numpy": _Where}
         self._scalar = {name: compile("\n".join(_scalar_lines(lines)) or "pass", f"<{self.owner}>", "exec")
                         for name, (lines, _) in blocks.items()}
+        self._timeless = {name for name, code in self._scalar.items() if "t" not in code.co_names}
+        self._cached = {}  # the scalar values of blocks whose scalar code does not read the time
         self._vector = {name: _Block(lines, group, supplied, self.owner) for name, (_, lines) in blocks.items()}
+        self._uses_index = any("i" in block.code.co_names for block in self._vector.values())
         self._margin = None
         if "threshold" in blocks:
             margin = _threshold_margin(self._vector["threshold"].source)
@@ -159,16 +162,23 @@ class EquationStep:
                 self._margin = compile(margin, f"<{self.owner} threshold>", "eval")
 
     def _scalars(self, block: str, step: int) -> dict:
-        """Brian2's scalar code of ``block`` (constants, loop invariants), in numpy, as Python numbers."""
+        """Brian2's scalar code of ``block`` (constants, loop invariants), in numpy, as Python numbers
+        (computed once where it does not depend on the time)."""
+        if block in self._cached:
+            return self._cached[block]
         env = {**self.constants, "dt": self.dt, "t": np.float64(step) * self.dt}
         exec(self._scalar[block], self._scalar_globals, env)
-        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in env.items()}
+        env = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in env.items()}
+        if block in self._timeless:
+            self._cached[block] = env
+        return env
 
     def integrate(self, x, currents, last, step, spike_fn):
         x = dict(x)
         any_state = x[self.state_variables[0]]
-        env_extra = {"N": any_state.shape[1],
-                     "i": torch.arange(any_state.shape[1], device=any_state.device)}
+        env_extra = {"N": any_state.shape[1]}
+        if self._uses_index:
+            env_extra["i"] = torch.arange(any_state.shape[1], device=any_state.device)
         not_ref = None
         if self.ref_steps:
             not_ref = (step - last) >= self.ref_steps
@@ -176,16 +186,17 @@ class EquationStep:
         self._step = step  # (for the reset, which runs later in the same step)
         if "stateupdate" in self._vector:
             self._run("stateupdate", x, step, env_extra)
-        spikes = any_state.new_zeros(any_state.shape)
         if "threshold" in self._vector:
             env = self._run("threshold", x, step, env_extra, write=False)
             cond = env["_cond"]
-            cond = cond if isinstance(cond, torch.Tensor) else torch.full_like(spikes, bool(cond), dtype=torch.bool)
-            hard = cond.to(spikes.dtype).expand_as(spikes)
+            if not isinstance(cond, torch.Tensor):  # a constant condition
+                cond = torch.full(any_state.shape, bool(cond), device=any_state.device)
+            spikes = cond.to(any_state.dtype).expand(any_state.shape)
             if self._margin is not None and torch.is_grad_enabled():
                 surrogate = spike_fn(eval(self._margin, self._tensor_globals, env))
-                hard = hard + (surrogate - surrogate.detach())
-            spikes = hard
+                spikes = spikes + (surrogate - surrogate.detach())
+        else:
+            spikes = any_state.new_zeros(any_state.shape)
         is_open = None if not_ref is None else not_ref & (spikes == 0)
         return x, currents, spikes, is_open
 
@@ -204,11 +215,12 @@ class EquationStep:
         x = dict(x)
         new = dict(x)
         env = self._run("reset", new, self._step, {"N": s.shape[1]})
+        spiked = None if s.requires_grad else s > 0
         for var in self._vector["reset"].writes:
-            value = env[var]
-            if not isinstance(value, torch.Tensor):
-                value = torch.full_like(x[var], float(value))
-            x[var] = x[var] * (1.0 - s) + s * value
+            if spiked is None:  # differentiable in s: exactly the reset where s = 1, unchanged where s = 0
+                x[var] = x[var] * (1.0 - s) + s * env[var]
+            else:
+                x[var] = torch.where(spiked, env[var], x[var])
         return x
 
 
