@@ -39,7 +39,8 @@ class PoissonRate:
     feature = "PoissonRate"
 
     def __post_init__(self):
-        check.real("PoissonRate", "max_rate", self.max_rate, nonnegative=True)
+        object.__setattr__(self, "max_rate",
+                           check.real("PoissonRate", "max_rate", self.max_rate, nonnegative=True, unit="hertz"))
 
     def encode(self, values, steps: int, dt: float, rng: np.random.Generator) -> np.ndarray:
         p = _unit_interval("PoissonRate", values) * (self.max_rate * dt)
@@ -60,7 +61,8 @@ class RegularRate:
     feature = "RegularRate"
 
     def __post_init__(self):
-        check.real("RegularRate", "max_rate", self.max_rate, nonnegative=True)
+        object.__setattr__(self, "max_rate",
+                           check.real("RegularRate", "max_rate", self.max_rate, nonnegative=True, unit="hertz"))
 
     def encode(self, values, steps: int, dt: float, rng: np.random.Generator | None = None) -> np.ndarray:
         per_step = _unit_interval("RegularRate", values) * (self.max_rate * dt)
@@ -89,8 +91,8 @@ class Latency:
     feature = "Latency"
 
     def __post_init__(self):
-        check.real("Latency", "t_max", self.t_max, positive=True)
-        check.real("Latency", "tau", self.tau, positive=True)
+        object.__setattr__(self, "t_max", check.real("Latency", "t_max", self.t_max, positive=True, unit="second"))
+        object.__setattr__(self, "tau", check.real("Latency", "tau", self.tau, positive=True, unit="second"))
         t = check.real("Latency", "threshold", self.threshold)
         if not 0.0 <= t < 1.0:
             raise ValueError(f"Latency: parameter 'threshold' must be in [0, 1), got {t}")
@@ -247,7 +249,8 @@ class PopulationCode:
             raise ValueError(f"PopulationCode: parameter 'high' must be > low ({low}), got {high}")
         if self.sigma is not None:
             check.real("PopulationCode", "sigma", self.sigma, positive=True)
-        check.real("PopulationCode", "max_rate", self.max_rate, nonnegative=True)
+        object.__setattr__(self, "max_rate",
+                           check.real("PopulationCode", "max_rate", self.max_rate, nonnegative=True, unit="hertz"))
         if not isinstance(self.circular, (bool, np.bool_)):
             raise TypeError(f"PopulationCode: parameter 'circular' must be True or False, got {self.circular!r}")
         if self.size is not None:

@@ -106,8 +106,8 @@ class NeuronModel:
                 raise TypeError(f"{owner}: '{name}' must be a non-empty string or None, got {text!r}")
         if self.threshold is None and (self.reset is not None or self.refractory):
             raise ValueError(f"{owner}: a reset or a refractory period needs a threshold (a neuron that spikes)")
-        refractory = _seconds(owner, self.refractory, units)
-        object.__setattr__(self, "refractory", check.real(owner, "refractory", refractory, nonnegative=True))
+        object.__setattr__(self, "refractory",
+                           check.real(owner, "refractory", self.refractory, nonnegative=True, unit="second"))
         self._check_method(owner)
         declared = {eq.varname: eq for eq in eqs.ordered}
         bad = sorted(set(declared) & RESERVED)
@@ -235,14 +235,6 @@ class NeuronModel:
     def __repr__(self) -> str:
         return (f"NeuronModel({self.equations!r}, threshold={self.threshold!r}, reset={self.reset!r}, "
                 f"refractory={self.refractory!r}, method={self.method!r}, parameters={sorted(self.parameters)})")
-
-
-def _seconds(owner: str, value, units) -> float:
-    if isinstance(value, units.Quantity):
-        if units.get_dimensions(value) != units.get_dimensions(units.second) and not units.is_dimensionless(value):
-            raise ValueError(f"{owner}: 'refractory' must be a time, got {value}")
-        return float(np.asarray(value))
-    return value
 
 
 def _parse(owner: str, what: str, text: str, mode: str) -> ast.AST:

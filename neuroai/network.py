@@ -134,7 +134,7 @@ class Network:
     signals: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        self.dt = check.real("Network", "dt", self.dt, positive=True)
+        self.dt = check.real("Network", "dt", self.dt, positive=True, unit="second")
 
     # --- building -----------------------------------------------------------
 
@@ -258,7 +258,7 @@ class Network:
         if isinstance(synapse, ExponentialConductance):
             self._check_conductance(owner, post, synapse)
         check.choice(owner, "sign", sign, SIGNS)
-        delay = check.real(owner, "delay", delay, nonnegative=True)
+        delay = check.real(owner, "delay", delay, nonnegative=True, unit="second")
 
         n_pre, n_post = self.size(pre), self.size(post)
         connectivity = AllToAll() if connectivity is None else connectivity

@@ -56,13 +56,16 @@ class LIF:
 
     def __post_init__(self):
         owner = "LIF"
-        object.__setattr__(self, "tau_m", check.real(owner, "tau_m", self.tau_m, positive=True))
-        for p in ("v_rest", "v_reset", "v_th", "i_bias"):
-            object.__setattr__(self, p, check.real(owner, p, getattr(self, p)))
-        object.__setattr__(self, "R", check.real(owner, "R", self.R, positive=True))
-        object.__setattr__(self, "t_ref", check.real(owner, "t_ref", self.t_ref, nonnegative=True))
         check.choice(owner, "reset", self.reset, RESET_MODES)
         check.choice(owner, "units", self.units, ("dimensionless", "physical"))
+        physical = self.units == "physical"
+        volt, amp, ohm = ("volt", "amp", "ohm") if physical else ("1", "1", "1")
+        object.__setattr__(self, "tau_m", check.real(owner, "tau_m", self.tau_m, positive=True, unit="second"))
+        for p in ("v_rest", "v_reset", "v_th"):
+            object.__setattr__(self, p, check.real(owner, p, getattr(self, p), unit=volt))
+        object.__setattr__(self, "i_bias", check.real(owner, "i_bias", self.i_bias, unit=amp))
+        object.__setattr__(self, "R", check.real(owner, "R", self.R, positive=True, unit=ohm))
+        object.__setattr__(self, "t_ref", check.real(owner, "t_ref", self.t_ref, nonnegative=True, unit="second"))
         if self.v_th <= self.v_reset:
             raise ValueError(f"LIF: v_th ({self.v_th}) must be greater than v_reset ({self.v_reset})")
 
@@ -155,9 +158,11 @@ class AdaptiveLIF(LIF):
 
     def __post_init__(self):
         super().__post_init__()
+        volt = "volt" if self.units == "physical" else "1"
         object.__setattr__(self, "theta_plus",
-                           check.real("AdaptiveLIF", "theta_plus", self.theta_plus, nonnegative=True))
-        object.__setattr__(self, "tau_theta", check.real("AdaptiveLIF", "tau_theta", self.tau_theta, positive=True))
+                           check.real("AdaptiveLIF", "theta_plus", self.theta_plus, nonnegative=True, unit=volt))
+        object.__setattr__(self, "tau_theta",
+                           check.real("AdaptiveLIF", "tau_theta", self.tau_theta, positive=True, unit="second"))
 
     def initial_state(self, v: np.ndarray) -> dict[str, np.ndarray]:
         return {"v": v, "theta": np.zeros_like(v)}
@@ -268,10 +273,11 @@ class AdEx:
     units = "physical"
 
     def __post_init__(self):
-        for p in ("C", "g_L", "delta_T", "tau_w"):
-            object.__setattr__(self, p, check.real("AdEx", p, getattr(self, p), positive=True))
-        for p in ("E_L", "v_T", "a", "b", "v_reset", "v_peak", "i_bias"):
-            object.__setattr__(self, p, check.real("AdEx", p, getattr(self, p)))
+        units = dict(C="farad", g_L="siemens", delta_T="volt", tau_w="second", E_L="volt", v_T="volt", a="siemens",
+                     b="amp", v_reset="volt", v_peak="volt", i_bias="amp")
+        for p, unit in units.items():
+            positive = p in ("C", "g_L", "delta_T", "tau_w")
+            object.__setattr__(self, p, check.real("AdEx", p, getattr(self, p), positive=positive, unit=unit))
         if self.v_peak <= self.v_T:
             raise ValueError(f"AdEx: v_peak ({self.v_peak}) must be greater than v_T ({self.v_T})")
 
@@ -338,10 +344,11 @@ class HodgkinHuxley:
     units = "physical"
 
     def __post_init__(self):
-        for p in ("C", "g_Na", "g_K", "g_L"):
-            object.__setattr__(self, p, check.real("HodgkinHuxley", p, getattr(self, p), positive=True))
-        for p in ("E_Na", "E_K", "E_L", "i_bias", "v_spike"):
-            object.__setattr__(self, p, check.real("HodgkinHuxley", p, getattr(self, p)))
+        units = dict(C="farad", g_Na="siemens", g_K="siemens", g_L="siemens", E_Na="volt", E_K="volt", E_L="volt",
+                     i_bias="amp", v_spike="volt")
+        for p, unit in units.items():
+            positive = p in ("C", "g_Na", "g_K", "g_L")
+            object.__setattr__(self, p, check.real("HodgkinHuxley", p, getattr(self, p), positive=positive, unit=unit))
 
     @property
     def features(self) -> set[str]:

@@ -27,11 +27,13 @@ class _Rule:
     def __post_init__(self):
         owner = type(self).__name__
         for p in self._taus:
-            check.real(owner, p, getattr(self, p), positive=True)
-        for p in self._amplitudes:
-            check.real(owner, p, getattr(self, p), nonnegative=True)
-        w_min = check.real(owner, "w_min", self.w_min)
-        w_max = check.real(owner, "w_max", self.w_max)
+            object.__setattr__(self, p, check.real(owner, p, getattr(self, p), positive=True, unit="second"))
+        for p in self._amplitudes:  # (weight units, or per second: depend on the target)
+            object.__setattr__(self, p, check.real(owner, p, getattr(self, p), nonnegative=True, unit="any"))
+        w_min = check.real(owner, "w_min", self.w_min, unit="any")
+        w_max = check.real(owner, "w_max", self.w_max, unit="any")
+        object.__setattr__(self, "w_min", w_min)
+        object.__setattr__(self, "w_max", w_max)
         if w_max < w_min:
             raise ValueError(f"{owner}: w_max ({w_max}) must be >= w_min ({w_min})")
 
@@ -241,8 +243,10 @@ class SynapticNormalization:
     feature = "SynapticNormalization"
 
     def __post_init__(self):
-        check.real("SynapticNormalization", "total", self.total, positive=True)
-        check.real("SynapticNormalization", "interval", self.interval, positive=True)
+        object.__setattr__(self, "total",
+                           check.real("SynapticNormalization", "total", self.total, positive=True, unit="any"))
+        object.__setattr__(self, "interval", check.real("SynapticNormalization", "interval", self.interval,
+                                                        positive=True, unit="second"))
 
     def interval_steps(self, dt: float) -> int:
         return max(1, int(round(self.interval / dt)))

@@ -44,7 +44,7 @@ class Simulator:
         return self.runner.step * self.network.dt
 
     def _steps(self, name: str, duration) -> int:
-        duration = check.real("Simulator", name, duration, positive=True)
+        duration = check.real("Simulator", name, duration, positive=True, unit="second")
         steps = int(round(duration / self.network.dt))
         if steps < 1:
             raise ValueError(f"Simulator: '{name}' ({duration} s) is shorter than one step dt={self.network.dt} s")
@@ -132,7 +132,7 @@ class Simulator:
             raise ValueError(f"Simulator: independent trials need fixed weights, but projections {plastic} are "
                              f"plastic (run sim.to_network().without_plasticity() in a new Simulator)")
         on = self._steps("t_on", t_on)
-        off = int(round(check.real("Simulator", "t_off", t_off, nonnegative=True) / self.network.dt))
+        off = int(round(check.real("Simulator", "t_off", t_off, nonnegative=True, unit="second") / self.network.dt))
         unknown = set(stimuli) - set(self.network.inputs)
         if unknown or not stimuli:
             raise ValueError(f"Simulator: 'stimuli' must name inputs of the network "

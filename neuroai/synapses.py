@@ -57,7 +57,7 @@ class ExponentialCurrent:
     feature = "ExponentialCurrent"
 
     def __post_init__(self):
-        object.__setattr__(self, "tau", check.real("ExponentialCurrent", "tau", self.tau, positive=True))
+        object.__setattr__(self, "tau", check.real("ExponentialCurrent", "tau", self.tau, positive=True, unit="second"))
         if not isinstance(self.current, str) or not self.current.isidentifier() or self.current == "v":
             raise ValueError("ExponentialCurrent: parameter 'current' must be an identifier other "
                              f"than 'v', got {self.current!r}")
@@ -87,8 +87,9 @@ class ExponentialConductance:
     feature = "ExponentialConductance"
 
     def __post_init__(self):
-        object.__setattr__(self, "tau", check.real("ExponentialConductance", "tau", self.tau, positive=True))
-        object.__setattr__(self, "E_rev", check.real("ExponentialConductance", "E_rev", self.E_rev))
+        object.__setattr__(self, "tau",
+                           check.real("ExponentialConductance", "tau", self.tau, positive=True, unit="second"))
+        object.__setattr__(self, "E_rev", check.real("ExponentialConductance", "E_rev", self.E_rev, unit=("volt", "1")))
         if not isinstance(self.conductance, str) or not self.conductance.isidentifier() or self.conductance == "v":
             raise ValueError("ExponentialConductance: parameter 'conductance' must be an identifier other "
                              f"than 'v', got {self.conductance!r}")
@@ -191,8 +192,10 @@ class Uniform:
     seed: int = 0
 
     def __post_init__(self):
-        low = check.real("Uniform", "low", self.low)
-        high = check.real("Uniform", "high", self.high)
+        low = check.real("Uniform", "low", self.low, unit="any")
+        high = check.real("Uniform", "high", self.high, unit="any")
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
         if high < low:
             raise ValueError(f"Uniform: 'high' ({high}) must be >= 'low' ({low})")
         check.seed("Uniform", self.seed)
@@ -210,8 +213,8 @@ class Normal:
     seed: int = 0
 
     def __post_init__(self):
-        check.real("Normal", "mean", self.mean)
-        check.real("Normal", "std", self.std, nonnegative=True)
+        object.__setattr__(self, "mean", check.real("Normal", "mean", self.mean, unit="any"))
+        object.__setattr__(self, "std", check.real("Normal", "std", self.std, nonnegative=True, unit="any"))
         check.seed("Normal", self.seed)
 
     def sample(self, size: int) -> np.ndarray:

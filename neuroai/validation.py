@@ -3,6 +3,11 @@
 Each check raises ``ValueError`` (or ``TypeError``) naming the owner, the
 parameter, what was expected and what was given, so a bad argument fails
 where it enters rather than deep inside Brian2 or torch.
+
+Numbers are plain SI floats; a Brian2 quantity (``20*ms``) is accepted as
+well wherever :func:`real` is told the parameter's unit, converted to SI,
+and refused with the expected unit named if its dimension differs. Brian2 is
+imported only when a quantity is given.
 """
 from __future__ import annotations
 
@@ -23,8 +28,42 @@ def _fail(owner: str, name: str, expected: str, given, exc=ValueError):
     raise exc(f"{owner}: parameter '{name}' must be {expected}, got {given!r}")
 
 
-def real(owner: str, name: str, value, *, positive=False, nonnegative=False) -> float:
-    """A finite real number, optionally > 0 or >= 0, returned as float."""
+#: The units :func:`real` can be told, by the name of their Brian2 unit ("1": dimensionless).
+UNITS = ("second", "hertz", "volt", "amp", "ohm", "siemens", "farad", "1")
+
+
+def is_quantity(value) -> bool:
+    """Whether ``value`` is a Brian2 quantity (without importing Brian2)."""
+    return type(value).__module__.startswith("brian2.units")
+
+
+def _in_si(owner: str, name: str, value, unit) -> float:
+    """A Brian2 quantity as an SI float, if its dimension is one of ``unit``
+    (a unit name, a tuple of them, or "any")."""
+    from brian2.units import allunits
+    from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
+
+    dims = get_dimensions(value)
+    if unit != "any":
+        allowed = (unit,) if isinstance(unit, str) else tuple(unit or ("1",))
+        expected = [DIMENSIONLESS if u == "1" else getattr(allunits, u).dim for u in allowed]
+        if dims not in expected:
+            wanted = " or ".join("a plain number" if u == "1" else f"in units of {u}" for u in allowed)
+            _fail(owner, name, wanted, _Described(str(value)))
+    if np.ndim(value) != 0:
+        _fail(owner, name, "a single value", _Described(str(value)))
+    return float(np.asarray(value))
+
+
+def real(owner: str, name: str, value, *, positive=False, nonnegative=False, unit=None) -> float:
+    """A finite real number, optionally > 0 or >= 0, returned as float.
+
+    unit: the parameter's unit (a name of :data:`UNITS`, a tuple of them,
+    or "any"): a Brian2 quantity of that dimension is converted to SI. None:
+    only a plain number (or a dimensionless quantity).
+    """
+    if is_quantity(value):
+        value = _in_si(owner, name, value, unit)
     if isinstance(value, bool) or not isinstance(value, Real):
         _fail(owner, name, "a real number", value, TypeError)
     value = float(value)

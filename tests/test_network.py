@@ -95,3 +95,29 @@ def test_lif_propagators_are_the_exact_solution():
                + lif.R * I0 * tau_s / (20e-3 - tau_s) * (np.exp(-dt / 20e-3) - np.exp(-dt / tau_s)))
     assert a + (c * I0 + e_m * v0) == pytest.approx(v_exact, rel=1e-12)
     assert e == pytest.approx(np.exp(-dt / tau_s))
+
+
+def test_brian2_quantities_are_accepted_wherever_a_parameter_is_an_si_float():
+    import brian2 as b2
+
+    from neuroai.plasticity import STDP
+
+    lif = na.LIF.physical(tau_m=20 * b2.ms, v_th=-50 * b2.mV, R=100 * b2.Mohm, i_bias=0.1 * b2.nA, t_ref=2 * b2.ms)
+    assert (lif.tau_m, lif.v_th, lif.R, lif.i_bias, lif.t_ref) == pytest.approx((20e-3, -50e-3, 1e8, 1e-10, 2e-3))
+    assert na.AdEx(C=200 * b2.pF, g_L=10 * b2.nS).C == pytest.approx(200e-12)
+    assert na.ExponentialConductance(5 * b2.ms, -80 * b2.mV, "g_inh").E_rev == pytest.approx(-80e-3)
+    assert na.PoissonRate(40 * b2.Hz).max_rate == pytest.approx(40.0)
+    assert STDP(tau_pre=15 * b2.ms, a_plus=0.1 * b2.mV, w_max=2 * b2.mV).tau_pre == pytest.approx(15e-3)
+    net = na.Network(dt=0.1 * b2.ms)
+    assert net.dt == pytest.approx(1e-4)
+    net.add_input("inp", 3)
+    net.add_population("p", 2, lif)
+    proj = net.connect("inp", "p", weight=1 * b2.mV, delay=1 * b2.ms)
+    assert proj.delay_steps == 10 and proj.weights == pytest.approx(1e-3)
+    assert na.Simulator(net, "torch").run(5 * b2.ms).n_steps == 50
+    with pytest.raises(ValueError, match="LIF: parameter 'tau_m' must be in units of second, got 20. mV"):
+        na.LIF(tau_m=20 * b2.mV)
+    with pytest.raises(ValueError, match="LIF: parameter 'v_th' must be a plain number, got 1. mV"):
+        na.LIF(v_th=1 * b2.mV)  # a dimensionless LIF: v is a plain number
+    with pytest.raises(ValueError, match="PoissonRate: parameter 'max_rate' must be in units of hertz"):
+        na.PoissonRate(40 * b2.ms)
