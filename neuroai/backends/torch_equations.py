@@ -92,12 +92,11 @@ class _Block:
     def __init__(self, lines: list[str], group: str, supplied: set[str], owner: str):
         read = re.compile(rf"^(\w+) = _array_{group}_(\w+)(\.copy\(\)|\[_idx\])?$")
         write = re.compile(rf"^_array_{group}_(\w+)\[(:|_idx)\] = (\w+)$")
-        clock = _CLOCK
         masked = re.compile(r"^(\w+)\[(\w+)\] = (\w+)\[\2\]$")
         statement = re.compile(r"^(\w+) (=|\+=|-=|\*=|/=) (.+)$")
         self.reads, self.writes, code = [], [], []
         for line in (line.split("#")[0].strip() for line in lines):
-            if not line or clock.match(line):
+            if not line or _CLOCK.match(line):
                 continue
             if m := read.match(line):
                 if m[2] not in supplied:
