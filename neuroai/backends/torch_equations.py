@@ -218,8 +218,10 @@ class EquationStep:
         for var in self._vector["reset"].writes:
             if spiked is None:  # differentiable in s: exactly the reset where s = 1, unchanged where s = 0
                 x[var] = x[var] * (1.0 - s) + s * env[var]
-            else:
+            elif isinstance(env[var], torch.Tensor):
                 x[var] = torch.where(spiked, env[var], x[var])
+            else:  # a number (v = v_r): the cheaper fill
+                x[var] = x[var].masked_fill(spiked, env[var])
         return x
 
 
