@@ -124,7 +124,7 @@ class NeuronModel:
                 used |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         values, given_dims = self._parameters(owner, declared, used, units)
         dims = {name: np.asarray(eq.dim._dims, dtype=np.float64) for name, eq in declared.items()}
-        dims.update(_infer_dimensions(owner, eqs, threshold, reset, dims, given_dims, units))
+        dims.update(_infer_dimensions(owner, eqs, threshold, reset, dims, given_dims, set(values) - set(given_dims)))
         object.__setattr__(self, "parameters", values)
         object.__setattr__(self, "_eqs", eqs)
         object.__setattr__(self, "dimensions", {k: tuple(float(x) for x in v) for k, v in dims.items()})
@@ -430,19 +430,14 @@ def _number(node) -> float | None:
     return None
 
 
-def _infer_dimensions(owner, eqs, threshold, reset, declared_dims, given_dims, units):
+def _infer_dimensions(owner, eqs, threshold, reset, declared_dims, given_dims, floats: set[str]):
     """Dimensions of every parameter: those given as quantities, checked; the
-    float ones, inferred from the equations, threshold and reset."""
+    ``floats``, inferred from the equations, threshold and reset."""
     equations, _ = _brian2()
     table = {name: np.asarray(u.dim._dims, dtype=np.float64) for name, u in equations.DEFAULT_UNITS.items()}
     known = {**declared_dims, **given_dims, "t": _SECOND, "dt": _SECOND,
              **{xi: -0.5 * _SECOND for xi in eqs.stochastic_variables}}
-    unknown = set(eqs.identifiers) - set(known) - set(table) - BUILTINS - set(equations.DEFAULT_FUNCTIONS)
-    unknown -= set(equations.DEFAULT_CONSTANTS)
-    unknown |= {n.id for tree in [threshold] + [e for _, _, e in reset] if tree is not None
-                for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(known) - set(table) - BUILTINS
-    unknown -= set(equations.DEFAULT_FUNCTIONS) | set(equations.DEFAULT_CONSTANTS)
-    system = _Constraints(owner, known, unknown, table)
+    system = _Constraints(owner, known, floats, table)
     for eq in eqs.ordered:
         if eq.expr is None:
             continue

@@ -211,9 +211,8 @@ class EquationStep:
     def reset(self, x, s):
         if "reset" not in self._vector:
             return x
+        env = self._run("reset", x, self._step, {"N": s.shape[1]}, write=False)
         x = dict(x)
-        new = dict(x)
-        env = self._run("reset", new, self._step, {"N": s.shape[1]})
         spiked = None if s.requires_grad else s > 0
         for var in self._vector["reset"].writes:
             if spiked is None:  # differentiable in s: exactly the reset where s = 1, unchanged where s = 0
