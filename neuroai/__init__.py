@@ -2,7 +2,7 @@
 from . import decoding, plasticity
 from .backends import BackendError
 from .coding import DeltaEncoder, Latency, PoissonRate, PopulationCode, RegularRate, SpikeArray
-from .equations import NeuronModel
+from .equations import NeuronModel, SynapseModel
 from .network import Input, Monitor, Network, Population, Projection
 from .neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
 from .results import SimulationResult, Spikes, Trace, spike_agreement
@@ -16,6 +16,6 @@ __all__ = [
     "AdEx", "AdaptiveLIF", "AllToAll", "BackendError", "Delta", "DeltaEncoder", "Explicit", "ExponentialConductance",
     "ExponentialCurrent", "FixedProbability", "HodgkinHuxley", "Input", "Izhikevich", "LIF", "Latency", "Monitor",
     "Network", "NeuronModel", "Normal", "OneToOne", "PoissonRate", "PopulationCode", "Population", "Projection",
-    "RegularRate", "SimulationResult", "Simulator", "SpikeArray", "Spikes", "Trace", "Uniform", "decoding",
-    "plasticity", "spike_agreement",
+    "RegularRate", "SimulationResult", "Simulator", "SpikeArray", "Spikes", "SynapseModel", "Trace", "Uniform",
+    "decoding", "plasticity", "spike_agreement",
 ]

@@ -17,6 +17,7 @@ when it is created (imported lazily); no Brian2 object is built here.
 from __future__ import annotations
 
 import ast
+import copy
 import keyword
 from dataclasses import dataclass, field
 
@@ -41,6 +42,49 @@ def _brian2():
     import brian2.units.fundamentalunits as units
 
     return equations, units
+
+
+def _known_names() -> set[str]:
+    """Functions, constants and units every model may use (Brian2's)."""
+    equations, _ = _brian2()
+    return set(equations.DEFAULT_FUNCTIONS) | set(equations.DEFAULT_CONSTANTS) | set(equations.DEFAULT_UNITS)
+
+
+def _parameter_values(owner: str, parameters, declared, used: set[str], per_element: str | None):
+    """(SI values, dimensions of those given as quantities) of a model's
+    parameters; every identifier ``used`` must be declared, a parameter or
+    known to Brian2. ``per_element``: "neuron" if a parameter may be an
+    array of one value per neuron, None if only scalars are allowed."""
+    _, units = _brian2()
+    if not isinstance(parameters, dict):
+        raise TypeError(f"{owner}: 'parameters' must be a dict of name -> value, got {type(parameters).__name__}")
+    known = set(declared) | BUILTINS | _known_names()
+    undefined = sorted(used - known - set(parameters) - {"xi"} - {n for n in used if n.startswith("xi_")})
+    if undefined:
+        raise ValueError(f"{owner}: {undefined} are used but neither declared in the equations nor given "
+                         f"in 'parameters'")
+    values, dims = {}, {}
+    for name, value in parameters.items():
+        where = f"parameters[{name!r}]"
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
+            raise ValueError(f"{owner}: parameter names must be identifiers not starting with '_', got {name!r}")
+        if name in declared or name in BUILTINS or name in RESERVED:
+            raise ValueError(f"{owner}: parameter {name!r} is also a variable of the model (or a name Brian2 "
+                             f"reserves); a parameter is a value the equations use")
+        if name not in used:
+            raise ValueError(f"{owner}: parameter {name!r} is not used by the model's equations or statements")
+        if isinstance(value, units.Quantity) and not units.is_dimensionless(value):
+            dims[name] = np.asarray(units.get_dimensions(value)._dims, dtype=np.float64)
+            value = np.asarray(value)
+        arr = np.asarray(value)
+        if arr.ndim == 0:
+            values[name] = check.real(owner, where, value.item() if isinstance(value, np.ndarray) else value)
+        elif arr.ndim == 1 and arr.size and per_element:
+            values[name] = check.array(owner, where, arr, arr.shape)
+        else:
+            expected = f"a number or an array of one value per {per_element}" if per_element else "a number"
+            raise ValueError(f"{owner}: {where} must be {expected}, got shape {arr.shape}")
+    return values, dims
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,40 +198,7 @@ class NeuronModel:
                              f"{sorted(StateUpdateMethod.stateupdaters)}")
 
     def _parameters(self, owner, declared, used: set[str], units):
-        """(SI values, dimensions of those given as quantities) of the parameters;
-        every identifier ``used`` must be declared, a parameter or known to Brian2."""
-        equations, _ = _brian2()
-        if not isinstance(self.parameters, dict):
-            raise TypeError(f"{owner}: 'parameters' must be a dict of name -> value, got "
-                            f"{type(self.parameters).__name__}")
-        known = (set(declared) | BUILTINS | set(equations.DEFAULT_FUNCTIONS) | set(equations.DEFAULT_CONSTANTS)
-                 | set(equations.DEFAULT_UNITS))
-        undefined = sorted(used - known - set(self.parameters) - {"xi"} - {n for n in used if n.startswith("xi_")})
-        if undefined:
-            raise ValueError(f"{owner}: {undefined} are used but neither declared in the equations nor given "
-                             f"in 'parameters'")
-        values, dims = {}, {}
-        for name, value in self.parameters.items():
-            where = f"parameters[{name!r}]"
-            if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
-                raise ValueError(f"{owner}: parameter names must be identifiers not starting with '_', got {name!r}")
-            if name in declared or name in BUILTINS or name in RESERVED:
-                raise ValueError(f"{owner}: parameter {name!r} is also a variable of the model (or a name Brian2 "
-                                 f"reserves); a parameter is a value the equations use")
-            if name not in used:
-                raise ValueError(f"{owner}: parameter {name!r} is not used by the equations, threshold or reset")
-            if isinstance(value, units.Quantity) and not units.is_dimensionless(value):
-                dims[name] = np.asarray(units.get_dimensions(value)._dims, dtype=np.float64)
-                value = np.asarray(value)
-            arr = np.asarray(value)
-            if arr.ndim == 0:
-                values[name] = check.real(owner, where, value.item() if isinstance(value, np.ndarray) else value)
-            elif arr.ndim == 1 and arr.size:
-                values[name] = check.array(owner, where, arr, arr.shape)
-            else:
-                raise ValueError(f"{owner}: {where} must be a number or an array of one value per neuron, "
-                                 f"got shape {arr.shape}")
-        return values, dims
+        return _parameter_values(owner, self.parameters, declared, used, per_element="neuron")
 
     # --- what a Network and the backends ask of a model ----------------------
 
@@ -237,6 +248,255 @@ class NeuronModel:
                 f"refractory={self.refractory!r}, method={self.method!r}, parameters={sorted(self.parameters)})")
 
 
+#: Names with a meaning in every synapse model (Brian2's).
+SYNAPSE_BUILTINS = BUILTINS | {"j", "N_pre", "N_post", "N_incoming", "N_outgoing", "lastupdate"}
+_SYNAPSE_FLAGS = {"clock-driven", "event-driven", "summed", "constant"}
+
+
+@dataclass(frozen=True, eq=False)
+class SynapseModel:
+    r"""A synapse model written as equations, in Brian2's ``Synapses`` syntax.
+
+    .. code-block:: python
+
+        stdp = SynapseModel(
+            '''w : 1
+               dapre/dt = -apre/tau_pre : 1 (event-driven)
+               dapost/dt = -apost/tau_post : 1 (event-driven)''',
+            on_pre="v_post += w\napre += a_plus\nw = clip(w + apost, 0, w_max)",
+            on_post="apost -= a_minus\nw = clip(w + apre, 0, w_max)",
+            parameters=dict(tau_pre=20e-3, tau_post=20e-3, a_plus=0.01, a_minus=0.0105, w_max=1.0))
+        net.connect("inp", "p", weight=0.5, synapse_model=stdp)
+
+    model: per-synapse variables (``w : 1``), differential equations flagged
+        ``(clock-driven)`` (integrated every step) or ``(event-driven)``
+        (integrated exactly from the last event when a spike arrives),
+        subexpressions, and summed variables (``I_syn_post = g*s : 1
+        (summed)``: the target neuron's variable ``I_syn``, declared in its
+        model, is set every step to the sum over its synapses).
+    on_pre: statements run for each synapse when its presynaptic spike
+        arrives (after the projection's delay): they read and change
+        synaptic variables and the neurons' variables, named with a
+        ``_pre`` or ``_post`` suffix (``v_post += w`` is how a spike acts
+        on its target at all). None: nothing happens.
+    on_post: statements run when the postsynaptic neuron spikes. None: nothing.
+    parameters: name -> value of every other identifier (SI float or Brian2
+        quantity; a float's unit is inferred from the equations once the
+        model is connected and its ``_pre``/``_post`` variables are known).
+    method: Brian2's integration method of the clock-driven equations (as
+        for :class:`NeuronModel`); None: Brian2's default choice.
+    weight: the per-synapse variable that ``connect``'s ``weight`` sets,
+        that training changes (gradients flow into it where a statement adds
+        it to a neuron's variable on a spike) and that ``to_network`` reads back.
+    init: starting value of other per-synapse variables (name -> SI float or
+        quantity, one value for all synapses); the others start at 0.
+
+    Event order is Brian2's: summed variables and clock-driven equations
+    before the neurons' integration; then thresholds; then the ``on_pre``
+    statements of every projection, in the network's order; then the
+    ``on_post`` ones; then resets. Writes to a neuron variable flagged
+    ``(unless refractory)`` are discarded while that neuron is refractory.
+    """
+
+    model: str
+    on_pre: str | None = None
+    on_post: str | None = None
+    parameters: dict = field(default_factory=dict)
+    method: str | tuple[str, ...] | None = None
+    weight: str = "w"
+    init: dict = field(default_factory=dict)
+    feature = "SynapseModel"
+    target_variable = None  # (a synapse model's statements say what it changes)
+
+    def __post_init__(self):
+        owner = "SynapseModel"
+        equations, units = _brian2()
+        if not isinstance(self.model, str):
+            raise TypeError(f"{owner}: 'model' must be a string in Brian2's Synapses syntax, got "
+                            f"{type(self.model).__name__}")
+        try:
+            eqs = equations.Equations(self.model)
+        except Exception as exc:  # Brian2 raises SyntaxError, EquationError, ValueError, TypeError
+            raise ValueError(f"{owner}: the model does not parse: {exc}") from exc
+        for eq in eqs.values():
+            odd = set(eq.flags) - _SYNAPSE_FLAGS
+            if odd:
+                raise ValueError(f"{owner}: {eq.varname!r} has flags {sorted(odd)}; a synapse model knows "
+                                 f"{sorted(_SYNAPSE_FLAGS)}")
+            if eq.type == "differential equation" and not {"clock-driven", "event-driven"} & set(eq.flags):
+                raise ValueError(f"{owner}: the differential equation of {eq.varname!r} must be flagged "
+                                 f"(clock-driven) or (event-driven)")
+            if "summed" in eq.flags and not eq.varname.endswith(("_pre", "_post")):
+                raise ValueError(f"{owner}: the summed variable {eq.varname!r} must name a neuron's variable "
+                                 f"with a '_post' (or '_pre') suffix")
+        declared = {eq.varname: eq for eq in eqs.values() if "summed" not in eq.flags}
+        bad = sorted(set(declared) & (RESERVED | SYNAPSE_BUILTINS))
+        if bad:
+            raise ValueError(f"{owner}: {bad} are Brian2's own names; rename them")
+        variables = tuple(name for name, eq in declared.items() if eq.type != "subexpression")
+        if not isinstance(self.weight, str) or self.weight not in variables:
+            raise ValueError(f"{owner}: 'weight' must name a per-synapse variable of the model {list(variables)}, "
+                             f"got {self.weight!r} (declare it, e.g. 'w : 1')")
+        NeuronModel._check_method(self, owner)
+        statements = {}
+        for what in ("on_pre", "on_post"):
+            text = getattr(self, what)
+            if text is not None and (not isinstance(text, str) or not text.strip()):
+                raise TypeError(f"{owner}: {what!r} must be a non-empty string of statements or None, got {text!r}")
+            statements[what] = ([] if text is None else
+                                _statements(owner, what, text, lambda v: v in variables or _is_neuron_side(v),
+                                            f"a variable of the synapse ({list(variables)}) or of a neuron "
+                                            f"(with a '_pre' or '_post' suffix)"))
+        used = set(eqs.identifiers)
+        for eq in eqs.values():
+            if "summed" in eq.flags:
+                used.add(eq.varname)
+        for lines in statements.values():
+            for target, _, expr in lines:
+                used |= {target} | {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
+        given = set(self.parameters) if isinstance(self.parameters, dict) else set()
+        neuron_side = {n for n in used if _is_neuron_side(n) and n not in declared and n not in given}
+        values, given_dims = _parameter_values(owner, self.parameters, set(declared) | neuron_side,
+                                               used - {"j", "N_pre", "N_post", "N_incoming", "N_outgoing",
+                                                       "lastupdate"}, per_element=None)
+        object.__setattr__(self, "parameters", values)
+        init = {}
+        if not isinstance(self.init, dict):
+            raise TypeError(f"{owner}: 'init' must be a dict of variable -> starting value, got "
+                            f"{type(self.init).__name__}")
+        for name, value in self.init.items():
+            if name not in variables or name == self.weight:
+                raise ValueError(f"{owner}: 'init' may set {[v for v in variables if v != self.weight]} (the "
+                                 f"weight comes from connect's 'weight'), got {name!r}")
+            unit = _unit_name(declared[name].dim)
+            init[name] = check.real(owner, f"init[{name!r}]", value, unit=unit)
+        object.__setattr__(self, "init", init)
+        object.__setattr__(self, "_eqs", eqs)
+        object.__setattr__(self, "_statements", statements)
+        object.__setattr__(self, "_given_dims", given_dims)
+        object.__setattr__(self, "variables", variables)
+        object.__setattr__(self, "neuron_variables", {
+            side: tuple(sorted(n[:-len(side) - 1] for n in neuron_side if n.endswith("_" + side)))
+            for side in ("pre", "post")})
+        object.__setattr__(self, "summed", tuple(sorted(eq.varname for eq in eqs.values() if "summed" in eq.flags)))
+        written = {target for lines in statements.values() for target, _, _ in lines}
+        written |= {eq.varname for eq in eqs.values() if eq.type == "differential equation"}
+        object.__setattr__(self, "written", frozenset(written))
+        object.__setattr__(self, "stochastic", bool(eqs.stochastic_variables or used & {"rand", "randn", "poisson"}))
+        object.__setattr__(self, "dimensions", None)  # set by bound_to, when connected
+
+    @property
+    def features(self) -> set[str]:
+        return {"SynapseModel"} | ({"stochastic"} if self.stochastic else set())
+
+    @property
+    def learns(self) -> bool:
+        """Whether the model changes its weight variable during a run."""
+        return self.weight in self.written
+
+    def bound_to(self, owner: str, pre: dict | None, post: dict) -> "SynapseModel":
+        """This model connected from a source whose variables have dimensions
+        ``pre`` (variable -> seven exponents; None for an input, which has
+        none) to a target with variables ``post``: every ``_pre``/``_post``
+        name must exist there, and the units of float parameters are inferred.
+        Returns a copy that knows every dimension (``dimension``)."""
+        sides = {"pre": pre or {}, "post": post}
+        own = {name for name, eq in self._eqs.items() if "summed" not in eq.flags}
+        for side, variables in sides.items():
+            clash = sorted(own & set(variables))
+            if clash:
+                raise ValueError(f"{owner}: the synapse model's variables {clash} have the names of variables of "
+                                 f"its {side}synaptic neurons, which Brian2 refuses (it could not tell 'x' from "
+                                 f"'x_{side}'); rename them in the synapse model")
+        known = {name: np.asarray(eq.dim._dims, dtype=np.float64) for name, eq in self._eqs.items()
+                 if "summed" not in eq.flags}
+        for side, names in self.neuron_variables.items():
+            hidden = sorted(p for p in self.parameters if p.endswith("_" + side) and p[:-len(side) - 1] in sides[side])
+            if hidden:
+                raise ValueError(f"{owner}: parameters {hidden} would read the {side}synaptic neurons' variables "
+                                 f"of that name in Brian2; rename them")
+            missing = sorted(set(names) - set(sides[side]))
+            if missing:
+                where = "an input, which has no variables" if side == "pre" and pre is None else \
+                    f"its {side}synaptic population, whose variables are {sorted(sides[side])}"
+                raise ValueError(f"{owner}: the synapse model uses {[f'{n}_{side}' for n in missing]}, but "
+                                 f"{where}")
+            known.update({f"{n}_{side}": np.asarray(sides[side][n], dtype=np.float64) for n in names})
+        for name in self.summed:
+            side = "pre" if name.endswith("_pre") else "post"
+            var = name[:-len(side) - 1]
+            if var not in sides[side]:
+                raise ValueError(f"{owner}: the summed variable {name!r} needs a variable {var!r} in the "
+                                 f"{side}synaptic population (declare it in its NeuronModel, e.g. '{var} : 1')")
+            declared = np.asarray(self._eqs[name].dim._dims, dtype=np.float64)
+            if np.any(declared != sides[side][var]):
+                raise ValueError(f"{owner}: the summed variable {name!r} is declared in other units than "
+                                 f"{var!r} of the {side}synaptic population")
+            known[name] = declared
+        known.update(self._given_dims)
+        known.update({"t": _SECOND, "dt": _SECOND, "lastupdate": _SECOND,
+                      **{xi: -0.5 * _SECOND for xi in self._eqs.stochastic_variables}})
+        equations, _ = _brian2()
+        table = {name: np.asarray(u.dim._dims, dtype=np.float64) for name, u in equations.DEFAULT_UNITS.items()}
+        floats = set(self.parameters) - set(self._given_dims)
+        system = _Constraints(owner, known, floats, table)
+        for eq in self._eqs.ordered + [self._eqs[name] for name in self.summed]:
+            if eq.expr is None:
+                continue
+            where = f"the equation of {eq.varname!r} ({eq.expr.code})"
+            rhs = system.of(_parse(owner, where, eq.expr.code, "eval").body, where)
+            target = _Linear(known[eq.varname])
+            if eq.type == "differential equation":
+                target = target + _Linear(-_SECOND)
+            system.equal(rhs, target, where)
+        for what, lines in self._statements.items():
+            for var, op, expr in lines:
+                where = f"{what}: {var} {'=' if op == '=' else _OPERATORS[op]} {ast.unparse(expr)}"
+                rhs = system.of(expr, where)
+                system.equal(rhs, _Linear(known[var]) if op in ("=", "Add", "Sub") else _DIMENSIONLESS, where)
+        dims = {**known, **system.solve()}
+        bound = copy.copy(self)
+        object.__setattr__(bound, "dimensions", {k: tuple(float(x) for x in v) for k, v in dims.items()})
+        return bound
+
+    def dimension(self, variable: str) -> tuple[float, ...]:
+        """The dimension of a variable or parameter of a connected model (see ``bound_to``)."""
+        if self.dimensions is None:
+            raise RuntimeError("SynapseModel: the dimensions are known once the model is connected")
+        return self.dimensions[variable]
+
+    def __repr__(self) -> str:
+        return (f"SynapseModel({self.model!r}, on_pre={self.on_pre!r}, on_post={self.on_post!r}, "
+                f"parameters={sorted(self.parameters)}, weight={self.weight!r})")
+
+
+_OPERATORS = {"Add": "+=", "Sub": "-=", "Mult": "*=", "Div": "/="}
+
+
+def _is_neuron_side(name: str) -> bool:
+    """Whether ``name`` reads a neuron's variable through a synapse (``v_post``, ``x_pre``)."""
+    base, _, side = name.rpartition("_")
+    return side in ("pre", "post") and base.isidentifier()
+
+
+def _unit_name(dim) -> str:
+    """A Brian2 dimension as the unit name ``validation.real`` checks against."""
+    from brian2.units.fundamentalunits import get_unit
+
+    return "1" if dim.is_dimensionless else repr(get_unit(dim))
+
+
+def variable_dimensions(model) -> dict[str, tuple[float, ...]]:
+    """Each state variable of a neuron model (built-in or written) -> its
+    dimension (Brian2's seven exponents)."""
+    if isinstance(model, NeuronModel):
+        return {var: model.dimension(var) for var in model.state_variables}
+    import brian2
+
+    return {var: tuple(float(x) for x in (np.zeros(_BASE) if unit == "1" else getattr(brian2, unit).dim._dims))
+            for var, unit in model.variable_units.items()}
+
+
 def _parse(owner: str, what: str, text: str, mode: str) -> ast.AST:
     try:
         return ast.parse(text.strip(), mode=mode)
@@ -258,19 +518,27 @@ def _is_condition(node: ast.AST, declared) -> bool:
 
 def _reset_statements(owner: str, text: str, declared) -> list[tuple[str, str, ast.AST]]:
     """(variable, operator, expression tree) of each reset statement."""
+    return _statements(owner, "reset", text, lambda v: v in declared, f"one variable of the model "
+                                                                       f"({sorted(declared)})")
+
+
+def _statements(owner: str, what: str, text: str, assignable, expected: str) -> list[tuple[str, str, ast.AST]]:
+    """(variable, operator, expression tree) of each line of ``text``, an
+    assignment (``=``, ``+=``, ``-=``, ``*=``, ``/=``) to a variable for which
+    ``assignable`` is true."""
     statements = []
     for k, line in enumerate(l.strip() for l in text.strip().splitlines()):
         if not line or line.startswith("#"):
             continue
-        tree = _parse(owner, f"reset line {k + 1}", line, "exec").body
-        if len(tree) != 1 or not isinstance(tree[0], (ast.Assign, ast.AugAssign)):
-            raise ValueError(f"{owner}: reset line {k + 1} {line!r} must be an assignment such as 'v = v_r' or "
+        tree = _parse(owner, f"{what} line {k + 1}", line, "exec").body
+        if (len(tree) != 1 or not isinstance(tree[0], (ast.Assign, ast.AugAssign))
+                or isinstance(tree[0], ast.AugAssign) and type(tree[0].op).__name__ not in _OPERATORS):
+            raise ValueError(f"{owner}: {what} line {k + 1} {line!r} must be an assignment such as 'v = v_r' or "
                              f"'w += b'")
         stmt = tree[0]
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-        if len(targets) != 1 or not isinstance(targets[0], ast.Name) or targets[0].id not in declared:
-            raise ValueError(f"{owner}: reset line {k + 1} {line!r} must assign one variable of the model "
-                             f"({sorted(declared)})")
+        if len(targets) != 1 or not isinstance(targets[0], ast.Name) or not assignable(targets[0].id):
+            raise ValueError(f"{owner}: {what} line {k + 1} {line!r} must assign {expected}")
         op = "=" if isinstance(stmt, ast.Assign) else type(stmt.op).__name__
         statements.append((targets[0].id, op, stmt.value))
     return statements
@@ -357,11 +625,7 @@ class _Constraints:
                          f"{type(node).__name__})")
 
     def _same(self, na, a, nb, b, where):
-        """The dimension of ``a + b``: they must agree (a literal 0 agrees with anything)."""
-        if _number(na) == 0.0:
-            return b
-        if _number(nb) == 0.0:
-            return a
+        """The dimension of ``a + b``: they must agree (as Brian2 checks them, a literal 0 included)."""
         self.equal(a, b, where)
         return a
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import validation as check
 from .coding import DeltaEncoder, Latency, PoissonRate, PopulationCode, RegularRate, SpikeArray
-from .equations import NeuronModel
+from .equations import NeuronModel, SynapseModel, variable_dimensions
 from .neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
 from .plasticity import RATE_RULES, RULES, SynapticNormalization
 from .synapses import AllToAll, Delta, ExponentialConductance, ExponentialCurrent, resolve_values
@@ -69,6 +69,9 @@ class Projection:
     is the axonal delay in whole steps of the network's ``dt``. ``plasticity``
     is the learning rule that changes ``weights`` during a run, or None;
     ``normalization`` a :class:`SynapticNormalization` applied after it, or None.
+    ``synapse`` is a :class:`SynapseModel` (bound to ``pre`` and ``post``)
+    when the synapses are written as equations; ``weights`` then initialize
+    its weight variable.
     """
 
     name: str
@@ -104,7 +107,8 @@ class Monitor:
     ``variable`` is ``"spikes"`` (all spikes, for a population or input), a
     state variable of a population (``"v"`` or a synaptic current), or ``"w"``
     for the weights of a projection (shape (n_synapses,), in the projection's
-    convention: magnitudes for signed projections). States are sampled at the start of the
+    convention: magnitudes for signed projections); for a projection with a
+    :class:`SynapseModel`, any of its per-synapse variables. States are sampled at the start of the
     step, before integration, as Brian2's StateMonitor does.
     """
 
@@ -219,7 +223,8 @@ class Network:
         return part.n
 
     def connect(self, pre, post, connectivity=None, weight=1.0, *, synapse=None, sign=None,
-                delay: float = 0.0, plasticity=None, normalization=None, name: str | None = None) -> Projection:
+                delay: float = 0.0, plasticity=None, normalization=None, synapse_model=None,
+                name: str | None = None) -> Projection:
         """Project ``pre`` (population or input, object or name) onto population ``post``.
 
         connectivity: :class:`AllToAll` (default), :class:`OneToOne`,
@@ -237,6 +242,11 @@ class Network:
             (its bounds must hold the initial weights), or None for fixed weights.
         normalization: a :class:`neuroai.plasticity.SynapticNormalization`
             keeping each target neuron's summed weight fixed, or None.
+        synapse_model: a :class:`neuroai.SynapseModel`, the synapses written
+            as equations: its statements say what a spike does (and how the
+            synapse learns), so it takes the place of ``synapse``, ``sign``,
+            ``plasticity`` and ``normalization``; ``weight`` sets its weight
+            variable (in that variable's units).
         """
         pre = getattr(pre, "name", pre)
         post = getattr(post, "name", post)
@@ -247,8 +257,13 @@ class Network:
             raise ValueError(f"{owner}: 'pre' must name a population or input of this network, got {pre!r}")
         if post not in self.populations:
             raise ValueError(f"{owner}: 'post' must name a population of this network, got {post!r}")
+        if synapse_model is not None:
+            synapse = self._bind_synapse_model(owner, pre, post, synapse_model, synapse=synapse, sign=sign,
+                                               plasticity=plasticity, normalization=normalization)
+        elif isinstance(synapse, SynapseModel):
+            raise TypeError(f"{owner}: a SynapseModel is given as 'synapse_model', not as 'synapse'")
         synapse = Delta() if synapse is None else synapse
-        if not isinstance(synapse, SYNAPSE_KINDS):
+        if not isinstance(synapse, SYNAPSE_KINDS + (SynapseModel,)):
             raise TypeError(f"{owner}: 'synapse' must be one of {[s.__name__ for s in SYNAPSE_KINDS]}, "
                             f"got {type(synapse).__name__}")
         if isinstance(synapse, Delta):
@@ -283,6 +298,19 @@ class Network:
                           weights, sign, int(round(delay / self.dt)), plasticity, normalization)
         self.projections[name] = proj
         return proj
+
+    def _bind_synapse_model(self, owner: str, pre: str, post: str, model, **others) -> SynapseModel:
+        """``model`` connected from ``pre`` to ``post`` (see ``SynapseModel.bound_to``); the arguments
+        whose place it takes must be left out."""
+        if not isinstance(model, SynapseModel):
+            raise TypeError(f"{owner}: 'synapse_model' must be a SynapseModel or None, got {type(model).__name__}")
+        given = sorted(name for name, value in others.items() if value is not None)
+        if given:
+            raise ValueError(f"{owner}: a SynapseModel says itself what a spike does and how the synapse learns; "
+                             f"leave out {given} (write them into its equations and statements)")
+        source = self.populations.get(pre)
+        return model.bound_to(owner, None if source is None else variable_dimensions(source.model),
+                              variable_dimensions(self.populations[post].model))
 
     def _check_plasticity(self, owner: str, rule, weights: np.ndarray, sign, post: str) -> None:
         if not isinstance(rule, RULES):
@@ -382,7 +410,8 @@ class Network:
         if target in self.inputs:
             return ("spikes",)
         if target in self.projections:
-            return ("w",)
+            synapse = self.projections[target].synapse
+            return synapse.variables if isinstance(synapse, SynapseModel) else ("w",)
         raise ValueError(f"Network: no population, input or projection named {target!r}")
 
     def currents(self, population: str) -> tuple[tuple[str, float], ...]:
@@ -418,6 +447,8 @@ class Network:
             out |= pop.model.features
         for proj in self.projections.values():
             out.add(proj.synapse.feature)
+            if isinstance(proj.synapse, SynapseModel):
+                out |= proj.synapse.features
             for rule in (proj.plasticity, proj.normalization):
                 if rule is not None:
                     out.add(rule.feature)

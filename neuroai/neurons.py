@@ -110,6 +110,11 @@ class LIF:
         """``t_ref`` in whole steps of ``dt``."""
         return int(round(self.t_ref / dt))
 
+    @property
+    def variable_units(self) -> dict[str, str]:
+        """Each state variable's unit (Brian2's name; "1": dimensionless)."""
+        return dict.fromkeys(self.state_variables, "volt" if self.units == "physical" else "1")
+
     def propagators(self, dt: float, current_taus: tuple[float, ...]):
         """Constants of the exact one-step update, as float64 scalars.
 
@@ -202,6 +207,7 @@ class Izhikevich:
     state_variables: tuple[str, ...] = field(default=("v", "u"), init=False, repr=False)
     learned_state: ClassVar[tuple[str, ...]] = ()  # variables that Simulator.to_network carries over
     units = "dimensionless"
+    variable_units = {"v": "1", "u": "1"}  # each state variable's unit (Brian2's name)
 
     def __post_init__(self):
         for p in ("a", "b", "c", "d", "i_bias", "v_peak"):
@@ -271,6 +277,7 @@ class AdEx:
     state_variables: tuple[str, ...] = field(default=("v", "w"), init=False, repr=False)
     learned_state: ClassVar[tuple[str, ...]] = ()  # variables that Simulator.to_network carries over
     units = "physical"
+    variable_units = {"v": "volt", "w": "amp"}  # each state variable's unit (Brian2's name)
 
     def __post_init__(self):
         units = dict(C="farad", g_L="siemens", delta_T="volt", tau_w="second", E_L="volt", v_T="volt", a="siemens",
@@ -342,6 +349,7 @@ class HodgkinHuxley:
     state_variables: tuple[str, ...] = field(default=("v", "m", "h", "n"), init=False, repr=False)
     learned_state: ClassVar[tuple[str, ...]] = ()  # variables that Simulator.to_network carries over
     units = "physical"
+    variable_units = {"v": "volt", "m": "1", "h": "1", "n": "1"}  # each state variable's unit (Brian2's name)
 
     def __post_init__(self):
         units = dict(C="farad", g_Na="siemens", g_K="siemens", g_L="siemens", E_Na="volt", E_K="volt", E_L="volt",

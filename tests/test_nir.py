@@ -320,7 +320,8 @@ def two_populations(**connect) -> na.Network:
     ({"plasticity": na.plasticity.STDP()}, r"projection 'proj' is plastic \(STDP\)"),
     ({"delay": 1e-3}, r"projection 'proj' has a delay of 10 steps"),
     ({"synapse": na.ExponentialConductance(5e-3, E_rev=0.0)}, r"projection 'proj' is conductance-based"),
-], ids=["plastic", "delayed", "conductance"])
+    ({"synapse_model": na.SynapseModel("w : 1", on_pre="v_post += w")}, r"'proj' has synapses written as equations"),
+], ids=["plastic", "delayed", "conductance", "equations"])
 def test_export_refuses_what_nir_cannot_hold(connect, match):
     with pytest.raises(ValueError, match=match):
         to_nir(two_populations(**connect))

@@ -3,9 +3,10 @@ matrix accepts runs on every backend that claims it, and in float64 the
 backends give identical spikes, states and weight trajectories.
 
 Networks are drawn by hypothesis across the whole feature space (every
-neuron model and both resets, refractoriness, every synapse kind, signs,
-delays, every connectivity pattern and encoder, every plasticity rule the
-models accept, normalization, signals, several dt, runs in segments). The
+neuron model and both resets, refractoriness, every synapse kind, synapses
+and rules written as equations, signs, delays, every connectivity pattern
+and encoder, every plasticity rule the models accept, normalization,
+signals, several dt, runs in segments). The
 draw is derandomized, so every CI run checks the same networks; the
 module's ``coverage`` fixture fails the run if the drawn networks miss a
 part of that space or are too few.
@@ -21,12 +22,14 @@ from hypothesis import strategies as st
 
 import neuroai as na
 from neuroai import backends
+from neuroai.backends.brian2 import _unit_string
+from neuroai.equations import variable_dimensions
 from neuroai.neurons import IZHIKEVICH_TYPES, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
 from neuroai.plasticity import BCM, STDP, Hebbian, Oja, RewardSTDP, SynapticNormalization, TripletSTDP
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-EXAMPLES = 60
+EXAMPLES = 100
 DTS = (5e-5, 1e-4, 2e-4, 5e-4)
 MODELS = ("LIF", "LIF.physical", "AdaptiveLIF", "Izhikevich", "AdEx", "HodgkinHuxley", "NeuronModel")
 ENCODERS = ("PoissonRate", "RegularRate", "Latency", "SpikeArray", "DeltaEncoder", "PopulationCode")
@@ -181,6 +184,30 @@ def _rule(draw, scale: float, dimensionless: bool):
     return None
 
 
+SYNAPSE_MODELS = ("kick", "pair STDP", "Tsodyks-Markram")
+
+
+def _synapse_model(draw, unit: str, target: str, scale: float):
+    """A synapse model written as equations whose spikes kick ``target`` by about ``scale``."""
+    kind = draw(st.sampled_from(SYNAPSE_MODELS))
+    # (no synaptic variable may share a name with the neurons' own: AdEx has a w, Izhikevich a u)
+    if kind == "kick":
+        return kind, na.SynapseModel(f"k : {unit}", on_pre=f"{target}_post += k", weight="k")
+    if kind == "pair STDP":
+        return kind, na.SynapseModel(
+            f"k : {unit}\ndapre/dt = -apre/tau_pre : 1 (event-driven)\ndapost/dt = -apost/tau_post : 1 (event-driven)",
+            on_pre=f"{target}_post += k\napre += 1\nk = clip(k - a_minus*apost, k_min, k_max)",
+            on_post="apost += 1\nk = clip(k + a_plus*apre, k_min, k_max)", weight="k",
+            parameters=dict(tau_pre=draw(_floats(5e-3, 30e-3)), tau_post=draw(_floats(5e-3, 30e-3)),
+                            a_plus=0.05 * scale, a_minus=0.055 * scale, k_min=0.0, k_max=2 * scale))
+    U = draw(_floats(0.1, 0.6))
+    return kind, na.SynapseModel(
+        f"k : {unit}\ndx_d/dt = (1 - x_d)/tau_d : 1 (event-driven)\ndu_f/dt = (U - u_f)/tau_f : 1 (event-driven)",
+        on_pre=f"u_f += U*(1 - u_f)\n{target}_post += 2*k*u_f*x_d\nx_d -= u_f*x_d", weight="k",
+        parameters=dict(tau_d=draw(_floats(20e-3, 300e-3)), tau_f=draw(_floats(20e-3, 300e-3)), U=U),
+        init={"u_f": U, "x_d": 1.0})
+
+
 @st.composite
 def networks(draw):
     """(network, run segments as (steps, inputs, signals), tags of the features drawn)."""
@@ -251,6 +278,18 @@ def networks(draw):
         if draw(st.integers(0, 5)) == 0:
             normalization = SynapticNormalization(total=2 * scale, interval=draw(st.sampled_from([dt, 1e-3, 3e-3])))
         connectivity = _connectivity(draw, net.size(pre), net.size(post), next(seed))
+        if draw(st.integers(0, 5)) == 0:  # synapses written as equations
+            target = synapse.target if written else "v"
+            scale = kicks[post][target] if written else kicks[post]["Delta"]
+            unit = _unit_string(variable_dimensions(model)[target])
+            written_kind, synapse_model = _synapse_model(draw, unit, target, scale)
+            proj = net.connect(pre, post, connectivity, na.Uniform(0.0, scale, seed=next(seed)),
+                               delay=draw(st.integers(0, 3)) * dt,
+                               synapse_model=synapse_model, name=f"proj{k}")
+            for var in synapse_model.variables:
+                net.monitor(proj, var, every=draw(st.integers(1, 10)))
+            tags |= {f"SynapseModel:{written_kind}", f"SynapseModel onto units={model.units}"}
+            continue
         proj = net.connect(pre, post, connectivity, weight, synapse=synapse, sign=sign,
                            delay=draw(st.integers(0, 3)) * dt, plasticity=rule, normalization=normalization,
                            name=f"proj{k}")
@@ -282,7 +321,9 @@ EXPECTED_TAGS = ({f"dt={dt}" for dt in DTS} | set(ENCODERS) | set(CONNECTIVITY) 
                     "STDP:additive", "STDP:multiplicative",
                     "STDP:nearest=True", "STDP onto physical units", "TripletSTDP onto physical units",
                     "segments=1", "segments=2", "NeuronModel", "Delta onto v", "Delta onto a written variable",
-                    "method:euler", "method:exponential_euler", "method:rk4", "method:exact"})
+                    "method:euler", "method:exponential_euler", "method:rk4", "method:exact", "SynapseModel",
+                    "SynapseModel onto units=physical", "SynapseModel onto units=dimensionless",
+                    *(f"SynapseModel:{kind}" for kind in SYNAPSE_MODELS)})
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -340,9 +381,12 @@ def test_generated_networks_are_identical_on_both_backends(coverage, drawn):
             for key in b.traces:
                 np.testing.assert_array_equal(b.trace(key).steps, t.trace(key).steps, err_msg=key)
                 np.testing.assert_array_equal(b.trace(key).values, t.trace(key).values, err_msg=key)
-    plastic = [p.name for p in net.projections.values() if p.plasticity is not None]
+    plastic = [p.name for p in net.projections.values()
+               if p.plasticity is not None or isinstance(p.synapse, na.SynapseModel) and p.synapse.learns]
     coverage.update(tags | {"networks"})
     coverage["spiking"] += any(len(brian[0].spikes[pop].steps) for pop in net.populations)
     coverage["plastic"] += bool(plastic)
-    coverage["learned"] += any(np.ptp(np.concatenate([r.trace(f"{p}.w").values for r in brian]), axis=0).max() > 0
-                               for p in plastic if net.projections[p].n_synapses)
+    weight = {p: proj.synapse.weight if isinstance(proj.synapse, na.SynapseModel) else "w"
+              for p, proj in net.projections.items()}
+    coverage["learned"] += any(np.ptp(np.concatenate([r.trace(f"{p}.{weight[p]}").values for r in brian]),
+                                      axis=0).max() > 0 for p in plastic if net.projections[p].n_synapses)

@@ -31,13 +31,14 @@ def test_every_simulation_is_listed():
 
 
 def test_own_model_example_runs_on_both_backends_with_identical_spikes():
-    """The "Your own models" example, appended to the first example's network."""
-    first, own = re.findall(r"```python\n(.*?)```", README, re.S)[:2]
-    assert "NeuronModel" in own
+    """The "Your own models" examples, appended to the first example's network."""
+    first, own, synapses = re.findall(r"```python\n(.*?)```", README, re.S)[:3]
+    assert "NeuronModel" in own and "SynapseModel" in synapses
     scope = {}
-    exec(compile(first.split("brian = ")[0] + own, "README.md", "exec"), scope)
+    exec(compile(first.split("brian = ")[0] + own + synapses, "README.md", "exec"), scope)
     net = scope["net"]
     net.monitor("eif")
+    assert any(isinstance(p.synapse, na.SynapseModel) for p in net.projections.values())
     results = [na.Simulator(net, b, seed=0, **o).run(0.1) for b, o in (("brian2", {}), ("torch", {"dtype": "float64"}))]
     matched, n_brian, n_torch = na.spike_agreement(*results, "eif")
     assert matched == n_brian == n_torch > 0

@@ -1,7 +1,8 @@
 """Backend registry and capability matrix.
 
 Each backend module declares ``CAPABILITIES`` (the features of
-:meth:`neuroai.Network.features` it can run) and a ``Runner`` class that the
+:meth:`neuroai.Network.features` it can run), ``EQUATION_LANGUAGE`` (what it
+runs of the equations users write) and a ``Runner`` class that the
 :class:`neuroai.Simulator` drives. Modules are imported only when used, so
 ``import neuroai`` stays light.
 """
@@ -42,10 +43,16 @@ def check_supported(network, backend: str) -> None:
 
 
 def matrix_table() -> str:
-    """The capability matrix as a Markdown table (features x backends)."""
+    """The capability matrix as Markdown tables: features x backends, then
+    what each backend runs of the equation language (``EQUATION_LANGUAGE``)."""
     caps = capabilities()
     features = sorted(set().union(*caps.values()))
     lines = ["| feature | " + " | ".join(caps) + " |", "|---|" + "---|" * len(caps)]
     for f in features:
         lines.append(f"| {f} | " + " | ".join("yes" if f in c else "-" for c in caps.values()) + " |")
+    language = {name: load(name).EQUATION_LANGUAGE for name in BACKENDS}
+    lines += ["", "| equations (NeuronModel, SynapseModel) | " + " | ".join(language) + " |",
+              "|---|" + "---|" * len(language)]
+    for row in next(iter(language.values())):
+        lines.append(f"| {row} | " + " | ".join(table[row] for table in language.values()) + " |")
     return "\n".join(lines)

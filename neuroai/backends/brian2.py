@@ -22,17 +22,26 @@ from brian2.devices.device import reset_device  # noqa: E402
 from brian2.utils.logger import brian_excepthook  # noqa: E402
 
 from . import BackendError  # noqa: E402
-from ..equations import NeuronModel  # noqa: E402
+from ..equations import NeuronModel, SynapseModel  # noqa: E402
 from ..network import SIGNS, Network  # noqa: E402
 from ..neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
 from ..plasticity import BCM, STDP, Hebbian, Oja, RewardSTDP, TripletSTDP
 from ..results import Spikes, Trace
 from ..synapses import ExponentialConductance, ExponentialCurrent
 
-CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "HodgkinHuxley", "NeuronModel", "stochastic",
-                          "reset:subtract", "refractory", "Delta", "ExponentialCurrent", "ExponentialConductance",
-                          "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja", "BCM",
+CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "HodgkinHuxley", "NeuronModel", "SynapseModel",
+                          "stochastic", "reset:subtract", "refractory", "Delta", "ExponentialCurrent",
+                          "ExponentialConductance", "delay", "STDP", "TripletSTDP", "RewardSTDP", "Hebbian", "Oja", "BCM",
                           "SynapticNormalization"})
+EQUATION_LANGUAGE = {  # what this backend runs of the equations of NeuronModel and SynapseModel
+    "integration methods": "all of Brian2's (GSL ones: target='cython' or 'cpp_standalone')",
+    "functions": "all of Brian2's",
+    "noise and random numbers (xi, rand, randn, poisson)": "yes",
+    "clock-driven and event-driven synaptic equations": "yes",
+    "summed variables": "yes",
+    "synaptic statements that read a neuron's variable changed before them": "yes",
+    "synaptic '*=' and '/=' onto neurons' variables": "yes",
+}
 
 _UNITS = {  # Brian2 unit of voltages, currents, resistances and conductances, per model units
     "dimensionless": {"v": b2.Unit(1), "I": b2.Unit(1), "R": b2.Unit(1), "g": b2.Unit(1)},
@@ -245,10 +254,35 @@ _RULES = {STDP: _stdp, TripletSTDP: _triplet_stdp, RewardSTDP: _reward_stdp,
           Hebbian: _rate_rule, Oja: _rate_rule, BCM: _rate_rule}
 
 
+def _synapse_model(proj, source, target, dt, name: str, codeobj_class=None):
+    """A projection's SynapseModel as written: its parameters in their units,
+    the pre pathway delayed, the weight variable and the others set."""
+    m = proj.synapse
+    namespace = {p: _quantity(value, m.dimension(p)) for p, value in m.parameters.items()}
+    method = m.method if m.method is not None else ("exact", "euler", "heun")  # Brian2's default choice
+    delay = {"pre": proj.delay_steps * dt} if m.on_pre is not None else None
+    syn = b2.Synapses(source, target, m.model, on_pre=m.on_pre, on_post=m.on_post, delay=delay,
+                      namespace=namespace, method=method, dt=dt, name=name, codeobj_class=codeobj_class)
+    _connect(syn, proj)
+    setattr(syn, m.weight, _quantity(proj.weights, m.dimension(m.weight)))
+    for var, value in m.init.items():
+        setattr(syn, var, _quantity(value, m.dimension(var)))
+    return syn
+
+
+def _connect(syn, proj) -> None:
+    if proj.n_synapses:
+        syn.connect(i=proj.pre_idx, j=proj.post_idx)
+    else:  # Brian2 cannot connect empty index arrays
+        syn.connect(False)
+
+
 def _synapses(network: Network, proj, source, target, dt, name: str):
     """A ``Synapses`` object for one projection; ``weight`` holds the
     projection's weights (magnitudes for signed projections) and ``w_sign``
     their sign. (Not ``w``: AdEx neurons have a variable of that name.)"""
+    if isinstance(proj.synapse, SynapseModel):
+        return _synapse_model(proj, source, target, dt, name)
     model = network.populations[proj.post].model
     if isinstance(model, NeuronModel):  # in the units of the variable that jumps
         dims = model.dimension(proj.target_variable)
@@ -265,10 +299,7 @@ def _synapses(network: Network, proj, source, target, dt, name: str):
         namespace.update(more_namespace, w_min=rule.w_min * w_unit, w_max=rule.w_max * w_unit)
     syn = b2.Synapses(source, target, eqs, on_pre=on_pre, on_post=on_post, delay={"pre": proj.delay_steps * dt},
                       namespace=namespace, method="exact", dt=dt, name=name)
-    if proj.n_synapses:
-        syn.connect(i=proj.pre_idx, j=proj.post_idx)
-    else:  # Brian2 cannot connect empty index arrays
-        syn.connect(False)
+    _connect(syn, proj)
     syn.weight = proj.weights * w_unit
     if isinstance(rule, RewardSTDP):
         syn.run_regularly(f"weight = clip(weight + eta * dt * {_signal(rule.signal)}(t) * elig, w_min, w_max)",
@@ -278,6 +309,11 @@ def _synapses(network: Network, proj, source, target, dt, name: str):
             syn.bcm_theta = rule.theta0
         syn.run_regularly(_RATE_UPDATES[type(rule)], when="end")
     return syn
+
+
+def _weight_variable(proj) -> str:
+    """The Brian2 name of a projection's weights."""
+    return proj.synapse.weight if isinstance(proj.synapse, SynapseModel) else "weight"
 
 
 def _normalizer(syn, proj, n_post: int, dt):
@@ -436,8 +472,11 @@ class Runner:
                         self.groups[mon.target], name=f"neuroai_spikes_{mon.target}"))
             else:
                 owner = self.synapses[mon.target] if mon.target in self.synapses else self.groups[mon.target]
-                variable = ("weight" if mon.target in self.synapses
-                            else _identifier(network, mon.target, mon.variable))
+                if mon.target in self.synapses:
+                    model = network.projections[mon.target].synapse
+                    variable = mon.variable if isinstance(model, SynapseModel) else "weight"
+                else:
+                    variable = _identifier(network, mon.target, mon.variable)
                 self.state_monitors[mon.key] = self._own(b2.StateMonitor(
                     owner, variable, record=True, dt=mon.every * dt, name=f"neuroai_trace_{mon.target}_{mon.variable}"))
 
@@ -586,7 +625,8 @@ class Runner:
         learned = {name: {var: np.asarray(getattr(self.groups[name], var + "_")[:], dtype=np.float64)
                           for var in pop.model.learned_state}
                    for name, pop in self.network.populations.items() if pop.model.learned_state}
-        weights = {name: np.asarray(syn.weight_[:], dtype=np.float64) for name, syn in self.synapses.items()}
+        weights = {name: np.asarray(getattr(syn, _weight_variable(self.network.projections[name]) + "_")[:],
+                                    dtype=np.float64) for name, syn in self.synapses.items()}
         return weights, learned
 
     def to_network(self) -> Network:

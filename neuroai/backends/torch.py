@@ -22,14 +22,27 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
+from ..equations import SynapseModel
 from ..network import Network, SIGNS
 from ..results import Spikes, Trace
 from .torch_neurons import step_for
 from .torch_plasticity import RULE_STEPS, normalize
+from .torch_synapses import SynapseStep
 
-CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "NeuronModel", "reset:subtract", "refractory",
+CAPABILITIES = frozenset({"LIF", "AdaptiveLIF", "Izhikevich", "AdEx", "NeuronModel", "SynapseModel", "reset:subtract",
+                          "refractory",
                           "Delta", "ExponentialCurrent", "ExponentialConductance", "delay", "STDP", "TripletSTDP",
                           "RewardSTDP", "Hebbian", "Oja", "BCM", "SynapticNormalization"})
+
+EQUATION_LANGUAGE = {  # what this backend compiles of the equations of NeuronModel and SynapseModel
+    "integration methods": "exact, euler, exponential_euler, rk2, rk4, heun, milstein (deterministic equations)",
+    "functions": "all of Brian2's but the random ones",
+    "noise and random numbers (xi, rand, randn, poisson)": "-",
+    "clock-driven and event-driven synaptic equations": "yes",
+    "summed variables": "yes (not reading refractoriness)",
+    "synaptic statements that read a neuron's variable changed before them": "- (Brian2 loops synapse by synapse)",
+    "synaptic '*=' and '/=' onto neurons' variables": "- (no exact tensor counterpart)",
+}
 
 _NEVER = -(2**40)  # "last spike" step of a neuron that has not spiked
 _DTYPES = {"float32": torch.float32, "float64": torch.float64,
@@ -47,7 +60,9 @@ class TorchState:
     ``history[src]`` holds the spikes of the last ``max_delay`` steps of
     source ``src``, oldest first, for delayed projections. ``plastic[proj]``
     holds a plastic projection's weight magnitudes ``"w"`` (n_pre, n_post)
-    and its rule's traces (see ``torch_plasticity``).
+    and its rule's traces (see ``torch_plasticity``). ``synapses[proj]``
+    holds the per-synapse variables (batch, n_synapses) of a projection with
+    a SynapseModel (see ``torch_synapses``).
     """
 
     step: int
@@ -56,6 +71,7 @@ class TorchState:
     last_spike: dict[str, torch.Tensor]
     history: dict[str, list[torch.Tensor]]
     plastic: dict[str, dict[str, torch.Tensor]]
+    synapses: dict[str, dict[str, torch.Tensor]]
 
     def repeat(self, batch: int, shared: tuple[tuple[str, str], ...] = ()) -> "TorchState":
         """``batch`` copies of this batch-1 state, to run side by side.
@@ -81,7 +97,8 @@ class TorchState:
                           {p: f(x) for p, x in self.last_spike.items()},
                           {s: [f(x) for x in h] for s, h in self.history.items()},
                           {name: {k: x if k == "w" else f(x) for k, x in st.items()}
-                           for name, st in self.plastic.items()})
+                           for name, st in self.plastic.items()},
+                          {name: {k: f(x) for k, x in st.items()} for name, st in self.synapses.items()})
 
     def copy(self) -> "TorchState":
         """A copy safe to advance: containers are new, plastic weights cloned
@@ -89,7 +106,8 @@ class TorchState:
         return TorchState(self.step, {p: dict(x) for p, x in self.neurons.items()},
                           {p: dict(c) for p, c in self.currents.items()},
                           dict(self.last_spike), {s: list(h) for s, h in self.history.items()},
-                          {p: {**st, "w": st["w"].clone()} for p, st in self.plastic.items()})
+                          {p: {**st, "w": st["w"].clone()} for p, st in self.plastic.items()},
+                          {p: dict(st) for p, st in self.synapses.items()})
 
 
 @dataclass
@@ -146,11 +164,16 @@ class TorchNetwork(nn.Module):
                 self.register_buffer(f"init__{pop.name}__{var}", torch.as_tensor(value, dtype=dtype, device=device))
         if sparse not in (None, True, False):
             raise ValueError(f"TorchNetwork: 'sparse' must be None (automatic), True or False, got {sparse!r}")
+        self._synapse_models = {p.name: SynapseStep(network, p) for p in network.projections.values()
+                                if isinstance(p.synapse, SynapseModel)}
         self.sparse = frozenset(p.name for p in network.projections.values()
-                                if p.plasticity is None and p.normalization is None
+                                if p.plasticity is None and p.normalization is None and p.name not in self._synapse_models
                                 and (sparse or (sparse is None and _better_sparse(p, network))))
         for proj in network.projections.values():
             n_pre, n_post = network.size(proj.pre), network.size(proj.post)
+            if proj.name in self._synapse_models:  # the model's weight variable, one value per synapse
+                self.weights[proj.name] = nn.Parameter(torch.as_tensor(proj.weights, dtype=dtype, device=device))
+                continue
             if proj.name in self.sparse:
                 self._add_sparse(proj, n_pre, dtype, device)
                 continue
@@ -194,7 +217,10 @@ class TorchNetwork(nn.Module):
 
     def effective_weight(self, name: str) -> torch.Tensor:
         """Signed, masked (n_pre, n_post) weight matrix of projection
-        ``name``; for a sparse projection its signed weights (n_synapses,)."""
+        ``name``; for a sparse projection its signed weights (n_synapses,);
+        for a SynapseModel its weight variable (n_synapses,)."""
+        if name in self._synapse_models:
+            return self.weights[name]
         if name in self.sparse:
             return self.weights[name] * getattr(self, f"sign__{name}")
         return self.weights[name] * getattr(self, f"sign_mask__{name}")
@@ -216,7 +242,8 @@ class TorchNetwork(nn.Module):
         plastic = {name: rule.init_state(self.weights[name].detach().clone(), batch_size,
                                          net.size(net.projections[name].pre), net.size(net.projections[name].post))
                    for name, rule in self._rules.items()}
-        return TorchState(0, neurons, currents, last, history, plastic)
+        synapses = {name: step.init_state(self.weights[name], batch_size) for name, step in self._synapse_models.items()}
+        return TorchState(0, neurons, currents, last, history, plastic, synapses)
 
     def _check_inputs(self, inputs, steps):
         inputs = dict(inputs or {})
@@ -308,6 +335,12 @@ class TorchNetwork(nn.Module):
         an exclusive population p, -1 while none has (updated in place)."""
         x, cur, last, history, step = state.neurons, state.currents, state.last_spike, state.history, state.step
         spk, is_open = dict(input_spikes), {}
+        net = self.network
+        synapse_models = [(net.projections[name], m, state.synapses[name]) for name, m in self._synapse_models.items()]
+        for proj, model, syn in synapse_models:  # (Brian2 updates summed variables first, then synapses' equations)
+            model.summed(syn, W[proj.name], x.get(proj.pre, {}), x[proj.post], step)
+        for proj, model, syn in synapse_models:
+            model.integrate(syn, W[proj.name], x.get(proj.pre, {}), x[proj.post], step)
         for p, model in self._models.items():
             x[p], cur[p], spk[p], is_open[p] = model.integrate(x[p], cur[p], last[p], step, self.spike_fn)
         for p, owner in owners.items():
@@ -317,6 +350,11 @@ class TorchNetwork(nn.Module):
         for proj in self.network.projections.values():
             d = proj.delay_steps
             src = spk[proj.pre] if d == 0 else history[proj.pre][-d]
+            if proj.name in self._synapse_models:
+                self._synapse_models[proj.name].on_pre(state.synapses[proj.name], W[proj.name], x.get(proj.pre, {}),
+                                                       x[proj.post], step, src,
+                                                       (is_open.get(proj.pre), is_open[proj.post]))
+                continue
             st = state.plastic.get(proj.name)
             weight, scale = (W[proj.name], None) if st is None else (st["w"], self._sign_mask(proj.name))
             if proj.name in self.sparse:
@@ -333,8 +371,13 @@ class TorchNetwork(nn.Module):
                 c[proj.target_variable] = deliver(c[proj.target_variable], src, weight, None, scale)
             if st is not None:
                 self._rules[proj.name].on_pre(st, src, self._mask(proj.name))
-        for name, st in state.plastic.items():
-            self._rules[name].on_post(st, spk[self.network.projections[name].post], self._mask(name))
+        for proj in self.network.projections.values():
+            if proj.name in state.plastic:
+                self._rules[proj.name].on_post(state.plastic[proj.name], spk[proj.post], self._mask(proj.name))
+            elif proj.name in self._synapse_models:
+                self._synapse_models[proj.name].on_post(state.synapses[proj.name], W[proj.name], x.get(proj.pre, {}),
+                                                        x[proj.post], step, spk[proj.post],
+                                                        (is_open.get(proj.pre), is_open[proj.post]))
         for p, model in self._models.items():
             x[p] = model.reset(x[p], spk[p])
             if model.ref_steps:
@@ -359,6 +402,9 @@ class TorchNetwork(nn.Module):
 
     def _sample(self, monitor, state: TorchState) -> torch.Tensor:
         """The monitored variable now: (batch, n), or (1, n_synapses) for weights."""
+        if monitor.target in self._synapse_models:
+            st, var = state.synapses[monitor.target], monitor.variable
+            return (st[var] if var in st else self.weights[monitor.target].unsqueeze(0)).detach()
         if monitor.target in self.network.projections:
             proj = self.network.projections[monitor.target]
             st = state.plastic.get(proj.name)
@@ -377,7 +423,7 @@ class TorchNetwork(nn.Module):
         weights = {}
         for name, proj in self.network.projections.items():
             w = self.weights[name].detach()
-            if name not in self.sparse:
+            if name not in self.sparse and name not in self._synapse_models:
                 w = w[torch.as_tensor(proj.pre_idx), torch.as_tensor(proj.post_idx)]
             weights[name] = w.cpu().double().numpy()
         learned = {} if state is None else {
@@ -479,6 +525,10 @@ class Runner:
             out = module(inputs, steps=n_steps, state=self.state, record=self.spike_record, signals=signals)
             for name, st in out.state.plastic.items():
                 module.weights[name].copy_(st["w"])
+            for name, model in module._synapse_models.items():
+                learned = model.learned_weight(out.state.synapses[name])
+                if learned is not None:
+                    module.weights[name].copy_(learned)
         self.state = out.state
         spikes = {}
         for p, s in out.spikes.items():

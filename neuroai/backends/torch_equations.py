@@ -125,6 +125,44 @@ class _Block:
         return env
 
 
+class ScalarCode:
+    """The scalar code of Brian2's blocks (constants, loop invariants such as
+    ``exp(-dt/tau)``), run with numpy, as Brian2 runs it, and handed to the
+    vector code as Python numbers; computed once where it does not read the time.
+
+    blocks: name -> (scalar lines, vector lines), as ``_capture`` records them.
+    constants: the model's scalar parameters (SI floats). dt: seconds.
+    """
+
+    def __init__(self, blocks: dict, constants: dict, dt: np.float64, owner: str):
+        scalar_fns, _ = _brian2_functions()
+        self.constants, self.dt = constants, dt
+        self._globals = {**_constants_used(blocks), **scalar_fns, "_pow": lambda a, b: a ** b, "_numpy": np}
+        self._code = {name: compile("\n".join(_scalar_lines(lines)) or "pass", f"<{owner}>", "exec")
+                      for name, (lines, _) in blocks.items()}
+        self._timeless = {name for name, code in self._code.items() if "t" not in code.co_names}
+        self._cached = {}
+
+    def values(self, block: str, step: int) -> dict:
+        """name -> value of the scalar code of ``block`` at ``step`` (with the constants, ``t`` and ``dt``)."""
+        t = (np.float64(step) * self.dt).item()
+        if block in self._cached:
+            return {**self._cached[block], "t": t}  # (the vector code may read the time)
+        env = {**self.constants, "dt": self.dt, "t": t}
+        exec(self._code[block], self._globals, env)
+        env = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in env.items()}
+        if block in self._timeless:
+            self._cached[block] = env
+        return env
+
+
+def tensor_globals(blocks: dict) -> dict:
+    """What the vector code of ``blocks`` calls, on tensors: Brian2's
+    functions, the units and constants it names, ``**`` and ``_numpy.where``."""
+    _, tensor_fns = _brian2_functions()
+    return {**_constants_used(blocks), **tensor_fns, "_pow": torch_math.power, "_numpy": _Where}
+
+
 class EquationStep:
     """A NeuronModel population's step, with the interface of the built-in
     models' steps (see ``torch_neurons``): ``integrate`` runs Brian2's state
@@ -144,14 +182,8 @@ class EquationStep:
         blocks = _capture(brian2_backend, network, pop)
         group = f"neuroai_population_{pop.name}"
         supplied = {"not_refractory", "lastspike", "i"}
-        scalar_fns, tensor_fns = _brian2_functions()
-        constants = _constants_used(blocks)
-        self._scalar_globals = {**constants, **scalar_fns, "_pow": lambda a, b: a ** b, "_numpy": np}
-        self._tensor_globals = {**constants, **tensor_fns, "_pow": torch_math.power, "_numpy": _Where}
-        self._scalar = {name: compile("\n".join(_scalar_lines(lines)) or "pass", f"<{self.owner}>", "exec")
-                        for name, (lines, _) in blocks.items()}
-        self._timeless = {name for name, code in self._scalar.items() if "t" not in code.co_names}
-        self._cached = {}  # the scalar values of blocks whose scalar code does not read the time
+        self._scalars = ScalarCode(blocks, self.constants, self.dt, self.owner)
+        self._tensor_globals = tensor_globals(blocks)
         self._vector = {name: _Block(lines, group, supplied, self.owner) for name, (_, lines) in blocks.items()}
         self._uses_index = any("i" in block.code.co_names for block in self._vector.values())
         self._margin = None
@@ -159,18 +191,6 @@ class EquationStep:
             margin = _threshold_margin(self._vector["threshold"].source)
             if margin is not None:
                 self._margin = compile(margin, f"<{self.owner} threshold>", "eval")
-
-    def _scalars(self, block: str, step: int) -> dict:
-        """Brian2's scalar code of ``block`` (constants, loop invariants), in numpy, as Python numbers
-        (computed once where it does not depend on the time)."""
-        if block in self._cached:
-            return self._cached[block]
-        env = {**self.constants, "dt": self.dt, "t": np.float64(step) * self.dt}
-        exec(self._scalar[block], self._scalar_globals, env)
-        env = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in env.items()}
-        if block in self._timeless:
-            self._cached[block] = env
-        return env
 
     def integrate(self, x, currents, last, step, spike_fn):
         x = dict(x)
@@ -201,7 +221,7 @@ class EquationStep:
 
     def _run(self, block: str, x: dict, step: int, extra: dict, write: bool = True) -> dict:
         compiled = self._vector[block]
-        env = {**self._scalars(block, step), **extra, **{var: x[var] for var in compiled.reads}}
+        env = {**self._scalars.values(block, step), **extra, **{var: x[var] for var in compiled.reads}}
         compiled.run(env, self._tensor_globals)
         if write:
             for var in compiled.writes:
@@ -260,29 +280,41 @@ def _threshold_margin(source: str) -> str | None:
     return None
 
 
-def _capture(brian2_backend, network, pop) -> dict[str, tuple[list[str], list[str]]]:
-    """template -> (scalar lines, vector lines) that Brian2's numpy code
-    generator writes for the population's state update, threshold and reset."""
-    import brian2 as b2
+def recording_codeobject(recorded: dict, templates) -> type:
+    """A Brian2 numpy code-object class that records, for each code object
+    of one of ``templates`` it generates, the (scalar lines, vector lines)
+    Brian2's numpy code generator writes: ``recorded[(template, name)]``."""
     from brian2.codegen.generators.numpy_generator import NumpyCodeGenerator
     from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
-
-    recorded = {}
 
     class Recorder(NumpyCodeGenerator):
         def translate(self, code, dtype):
             out = super().translate(code, dtype)
-            if self.template_name in _STEP_TEMPLATES:
-                recorded[self.template_name] = (out[0][None], out[1][None])
+            if self.template_name in templates:
+                recorded[(self.template_name, self.name)] = (out[0][None], out[1][None])
             return out
 
     class Capture(NumpyCodeObject):
         generator_class = Recorder
 
+    return Capture
+
+
+def prepare(group) -> None:
+    """Let a Brian2 group generate its code objects (without running)."""
+    group._network = "neuroai torch backend"  # (never run: no warning about an unused object)
+    for obj in group.contained_objects:
+        obj.before_run({})
+
+
+def _capture(brian2_backend, network, pop) -> dict[str, tuple[list[str], list[str]]]:
+    """template -> (scalar lines, vector lines) that Brian2's numpy code
+    generator writes for the population's state update, threshold and reset."""
+    import brian2 as b2
+
+    recorded = {}
     owner = f"population {pop.name!r}"
     with brian2_backend._translated_errors(network, owner):
-        group = brian2_backend._neuron_group(network, pop, network.dt * b2.second, codeobj_class=Capture)
-        group._network = "neuroai torch backend"  # (never run: no warning about an unused object)
-        for obj in group.contained_objects:
-            obj.before_run({})
-    return recorded
+        prepare(brian2_backend._neuron_group(network, pop, network.dt * b2.second,
+                                             codeobj_class=recording_codeobject(recorded, _STEP_TEMPLATES)))
+    return {template: lines for (template, _), lines in recorded.items()}

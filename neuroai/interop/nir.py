@@ -191,6 +191,9 @@ def _exportable(network: Network) -> dict[str, float | None]:
     """Refuse what NIR cannot hold; returns each population's current tau (None: delta input)."""
     for proj in network.projections.values():
         owner = f"to_nir: projection {proj.name!r}"
+        if not isinstance(proj.synapse, (Delta, ExponentialCurrent, ExponentialConductance)):
+            raise ValueError(f"{owner} has synapses written as equations ({type(proj.synapse).__name__}); NIR's "
+                             f"graphs hold the standard synapse kinds only (Delta, ExponentialCurrent)")
         rule = proj.plasticity or proj.normalization
         if rule is not None:
             raise ValueError(f"{owner} is plastic ({type(rule).__name__}); NIR holds fixed weights only: export "
