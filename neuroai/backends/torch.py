@@ -101,13 +101,13 @@ class TorchState:
                           {name: {k: f(x) for k, x in st.items()} for name, st in self.synapses.items()})
 
     def copy(self) -> "TorchState":
-        """A copy safe to advance: containers are new, plastic weights cloned
-        (they are updated in place)."""
+        """A copy safe to advance: containers are new, plastic weights and
+        the variables of SynapseModel projections cloned (they are updated in place)."""
         return TorchState(self.step, {p: dict(x) for p, x in self.neurons.items()},
                           {p: dict(c) for p, c in self.currents.items()},
                           dict(self.last_spike), {s: list(h) for s, h in self.history.items()},
                           {p: {**st, "w": st["w"].clone()} for p, st in self.plastic.items()},
-                          {p: dict(st) for p, st in self.synapses.items()})
+                          {p: {k: x.clone() for k, x in st.items()} for p, st in self.synapses.items()})
 
 
 @dataclass
@@ -403,8 +403,8 @@ class TorchNetwork(nn.Module):
     def _sample(self, monitor, state: TorchState) -> torch.Tensor:
         """The monitored variable now: (batch, n), or (1, n_synapses) for weights."""
         if monitor.target in self._synapse_models:
-            st, var = state.synapses[monitor.target], monitor.variable
-            return (st[var] if var in st else self.weights[monitor.target].unsqueeze(0)).detach()
+            st, var = state.synapses[monitor.target], monitor.variable  # (a copy: updated in place later)
+            return (st[var] if var in st else self.weights[monitor.target].unsqueeze(0)).detach().clone()
         if monitor.target in self.network.projections:
             proj = self.network.projections[monitor.target]
             st = state.plastic.get(proj.name)

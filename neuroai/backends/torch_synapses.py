@@ -38,7 +38,8 @@ def _full(values, like: torch.Tensor) -> torch.Tensor:
 def _set(old: torch.Tensor, new, active) -> torch.Tensor:
     """Write a per-synapse variable: everywhere, or where ``active``."""
     if active is None:
-        return _full(new, old).clone()
+        return new.to(old.dtype) if isinstance(new, torch.Tensor) and new.shape == old.shape else \
+            _full(new, old).clone()
     return torch.where(active, _full(new, old), old)
 
 
@@ -201,6 +202,14 @@ class SynapseStep:
         if any("lastupdate" in block.source for block in compiled.values()):
             self.variables += ("lastupdate",)
         self._indices = {"pre": torch.as_tensor(proj.pre_idx), "post": torch.as_tensor(proj.post_idx)}
+        # the synapses of each neuron, for finding those a spike reaches: (synapses in that neuron's order,
+        # where each neuron's start there, shape (n + 1,))
+        n = {"pre": network.size(proj.pre), "post": network.size(proj.post)}
+        self._of_neuron = {}
+        for side, index in (("pre", proj.pre_idx), ("post", proj.post_idx)):
+            order = np.argsort(index, kind="stable")
+            starts = np.concatenate([[0], np.cumsum(np.bincount(index, minlength=n[side]))])
+            self._of_neuron[side] = (torch.as_tensor(order), torch.as_tensor(starts))
         early = [key[1] for key, block in compiled.items()
                  if key[0] != "synapses" and "not_refractory" in block.code.co_names]
         if early:
@@ -239,24 +248,41 @@ class SynapseStep:
         (``spikes`` (batch, n_pre), after the delay) arrives now. ``is_open``:
         the pre- and postsynaptic neurons' ``not_refractory`` (batch, n), or
         None where they have no refractoriness."""
-        self._pathway("on_pre", syn, weight, pre, post, step, spikes[:, self._index("pre", spikes.device)], is_open)
+        self._pathway("on_pre", syn, weight, pre, post, step, spikes, "pre", is_open)
 
     def on_post(self, syn, weight, pre, post, step, spikes: torch.Tensor, is_open=(None, None)) -> None:
         """The ``on_post`` statements of the synapses whose target spiked (``spikes`` (batch, n_post))."""
-        self._pathway("on_post", syn, weight, pre, post, step, spikes[:, self._index("post", spikes.device)],
-                      is_open)
+        self._pathway("on_post", syn, weight, pre, post, step, spikes, "post", is_open)
 
     def learned_weight(self, syn) -> torch.Tensor | None:
         """The weights (n_synapses,) of the first copy, where the model changes them; else None."""
         return syn[self.model.weight][0] if self.learns else None
 
-    def _pathway(self, name, syn, weight, pre, post, step, arrived: torch.Tensor, is_open) -> None:
+    def _pathway(self, name, syn, weight, pre, post, step, spikes: torch.Tensor, side: str, is_open) -> None:
+        """Run a pathway's statements for the synapses that the ``side`` neurons' ``spikes`` (batch, n)
+        reach, on those synapses' columns only (the others' values are not touched either way)."""
         block = self._blocks[name]
         if block is None:
             return
-        active = arrived > 0
-        if bool(active.any()):
-            self._run(block, syn, weight, pre, post, step, active, arrived if name == "on_pre" else None, is_open)
+        columns = self._reached(side, spikes)
+        if len(columns) == 0:
+            return
+        arrived = spikes[:, self._index(side, spikes.device)[columns]]
+        self._run(block, syn, weight, pre, post, step, arrived > 0, arrived if name == "on_pre" else None, is_open,
+                  columns)
+
+    def _reached(self, side: str, spikes: torch.Tensor) -> torch.Tensor:
+        """The synapses (sorted) of the ``side`` neurons that spike in any copy."""
+        fired = spikes.detach().any(0).nonzero().squeeze(1)
+        if len(fired) == 0:
+            return fired
+        order, starts = self._of_neuron[side]
+        if order.device != spikes.device:
+            order, starts = self._of_neuron[side] = order.to(spikes.device), starts.to(spikes.device)
+        first, counts = starts[fired], starts[fired + 1] - starts[fired]
+        within = torch.arange(int(counts.sum()), device=spikes.device) - torch.repeat_interleave(
+            torch.cumsum(counts, 0) - counts, counts)
+        return order[torch.repeat_interleave(first, counts) + within].sort().values
 
     def _index(self, side: str, device) -> torch.Tensor:
         """Each synapse's pre- or postsynaptic neuron (n_synapses,), on ``device``."""
@@ -265,22 +291,33 @@ class SynapseStep:
             index = self._indices[side] = index.to(device)
         return index
 
-    def _run(self, block, syn, weight, pre, post, step, active=None, spikes=None, is_open=(None, None)) -> dict:
-        """Run a compiled block; the synapses' and the neurons' variables it writes go back to ``syn``,
-        ``pre`` and ``post``."""
-        device = (active if active is not None else weight).device
-        env_syn = syn if self.learns else {**syn, self.model.weight: weight}
+    def _run(self, block, syn, weight, pre, post, step, active=None, spikes=None, is_open=(None, None),
+             columns=None) -> dict:
+        """Run a compiled block on the synapses ``columns`` (None: all); the synapses' and the neurons'
+        variables it writes go back to ``syn``, ``pre`` and ``post``."""
+        device = weight.device
+        pre_idx, post_idx = self._index("pre", device), self._index("post", device)
+        given = syn if self.learns else {**syn, self.model.weight: weight}
+        sliced = given if columns is None else {k: v[..., columns] for k, v in given.items()}
+        env_syn = dict(sliced)
+        if columns is not None:
+            pre_idx, post_idx = pre_idx[columns], post_idx[columns]
         env_post = dict(post)
         env_pre = env_post if pre is post else dict(pre)  # (a recurrent projection: one group, as in Brian2)
         for neurons, not_refractory in ((env_pre, is_open[0]), (env_post, is_open[1])):
             if not_refractory is not None:
                 neurons["not_refractory"] = not_refractory
         env = {**self._scalars.values(self._keys[block], step), "_syn": env_syn, "_pre": env_pre,
-               "_post": env_post, "_pre_idx": self._index("pre", device), "_post_idx": self._index("post", device),
-               "_active": active, "_spk": spikes}
+               "_post": env_post, "_pre_idx": pre_idx, "_post_idx": post_idx, "_active": active, "_spk": spikes}
         exec(block.code, self._globals, env)
-        if not self.learns:
-            syn.update((k, env_syn[k]) for k in syn)
+        for k in syn:  # (only the variables the block wrote)
+            if env_syn[k] is not sliced[k]:
+                if columns is None:
+                    syn[k] = env_syn[k]
+                elif torch.is_grad_enabled():
+                    syn[k] = syn[k].index_copy(1, columns, env_syn[k])
+                else:  # the state's own tensors (TorchState.copy clones them): no copy of every synapse
+                    syn[k].index_copy_(1, columns, env_syn[k])
         for neurons, written in ((pre, env_pre), (post, env_post)):
             neurons.update((k, written[k]) for k in neurons)
         return env

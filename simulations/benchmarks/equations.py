@@ -1,9 +1,13 @@
-"""What does writing a model as equations cost? A NeuronModel against the same built-in model.
+"""What does writing a model as equations cost? A NeuronModel or SynapseModel against the same built-in model.
 
 Three built-in models and their equations, written out (the same integrator,
 the same arithmetic, so the same spikes): LIF with an exponential current
 (``exact``), Izhikevich (``euler``) and AdEx with a current (``euler``), each
-a population of ``--neurons`` neurons driven by 200 Poisson inputs. Timed,
+a population of ``--neurons`` neurons driven by 200 Poisson inputs; and the
+built-in pair STDP against the same rule written as a SynapseModel, on the
+synapses from those inputs onto LIF neurons (at batch 64 the built-in rule
+sums the copies' changes into one weight matrix, the written one keeps a
+weight per copy and synapse). Timed,
 after a warm-up run that generates and compiles the code: a Brian2 run on
 the numpy and cython targets, and the torch module's forward pass in float32
 without gradients at batch 1 and 64 (CPU, one thread). Each cell is the
@@ -45,14 +49,22 @@ ADEX_WRITTEN = na.NeuronModel(
     threshold="v > v_peak", reset="v = v_reset\nw += b", method="euler",
     parameters=dict(C=200e-12, g_L=10e-9, E_L=-70e-3, v_T=-50e-3, delta_T=2e-3, a=2e-9, tau_w=30e-3, b=0.0,
                     v_reset=-58e-3, v_peak=0.0, i_bias=0.1e-9, tau_s=5e-3))
-PAIRS = {  # name -> (built-in, written, weight, initial v range)
+STDP = na.plasticity.STDP(tau_pre=20e-3, tau_post=20e-3, a_plus=0.01, a_minus=0.0105, w_min=0.0, w_max=1.0)
+STDP_WRITTEN = na.SynapseModel(  # the built-in rule's statements, as the Brian2 backend writes them
+    "w : 1\ndapre/dt = -apre/tau_pre : 1 (clock-driven)\ndapost/dt = -apost/tau_post : 1 (clock-driven)",
+    on_pre="v_post += w\napre += 1.0\nw = clip(w - a_minus * apost, w_min, w_max)",
+    on_post="apost += 1.0\nw = clip(w + a_plus * apre, w_min, w_max)", method="exact",
+    parameters=dict(tau_pre=20e-3, tau_post=20e-3, a_plus=0.01, a_minus=0.0105, w_min=0.0, w_max=1.0))
+PAIRS = {  # name -> (built-in, written, weight, initial v range), each a neuron model or (LIF, connect's arguments)
     "LIF (exact)": (LIF, LIF_WRITTEN, 0.5, (0.0, 1.0)),
     "Izhikevich (euler)": (IZHIKEVICH, IZHIKEVICH_WRITTEN, 3.0, (-70.0, -60.0)),
     "AdEx (euler)": (ADEX, ADEX_WRITTEN, 0.1e-9, (-70e-3, -55e-3)),
+    "pair STDP onto LIF": ((LIF, {"plasticity": STDP}), (LIF, {"synapse_model": STDP_WRITTEN}), 0.5, (0.0, 1.0)),
 }
 
 
 def network(model, weight: float, v_range, n: int) -> na.Network:
+    model, synapses = model if isinstance(model, tuple) else (model, None)
     net = na.Network(dt=DT)
     net.add_input("inp", N_INPUT, na.SpikeArray())
     v0 = np.random.default_rng(1).uniform(*v_range, n)
@@ -62,7 +74,7 @@ def network(model, weight: float, v_range, n: int) -> na.Network:
         synapse = na.Delta("I_syn") if "I_syn" in model.state_variables else na.Delta("v")
     else:
         synapse = na.ExponentialCurrent(5e-3, "I_syn") if not isinstance(model, na.Izhikevich) else na.Delta("v")
-    net.connect("inp", "p", na.FixedProbability(0.1, seed=2), weight=weight, synapse=synapse)
+    net.connect("inp", "p", na.FixedProbability(0.1, seed=2), weight=weight, **(synapses or {"synapse": synapse}))
     net.monitor("p")
     return net
 
