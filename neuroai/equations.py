@@ -168,6 +168,7 @@ class NeuronModel:
                 used |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         values, given_dims = self._parameters(owner, declared, used, units)
         dims = {name: np.asarray(eq.dim._dims, dtype=np.float64) for name, eq in declared.items()}
+        dims.update(given_dims)
         dims.update(_infer_dimensions(owner, eqs, threshold, reset, dims, given_dims, set(values) - set(given_dims)))
         object.__setattr__(self, "parameters", values)
         object.__setattr__(self, "_eqs", eqs)

@@ -149,6 +149,7 @@ def test_float_parameters_take_their_units_from_the_equations_and_quantities_are
     same = na.NeuronModel(EIF, threshold="v > -30*mV", reset="v = v_r",
                           parameters={**EIF_PARAMETERS, "C": 200 * b2.pF, "tau_s": 5 * b2.ms})
     assert same.parameters["C"] == pytest.approx(200e-12) and same.parameters["tau_s"] == pytest.approx(5e-3)
+    assert same.dimension("C") == model.dimension("C") and same.dimension("tau_s") == model.dimension("tau_s")
     with pytest.raises(ValueError, match="inconsistent units in the equation of 'v'"):
         na.NeuronModel(EIF, threshold="v > -30*mV", reset="v = v_r", parameters={**EIF_PARAMETERS, "C": 200 * b2.mV})
     with pytest.raises(ValueError, match="units of parameters \\['a', 'b'\\] cannot be told apart"):
