@@ -316,11 +316,14 @@ def run(record: RunRecord, *, quick: bool = False, seed: int = 0) -> dict:
         ax_fi.plot(x, f["measured"]["torch"], "o", label=f"{name} (line: analytic)")
     ax_fi.set(xlabel="input current / largest", ylabel="rate (Hz)", title="f-I curves")
     ax_fi.legend(frameon=False)
+    fine = np.geomspace(tm_frequencies[0], tm_frequencies[-1], 200)
     for regime, t in tm.items():
-        ax_tm.plot(tm_frequencies, t["analytic"], color="0.6", lw=2)
+        ax_tm.plot(fine, tm_steady_efficacy(*TSODYKS_MARKRAM[regime], fine), color="0.6", lw=2)
         ax_tm.plot(tm_frequencies, t["measured"]["torch"], "o", label=f"{regime} (line: closed form)")
     ax_tm.set(xscale="log", xlabel="presynaptic rate (Hz)", ylabel="steady-state efficacy u x",
               title="Tsodyks-Markram")
+    ax_tm.set_xticks(tm_frequencies, [f"{f:g}" for f in tm_frequencies])
+    ax_tm.minorticks_off()
     ax_tm.legend(frameon=False)
     ax_cl.plot(clopath["frequencies"], clopath["pre_post"], "o-", label="pre-post (+10 ms)")
     ax_cl.plot(clopath["frequencies"], clopath["post_pre"], "s-", label="post-pre (-10 ms)")
