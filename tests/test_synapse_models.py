@@ -47,6 +47,8 @@ CURRENT_NEURON = na.NeuronModel(  # normalized LIF with a synaptic current
     "dv/dt = (-v + I)/tau : 1 (unless refractory)\ndI/dt = -I/tau_s : 1",
     threshold="v > 1", reset="v = 0", refractory=2e-3, method="exact", parameters=dict(tau=10e-3, tau_s=5e-3))
 
+ASSIGNED_CURRENT = na.SynapseModel("w : 1", on_pre="I_post = w")  # several arrive at once: the last synapse's stays
+
 SUMMED_NEURON = na.NeuronModel("dv/dt = (-v + I_syn)/tau : 1\nI_syn : 1", threshold="v > 1", reset="v = 0",
                                method="euler", parameters=dict(tau=10e-3))
 
@@ -71,6 +73,10 @@ def network(kind: str, seed: int = 0) -> tuple[na.Network, str]:
         net.add_population("p", 4, CURRENT_NEURON)
         proj = net.connect("inp", "p", na.FixedProbability(0.6, seed=seed + 1), weight=na.Uniform(1.0, 3.0, seed=2),
                            synapse_model=TSODYKS_MARKRAM)
+    elif kind == "assigned current":
+        net.add_population("p", 4, CURRENT_NEURON)
+        proj = net.connect("inp", "p", na.FixedProbability(0.6, seed=seed + 1), weight=na.Uniform(1.0, 4.0, seed=2),
+                           synapse_model=ASSIGNED_CURRENT)
     elif kind == "Clopath":
         net.add_population("p", 4, CLOPATH_NEURON, v_init=na.Uniform(0, 1, seed=seed))
         proj = net.connect("inp", "p", na.FixedProbability(0.6, seed=seed + 1), weight=na.Uniform(0.2, 0.6, seed=2),
@@ -92,7 +98,7 @@ def network(kind: str, seed: int = 0) -> tuple[na.Network, str]:
     return net, proj.name
 
 
-KINDS = ("pair STDP onto a built-in LIF, delayed", "triplet STDP", "Tsodyks-Markram", "Clopath",
+KINDS = ("pair STDP onto a built-in LIF, delayed", "triplet STDP", "Tsodyks-Markram", "assigned current", "Clopath",
          "summed conductance, recurrent")
 
 

@@ -381,7 +381,7 @@ class TorchNetwork(nn.Module):
         for p, model in self._models.items():
             x[p] = model.reset(x[p], spk[p])
             if model.ref_steps:
-                last[p] = torch.where(spk[p] > 0, step, last[p])
+                last[p] = torch.where(spk[p].bool(), step, last[p])  # (0 or 1: a cast is cheaper than > 0)
         for name, st in state.plastic.items():
             self._rules[name].on_end(st, signals, self._mask(name))
         for name, (every, total) in self._normalizations.items():

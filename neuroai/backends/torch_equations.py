@@ -233,14 +233,12 @@ class EquationStep:
             return x
         env = self._run("reset", x, self._step, {"N": s.shape[1]}, write=False)
         x = dict(x)
-        spiked = None if s.requires_grad else s > 0
+        spiked = None if s.requires_grad else s.bool()  # (s is 0 or 1; a cast is cheaper than a comparison)
         for var in self._vector["reset"].writes:
             if spiked is None:  # differentiable in s: exactly the reset where s = 1, unchanged where s = 0
                 x[var] = x[var] * (1.0 - s) + s * env[var]
-            elif isinstance(env[var], torch.Tensor):
+            else:
                 x[var] = torch.where(spiked, env[var], x[var])
-            else:  # a number (v = v_r): the cheaper fill
-                x[var] = x[var].masked_fill(spiked, env[var])
         return x
 
 

@@ -45,22 +45,25 @@ def _set(old: torch.Tensor, new, active) -> torch.Tensor:
 
 def _scatter(target, index, values, mask, negate: bool, factor):
     """``numpy.add.at(target, index, values)`` (or ``subtract.at``) over the
-    synapses where ``mask`` holds: the values of the synapses of each target
+    synapses where ``mask`` holds (None: all): the values of the synapses of each target
     neuron added one by one in synapse order, as numpy adds them."""
-    values = _full(values, mask.to(target.dtype))
+    values = _full(values, target.new_empty(target.shape[0], len(index)))
     if factor is not None:
         values = values * factor  # 1.0 where a spike arrived: exact, and carries its gradient
-    values = torch.where(mask, values, 0.0)
+    if mask is not None:
+        values = torch.where(mask, values, 0.0)
     return target.index_add(1, index, -values if negate else values)
 
 
 def _assign(target, index, values, mask):
-    """``target[index] = values`` over the synapses where ``mask`` holds; where
+    """``target[index] = values`` over the synapses where ``mask`` holds (None: all); where
     several synapses write one neuron, the last one's value stays (as in numpy)."""
-    batch, n = mask.shape
-    values = _full(values, mask.to(target.dtype))
-    order = torch.where(mask, torch.arange(n, device=mask.device), -1)
-    last = torch.full(target.shape, -1, dtype=torch.long, device=mask.device)
+    batch, n = target.shape[0], len(index)
+    values = _full(values, target.new_empty(batch, n))
+    order = torch.arange(n, device=target.device).expand(batch, n)
+    if mask is not None:
+        order = torch.where(mask, order, -1)
+    last = torch.full(target.shape, -1, dtype=torch.long, device=target.device)
     last = last.scatter_reduce(1, index.expand(batch, n), order, "amax")
     return torch.where(last >= 0, values.gather(1, last.clamp(min=0)), target)
 
@@ -268,7 +271,9 @@ class SynapseStep:
         if len(columns) == 0:
             return
         arrived = spikes[:, self._index(side, spikes.device)[columns]]
-        self._run(block, syn, weight, pre, post, step, arrived > 0, arrived if name == "on_pre" else None, is_open,
+        # one copy: a spike reached every one of these synapses, so the writes need no mask
+        active = None if len(spikes) == 1 else arrived > 0
+        self._run(block, syn, weight, pre, post, step, active, arrived if name == "on_pre" else None, is_open,
                   columns)
 
     def _reached(self, side: str, spikes: torch.Tensor) -> torch.Tensor:
@@ -279,6 +284,8 @@ class SynapseStep:
         order, starts = self._of_neuron[side]
         if order.device != spikes.device:
             order, starts = self._of_neuron[side] = order.to(spikes.device), starts.to(spikes.device)
+        if len(fired) == 1:  # (the common case: one neuron's synapses, already in order)
+            return order[starts[fired[0]]:starts[fired[0] + 1]]
         first, counts = starts[fired], starts[fired + 1] - starts[fired]
         within = torch.arange(int(counts.sum()), device=spikes.device) - torch.repeat_interleave(
             torch.cumsum(counts, 0) - counts, counts)
