@@ -73,7 +73,7 @@ def _parameter_values(owner: str, parameters, declared, used: set[str], per_elem
                              f"reserves); a parameter is a value the equations use")
         if name not in used:
             raise ValueError(f"{owner}: parameter {name!r} is not used by the model's equations or statements")
-        if isinstance(value, units.Quantity) and not units.is_dimensionless(value):
+        if isinstance(value, units.Quantity):  # (a dimensionless quantity too: its unit is given)
             dims[name] = np.asarray(units.get_dimensions(value)._dims, dtype=np.float64)
             value = np.asarray(value)
         arr = np.asarray(value)

@@ -18,6 +18,40 @@ RESET_MODES = ("value", "subtract")
 
 
 @dataclass(frozen=True)
+class ModelEquations:
+    """A built-in model's equations in Brian2's syntax, the one statement of
+    them that both the Brian2 backend and :meth:`as_model` use. ``drive``,
+    the input current term, is filled in by whoever builds the group.
+
+    parameters: name -> (SI value, Brian2 unit name, "1" if dimensionless).
+    refractory: seconds (0: none).
+    """
+
+    equations: str
+    threshold: str
+    reset: str
+    method: str
+    parameters: dict
+    refractory: float = 0.0
+
+    def with_drive(self, drive: str) -> str:
+        return self.equations.format(drive=drive)
+
+
+def _as_model(eqs: ModelEquations):
+    """A built-in model's equations as a :class:`~neuroai.equations.NeuronModel`
+    whose input is ``i_bias`` and Delta synapses (parameters as quantities)."""
+    import brian2 as b2
+
+    from .equations import NeuronModel
+
+    parameters = {name: b2.Quantity(value) if unit == "1" else value * getattr(b2, unit)
+                  for name, (value, unit) in eqs.parameters.items()}
+    return NeuronModel(eqs.with_drive("i_bias"), threshold=eqs.threshold, reset=eqs.reset,
+                       refractory=eqs.refractory, method=eqs.method, parameters=parameters)
+
+
+@dataclass(frozen=True)
 class LIF:
     r"""Leaky integrate-and-fire neuron with current-based synaptic input.
 
@@ -114,6 +148,32 @@ class LIF:
     def variable_units(self) -> dict[str, str]:
         """Each state variable's unit (Brian2's name; "1": dimensionless)."""
         return dict.fromkeys(self.state_variables, "volt" if self.units == "physical" else "1")
+
+    def equations(self, dt: float | None = None) -> ModelEquations:
+        """The membrane equation (exact integration), threshold and reset;
+        refractory if ``t_ref`` is at least half a step ``dt`` (None: if positive)."""
+        volt, amp, ohm = ("volt", "amp", "ohm") if self.units == "physical" else ("1", "1", "1")
+        gated = " (unless refractory)" if (self.t_ref > 0 if dt is None else self.refractory_steps(dt)) else ""
+        eqs = [f"dv/dt = (v_rest - v + R*({{drive}}))/tau_m : {volt}{gated}"]
+        parameters = dict(v_rest=(self.v_rest, volt), R=(self.R, ohm), i_bias=(self.i_bias, amp),
+                          tau_m=(self.tau_m, "second"), v_th=(self.v_th, volt))
+        threshold = "v > v_th"
+        if self.reset == "value":
+            reset, parameters["v_reset"] = "v = v_reset", (self.v_reset, volt)
+        else:
+            reset, parameters["v_jump"] = "v -= v_jump", (self.v_th - self.v_reset, volt)
+        if isinstance(self, AdaptiveLIF):
+            eqs.append(f"dtheta/dt = -theta/tau_theta : {volt}")
+            parameters.update(theta_plus=(self.theta_plus, volt), tau_theta=(self.tau_theta, "second"))
+            threshold, reset = "v > v_th + theta", reset + "\ntheta += theta_plus"
+        return ModelEquations("\n".join(eqs), threshold, reset, "exact", parameters,
+                         self.t_ref if gated else 0.0)
+
+    def as_model(self):
+        """This model written out as a :class:`~neuroai.equations.NeuronModel`:
+        the same spikes and states as the built-in for input through
+        ``Delta("v")`` synapses, and a starting point for one's own variant."""
+        return _as_model(self.equations())
 
     def propagators(self, dt: float, current_taus: tuple[float, ...]):
         """Constants of the exact one-step update, as float64 scalars.
@@ -241,12 +301,29 @@ class Izhikevich:
         """``u = b v``: at rest when ``v`` is the resting potential."""
         return {"v": v, "u": self.b * v}
 
+    def equations(self, dt: float | None = None) -> ModelEquations:
+        """The model in its millivolt units (forward Euler), threshold and reset."""
+        parameters = {p: (getattr(self, p), "1") for p in ("a", "b", "c", "d", "i_bias", "v_peak")}
+        parameters["t_unit"] = (1e-3, "second")
+        return ModelEquations("dv/dt = (0.04*v**2 + 5*v + 140 - u + {drive})/t_unit : 1\n"
+                         "du/dt = a*(b*v - u)/t_unit : 1", "v > v_peak", "v = c\nu += d", "euler", parameters)
+
+    def as_model(self):
+        """This model written out as a :class:`~neuroai.equations.NeuronModel`
+        (its starting state ``u = b v`` is the built-in's ``initial_state``:
+        give it as ``init``); see :meth:`LIF.as_model`."""
+        return _as_model(self.equations())
+
     def validate_dt(self, dt: float, owner: str) -> None:
         if dt > 1e-3:
             raise ValueError(f"{owner}: dt ({dt} s) must be at most 1 ms for Euler integration of Izhikevich neurons")
 
     def validate_current(self, tau: float, owner: str) -> None:
         return None
+
+
+_ADEX_UNITS = dict(C="farad", g_L="siemens", E_L="volt", v_T="volt", delta_T="volt", a="siemens", tau_w="second",
+                   b="amp", v_reset="volt", v_peak="volt", i_bias="amp")
 
 
 @dataclass(frozen=True)
@@ -280,9 +357,7 @@ class AdEx:
     variable_units = {"v": "volt", "w": "amp"}  # each state variable's unit (Brian2's name)
 
     def __post_init__(self):
-        units = dict(C="farad", g_L="siemens", delta_T="volt", tau_w="second", E_L="volt", v_T="volt", a="siemens",
-                     b="amp", v_reset="volt", v_peak="volt", i_bias="amp")
-        for p, unit in units.items():
+        for p, unit in _ADEX_UNITS.items():
             positive = p in ("C", "g_L", "delta_T", "tau_w")
             object.__setattr__(self, p, check.real("AdEx", p, getattr(self, p), positive=positive, unit=unit))
         if self.v_peak <= self.v_T:
@@ -298,6 +373,16 @@ class AdEx:
 
     def initial_state(self, v: np.ndarray) -> dict[str, np.ndarray]:
         return {"v": v, "w": np.zeros_like(v)}
+
+    def equations(self, dt: float | None = None) -> ModelEquations:
+        """The model in SI units (forward Euler), threshold and reset."""
+        return ModelEquations("dv/dt = (g_L*(E_L - v) + g_L*delta_T*exp((v - v_T)/delta_T) - w + {drive})/C : volt\n"
+                         "dw/dt = (a*(v - E_L) - w)/tau_w : amp", "v > v_peak", "v = v_reset\nw += b", "euler",
+                         {p: (getattr(self, p), unit) for p, unit in _ADEX_UNITS.items()})
+
+    def as_model(self):
+        """This model written out as a :class:`~neuroai.equations.NeuronModel`; see :meth:`LIF.as_model`."""
+        return _as_model(self.equations())
 
     def validate_dt(self, dt: float, owner: str) -> None:
         tau_m = self.C / self.g_L

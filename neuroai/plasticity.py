@@ -44,6 +44,31 @@ class _Rule:
                                  f"({getattr(self, p)} s)")
 
 
+CLOCK_DRIVEN_TRACE = "\nd{0}/dt = -{0}/{1} : 1 (clock-driven)"  # traces decay exactly every step, as in torch
+
+
+@dataclass(frozen=True)
+class RuleEquations:
+    """A spike-timing rule in the syntax of Brian2's ``Synapses``, the one
+    statement of it that the Brian2 backend and ``as_synapse_model`` use.
+    ``{w}`` stands for the weight variable; ``on_pre`` comes after the spike's
+    delivery. parameters: name -> (value, "second", "weight" (the weight's
+    unit) or "1")."""
+
+    model: str
+    on_pre: str
+    on_post: str
+    parameters: dict
+
+    def as_synapse_model(self, target: str):
+        from .equations import SynapseModel
+
+        w = "w"
+        return SynapseModel("w : 1" + self.model, on_pre=f"{target}_post += w" + self.on_pre.format(w=w),
+                            on_post=self.on_post.format(w=w), method="exact",
+                            parameters={name: value for name, (value, _) in self.parameters.items()})
+
+
 @dataclass(frozen=True)
 class STDP(_Rule):
     r"""Pair-based spike-timing-dependent plasticity with traces.
@@ -87,6 +112,27 @@ class STDP(_Rule):
         if not isinstance(self.nearest, bool):
             raise TypeError(f"STDP: parameter 'nearest' must be a bool, got {self.nearest!r}")
 
+    def equations(self) -> RuleEquations:
+        model = CLOCK_DRIVEN_TRACE.format("apre", "tau_pre") + CLOCK_DRIVEN_TRACE.format("apost", "tau_post")
+        bump = "= 1.0" if self.nearest else "+= 1.0"
+        if self.dependence == "additive":
+            depress, potentiate = "{w} - a_minus * apost", "{w} + a_plus * apre"
+        else:
+            depress, potentiate = "{w} - a_minus * apost * ({w} - w_min)", "{w} + a_plus * apre * (w_max - {w})"
+        amplitude = "weight" if self.dependence == "additive" else "1"  # multiplicative: a fraction of the range
+        parameters = {p: (getattr(self, p), "second") for p in self._taus}
+        parameters.update({p: (getattr(self, p), amplitude) for p in self._amplitudes})
+        parameters.update(w_min=(self.w_min, "weight"), w_max=(self.w_max, "weight"))
+        return RuleEquations(model, f"\napre {bump}\n{{w}} = clip({depress}, w_min, w_max)",
+                             f"apost {bump}\n{{w}} = clip({potentiate}, w_min, w_max)", parameters)
+
+    def as_synapse_model(self, target: str = "v"):
+        """This rule written out as a :class:`~neuroai.equations.SynapseModel`
+        whose spikes add the (dimensionless) weight ``w`` to the target's
+        variable ``target``: the same weights and spikes as the built-in rule
+        on a Delta synapse, and a starting point for one's own variant."""
+        return self.equations().as_synapse_model(target)
+
 
 @dataclass(frozen=True)
 class TripletSTDP(_Rule):
@@ -120,6 +166,21 @@ class TripletSTDP(_Rule):
     feature = "TripletSTDP"
     _taus = ("tau_plus", "tau_minus", "tau_x", "tau_y")
     _amplitudes = ("a2_plus", "a3_plus", "a2_minus", "a3_minus")
+
+    def equations(self) -> RuleEquations:
+        """Weights change with the traces as they were before the spike's own jump."""
+        model = "".join(CLOCK_DRIVEN_TRACE.format(t, tau) for t, tau in
+                        (("r1", "tau_plus"), ("r2", "tau_x"), ("o1", "tau_minus"), ("o2", "tau_y")))
+        parameters = {p: (getattr(self, p), "second") for p in self._taus}
+        parameters.update({p: (getattr(self, p), "weight") for p in self._amplitudes + ("w_min", "w_max")})
+        return RuleEquations(model, "\n{w} = clip({w} - o1 * (a2_minus + a3_minus * r2), w_min, w_max)"
+                                    "\nr1 += 1.0\nr2 += 1.0",
+                             "{w} = clip({w} + r1 * (a2_plus + a3_plus * o2), w_min, w_max)\no1 += 1.0\no2 += 1.0",
+                             parameters)
+
+    def as_synapse_model(self, target: str = "v"):
+        """This rule written out as a :class:`~neuroai.equations.SynapseModel`; see :meth:`STDP.as_synapse_model`."""
+        return self.equations().as_synapse_model(target)
 
 
 @dataclass(frozen=True)

@@ -124,16 +124,21 @@ def test_synapse_models_are_bitwise_on_both_backends(kind):
     np.testing.assert_array_equal(after[0], after[1])
 
 
-def test_written_stdp_agrees_with_the_built_in_rule_bit_for_bit():
-    """The built-in STDP's hand-written torch path and the same rule as equations,
-    on both backends: the same spikes and weight trajectories."""
-    rule = na.plasticity.STDP(tau_pre=20e-3, tau_post=20e-3, a_plus=0.02, a_minus=0.021, w_min=0.0, w_max=1.0)
-    written = na.SynapseModel(
-        "w : 1\ndapre/dt = -apre/tau_pre : 1 (clock-driven)\ndapost/dt = -apost/tau_post : 1 (clock-driven)",
-        on_pre="v_post += w\napre += 1.0\nw = clip(w - a_minus * apost, w_min, w_max)",
-        on_post="apost += 1.0\nw = clip(w + a_plus * apre, w_min, w_max)", method="exact",
-        parameters=dict(tau_pre=rule.tau_pre, tau_post=rule.tau_post, a_plus=rule.a_plus, a_minus=rule.a_minus,
-                        w_min=rule.w_min, w_max=rule.w_max))
+RULES = {
+    "STDP": na.plasticity.STDP(tau_pre=20e-3, tau_post=20e-3, a_plus=0.02, a_minus=0.021, w_min=0.0, w_max=1.0),
+    "STDP, multiplicative, nearest": na.plasticity.STDP(a_plus=0.2, a_minus=0.21, dependence="multiplicative",
+                                                        nearest=True),
+    "triplet STDP": na.plasticity.TripletSTDP(a2_plus=0.02, a3_plus=0.02, a2_minus=0.02, a3_minus=0.001),
+}
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_built_in_rules_and_their_equations_agree_bit_for_bit(name):
+    """The built-in rule's hand-written torch path and its ``as_synapse_model()``
+    equations in torch and Brian2: the same spikes and weight trajectories."""
+    rule = RULES[name]
+    written = rule.as_synapse_model("v")
+    assert isinstance(written, na.SynapseModel) and written.learns
     results = []
     for kwargs in (dict(plasticity=rule), dict(synapse_model=written)):
         net = na.Network(dt=1e-4)

@@ -25,7 +25,7 @@ from . import BackendError  # noqa: E402
 from ..equations import NeuronModel, SynapseModel  # noqa: E402
 from ..network import SIGNS, Network  # noqa: E402
 from ..neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
-from ..plasticity import BCM, STDP, Hebbian, Oja, RewardSTDP, TripletSTDP
+from ..plasticity import BCM, CLOCK_DRIVEN_TRACE, STDP, Hebbian, Oja, RewardSTDP, TripletSTDP
 from ..results import Spikes, Trace
 from ..synapses import ExponentialConductance, ExponentialCurrent
 
@@ -51,38 +51,18 @@ _UNIT_NAMES = {"dimensionless": {"v": "1", "I": "1", "g": "1"},
                "physical": {"v": "volt", "I": "amp", "g": "siemens"}}
 
 
-def _lif(m, drive: str, dt: float):
-    """LIF and AdaptiveLIF: exact integration, optional refractoriness."""
-    volt, amp, ohm = (_UNITS[m.units][k] for k in "vIR")
-    v_unit = _UNIT_NAMES[m.units]["v"]
-    ref_steps = m.refractory_steps(dt)
-    eqs = [f"dv/dt = (v_rest - v + R*({drive}))/tau_m : {v_unit}" + (" (unless refractory)" if ref_steps else "")]
-    namespace = dict(v_rest=m.v_rest * volt, R=m.R * ohm, i_bias=m.i_bias * amp, tau_m=m.tau_m * b2.second,
-                     v_th=m.v_th * volt, v_reset=m.v_reset * volt, v_jump=(m.v_th - m.v_reset) * volt)
-    threshold, reset = "v > v_th", "v = v_reset" if m.reset == "value" else "v -= v_jump"
-    units = {"v": volt}
-    if isinstance(m, AdaptiveLIF):
-        eqs.append(f"dtheta/dt = -theta/tau_theta : {v_unit}")
-        namespace.update(theta_plus=m.theta_plus * volt, tau_theta=m.tau_theta * b2.second)
-        threshold, reset, units["theta"] = "v > v_th + theta", reset + "\ntheta += theta_plus", volt
-    return eqs, threshold, reset, namespace, "exact", ref_steps, units
+def _built_in(m, drive: str, dt: float):
+    """LIF, AdaptiveLIF, Izhikevich, AdEx: the equations the model states (``m.equations``)."""
+    eqs = m.equations(dt)
+    namespace = {name: value * _unit(unit) for name, (value, unit) in eqs.parameters.items()}
+    units = {var: _unit(unit) for var, unit in m.variable_units.items()}
+    return ([eqs.with_drive(drive)], eqs.threshold, eqs.reset, namespace, eqs.method,
+            int(round(eqs.refractory / dt)), units)
 
 
-def _izhikevich(m, drive: str, dt: float):
-    eqs = [f"dv/dt = (0.04*v**2 + 5*v + 140 - u + {drive})/t_unit : 1",
-           "du/dt = a*(b*v - u)/t_unit : 1"]
-    namespace = dict(t_unit=1e-3 * b2.second, a=m.a, b=m.b, c=m.c, d=m.d, i_bias=m.i_bias, v_peak=m.v_peak)
-    return eqs, "v > v_peak", "v = c\nu += d", namespace, "euler", 0, {"v": 1, "u": 1}
-
-
-def _adex(m, drive: str, dt: float):
-    eqs = [f"dv/dt = (g_L*(E_L - v) + g_L*delta_T*exp((v - v_T)/delta_T) - w + {drive})/C : volt",
-           "dw/dt = (a*(v - E_L) - w)/tau_w : amp"]
-    namespace = dict(C=m.C * b2.farad, g_L=m.g_L * b2.siemens, E_L=m.E_L * b2.volt, v_T=m.v_T * b2.volt,
-                     delta_T=m.delta_T * b2.volt, a=m.a * b2.siemens, tau_w=m.tau_w * b2.second,
-                     b=m.b * b2.amp, v_reset=m.v_reset * b2.volt, v_peak=m.v_peak * b2.volt,
-                     i_bias=m.i_bias * b2.amp)
-    return eqs, "v > v_peak", "v = v_reset\nw += b", namespace, "euler", 0, {"v": b2.volt, "w": b2.amp}
+def _unit(name: str):
+    """Brian2's unit of that name ("1": dimensionless)."""
+    return b2.Unit(1) if name == "1" else getattr(b2, name)
 
 
 def _hodgkin_huxley(m, drive: str, dt: float):
@@ -128,8 +108,8 @@ def _equation_model(m: NeuronModel, drive: str, dt: float):
     return eqs, m.threshold, m.reset, namespace, method, m.refractory_steps(dt), units
 
 
-_MODELS = {LIF: _lif, AdaptiveLIF: _lif, Izhikevich: _izhikevich, AdEx: _adex, HodgkinHuxley: _hodgkin_huxley,
-           NeuronModel: _equation_model}
+_MODELS = {LIF: _built_in, AdaptiveLIF: _built_in, Izhikevich: _built_in, AdEx: _built_in,
+           HodgkinHuxley: _hodgkin_huxley, NeuronModel: _equation_model}
 
 
 def _identifier(network: Network, population: str, variable: str) -> str:
@@ -181,43 +161,20 @@ def _signal(name: str) -> str:
     return f"signal_{name}"
 
 
-_CLOCK_DRIVEN = "\nd{0}/dt = -{0}/{1} : 1 (clock-driven)"  # traces decay exactly every step, as in torch
-
-
-def _stdp(rule, w_unit) -> tuple[str, str, str, dict]:
-    """(model, on_pre, on_post, namespace) of pair STDP."""
-    model = _CLOCK_DRIVEN.format("apre", "tau_pre") + _CLOCK_DRIVEN.format("apost", "tau_post")
-    bump = "= 1.0" if rule.nearest else "+= 1.0"
-    if rule.dependence == "additive":
-        depress, potentiate = "weight - a_minus * apost", "weight + a_plus * apre"
-    else:
-        depress = "weight - a_minus * apost * (weight - w_min)"
-        potentiate = "weight + a_plus * apre * (w_max - weight)"
-    on_pre = f"\napre {bump}\nweight = clip({depress}, w_min, w_max)"
-    on_post = f"apost {bump}\nweight = clip({potentiate}, w_min, w_max)"
-    amplitude_unit = w_unit if rule.dependence == "additive" else 1  # multiplicative: a fraction of w's range
-    namespace = dict(tau_pre=rule.tau_pre * b2.second, tau_post=rule.tau_post * b2.second,
-                     a_plus=rule.a_plus * amplitude_unit, a_minus=rule.a_minus * amplitude_unit)
-    return model, on_pre, on_post, namespace
-
-
-def _triplet_stdp(rule, w_unit) -> tuple[str, str, str, dict]:
-    """(model, on_pre, on_post, namespace) of triplet STDP: weights change
-    with the traces as they were before the spike's own jump."""
-    model = "".join(_CLOCK_DRIVEN.format(t, tau) for t, tau in
-                    (("r1", "tau_plus"), ("r2", "tau_x"), ("o1", "tau_minus"), ("o2", "tau_y")))
-    on_pre = "\nweight = clip(weight - o1 * (a2_minus + a3_minus * r2), w_min, w_max)\nr1 += 1.0\nr2 += 1.0"
-    on_post = "weight = clip(weight + r1 * (a2_plus + a3_plus * o2), w_min, w_max)\no1 += 1.0\no2 += 1.0"
-    namespace = {p: getattr(rule, p) * b2.second for p in ("tau_plus", "tau_minus", "tau_x", "tau_y")}
-    namespace.update({p: getattr(rule, p) * w_unit for p in ("a2_plus", "a2_minus", "a3_plus", "a3_minus")})
-    return model, on_pre, on_post, namespace
+def _spike_timing(rule, w_unit) -> tuple[str, str, str, dict]:
+    """(model, on_pre, on_post, namespace) of STDP and triplet STDP: the equations the rule states."""
+    eqs = rule.equations()
+    units = {"second": b2.second, "weight": w_unit, "1": 1}
+    namespace = {p: value * units[unit] for p, (value, unit) in eqs.parameters.items()
+                 if p not in ("w_min", "w_max")}  # (set for every rule in _synapses)
+    return eqs.model, eqs.on_pre.format(w="weight"), eqs.on_post.format(w="weight"), namespace
 
 
 def _reward_stdp(rule, w_unit) -> tuple[str, str, str, dict]:
     """(model, on_pre, on_post, namespace) of reward-modulated STDP: STDP
     events change the eligibility ``elig``; the weight moves at the end of
     each step (see ``_synapses``)."""
-    model = "".join(_CLOCK_DRIVEN.format(t, tau) for t, tau in
+    model = "".join(CLOCK_DRIVEN_TRACE.format(t, tau) for t, tau in
                     (("apre", "tau_pre"), ("apost", "tau_post"), ("elig", "tau_c")))
     on_pre = "\napre += 1.0\nelig = elig - a_minus * apost"
     on_post = "apost += 1.0\nelig = elig + a_plus * apre"
@@ -239,7 +196,7 @@ def _rate_rule(rule, w_unit) -> tuple[str, str, str, dict]:
     """(model, on_pre, on_post, namespace) of a rate rule: rate traces jump
     by 1/tau at each spike; the weight step is a ``run_regularly`` (see
     ``_synapses``)."""
-    model = _CLOCK_DRIVEN.format("rpre", "tau_pre") + _CLOCK_DRIVEN.format("rpost", "tau_post")
+    model = CLOCK_DRIVEN_TRACE.format("rpre", "tau_pre") + CLOCK_DRIVEN_TRACE.format("rpost", "tau_post")
     namespace = dict(tau_pre=rule.tau_pre * b2.second, tau_post=rule.tau_post * b2.second,
                      k_pre=1.0 / rule.tau_pre, k_post=1.0 / rule.tau_post, eta=rule.eta * b2.Hz)
     if isinstance(rule, Hebbian):
@@ -250,7 +207,7 @@ def _rate_rule(rule, w_unit) -> tuple[str, str, str, dict]:
     return model, "\nrpre += k_pre", "rpost += k_post", namespace
 
 
-_RULES = {STDP: _stdp, TripletSTDP: _triplet_stdp, RewardSTDP: _reward_stdp,
+_RULES = {STDP: _spike_timing, TripletSTDP: _spike_timing, RewardSTDP: _reward_stdp,
           Hebbian: _rate_rule, Oja: _rate_rule, BCM: _rate_rule}
 
 
