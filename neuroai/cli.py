@@ -7,8 +7,9 @@
     neuroai backends                               the backends' capability matrix
 
 Simulations are the files ``simulations/NAME.py`` of the repository (the
-folder next to the ``neuroai`` package; set ``NEUROAI_SIMULATIONS`` to use
-another folder). A simulation module follows one convention:
+folder next to the ``neuroai`` package), which an installed wheel carries as
+``neuroai/studies/``; set ``NEUROAI_SIMULATIONS`` to use another folder. A
+simulation module follows one convention:
 
 - its docstring's first line says what it does (``neuroai list`` shows it);
 - it defines ``run(record, *, quick, seed) -> dict``: ``record`` is the
@@ -40,11 +41,13 @@ SimulationFn = Callable[..., dict]
 
 
 def simulations_dir() -> Path:
-    """``$NEUROAI_SIMULATIONS``, else ``simulations/`` in the repository root."""
+    """``$NEUROAI_SIMULATIONS``, else the studies an installed wheel carries
+    (``neuroai/studies/``), else ``simulations/`` in the repository root."""
     override = os.environ.get("NEUROAI_SIMULATIONS")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[1] / "simulations"
+    packaged = Path(__file__).resolve().parent / "studies"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[1] / "simulations"
 
 
 def discover() -> dict[str, Path]:
@@ -123,7 +126,10 @@ def script_main(run: SimulationFn, argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="neuroai", description="Run neuroai simulations and inspect backends.")
+    parser.add_argument("--version", action="version", version=f"neuroai {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("list", help="list the simulations with their descriptions")
     run = commands.add_parser("run", help="run one simulation; results go to OUT/NAME/<timestamp>/")
