@@ -30,6 +30,7 @@ import argparse
 import ast
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -104,9 +105,26 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs", help="root folder of the results (default ./runs)")
 
 
+_MARKUP = [  # (pattern, replacement): reStructuredText and Markdown markup -> plain text
+    (re.compile(r":\w+:`~?(?:[\w.]+\.)?([^`<]+?)`"), r"\1"),  # :class:`~a.b.C` -> C, :math:`x` -> x
+    (re.compile(r"``([^`]+)``"), r"\1"),
+    (re.compile(r"`([^`]+)`_?"), r"\1"),
+    (re.compile(r"\*\*([^*]+)\*\*"), r"\1"),
+    (re.compile(r"^\.\. \w+::\s*$", re.M), ""),
+]
+
+
+def plain_text(doc: str | None) -> str:
+    """A docstring as plain text for a terminal: inline markup of reStructuredText and Markdown removed."""
+    text = doc or ""
+    for pattern, replacement in _MARKUP:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def _execute_with(module: ModuleType, name: str, prog: str, argv: list[str] | None) -> int:
     """Parse the shared run options and the module's own, then run it."""
-    parser = argparse.ArgumentParser(prog=prog, description=module.__doc__,
+    parser = argparse.ArgumentParser(prog=prog, description=plain_text(module.__doc__),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_run_options(parser)
     if callable(getattr(module, "add_arguments", None)):

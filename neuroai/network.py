@@ -42,11 +42,15 @@ class Population:
 
     @property
     def variables(self) -> tuple[str, ...]:
+        """The model's state variables (those a monitor can record)."""
         return self.model.state_variables
 
     def initial_state(self) -> dict[str, np.ndarray]:
         """Every state variable's value at the start of the first run, shape (n,) each."""
         return {**self.model.initial_state(self.v_init), **self.init}
+
+    def __repr__(self) -> str:
+        return f"Population({self.name!r}: {self.n} x {self.model!r})"
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class Projection:
 
     @property
     def n_synapses(self) -> int:
+        """The number of synapses."""
         return len(self.weights)
 
     @property
@@ -97,7 +102,20 @@ class Projection:
 
     @property
     def target_variable(self) -> str:
+        """The variable of the target population that the spikes change (``"v"``, a current, ...)."""
         return self.synapse.target_variable
+
+    def __repr__(self) -> str:
+        parts = [f"{self.pre} -> {self.post}", f"{self.n_synapses} synapses", type(self.synapse).__name__]
+        if self.sign is not None:
+            parts.append(self.sign)
+        if self.delay_steps:
+            parts.append(f"delay {self.delay_steps} steps")
+        if self.plasticity is not None:
+            parts.append(type(self.plasticity).__name__)
+        if self.normalization is not None:
+            parts.append("normalized")
+        return f"Projection({self.name!r}: {', '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -118,6 +136,7 @@ class Monitor:
 
     @property
     def key(self) -> str:
+        """``"target.variable"``: how results name the recording."""
         return f"{self.target}.{self.variable}"
 
 
@@ -139,6 +158,20 @@ class Network:
 
     def __post_init__(self):
         self.dt = check.real("Network", "dt", self.dt, positive=True, unit="second")
+
+    def __repr__(self) -> str:
+        """A short summary: each part on its own line, without the arrays."""
+        counts = [(len(self.inputs), "input"), (len(self.populations), "population"),
+                  (len(self.projections), "projection"), (len(self.monitors), "monitor")]
+        head = ", ".join(f"{k} {word}{'s' if k != 1 else ''}" for k, word in counts)
+        lines = [f"Network(dt={self.dt:g} s; {head})"]
+        lines += [f"  input {i.name!r}: {i.n} x {type(i.encoder).__name__}" for i in self.inputs.values()]
+        lines += [f"  {p!r}" for p in self.populations.values()]
+        lines += [f"  {p!r}" for p in self.projections.values()]
+        lines += [f"  monitor {m.key}" + (f" every {m.every} steps" if m.every > 1 else "") for m in self.monitors]
+        if self.signals:
+            lines.append(f"  signals: {', '.join(self.signals)}")
+        return "\n".join(lines)
 
     # --- building -----------------------------------------------------------
 

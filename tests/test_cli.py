@@ -1,4 +1,5 @@
 """The ``neuroai`` command and the simulation-script convention."""
+import ast
 import csv
 import json
 import subprocess
@@ -203,3 +204,15 @@ def test_every_simulation_s_options_are_keywords_of_its_run():
         accepted = inspect.signature(module.run).parameters
         missing = [a.dest for a in parser._actions if a.dest != "help" and a.dest not in accepted]
         assert not missing, f"simulation {name}: options {missing} are not keywords of its run()"
+
+
+def test_help_is_plain_text_for_every_study(capsys):
+    for name, path in cli.discover().items():
+        text = cli.plain_text(ast.get_docstring(ast.parse(path.read_text())))
+        assert text.strip(), name
+        for markup in ("``", ":class:`", ":func:`", ":math:`", "**", ".. math::"):
+            assert markup not in text, (name, markup)
+    with pytest.raises(SystemExit):
+        cli.main(["run", "stdp_window", "--help"])
+    out = capsys.readouterr().out
+    assert "dt_pair = t_post - t_pre" in out and "``" not in out

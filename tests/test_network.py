@@ -121,3 +121,18 @@ def test_brian2_quantities_are_accepted_wherever_a_parameter_is_an_si_float():
         na.LIF(v_th=1 * b2.mV)  # a dimensionless LIF: v is a plain number
     with pytest.raises(ValueError, match="PoissonRate: parameter 'max_rate' must be in units of hertz"):
         na.PoissonRate(40 * b2.ms)
+
+
+def test_repr_is_a_short_summary_without_arrays():
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 1000, na.PoissonRate(40.0))
+    net.add_population("exc", 2000, na.LIF(), v_init=na.Uniform(0, 1, seed=0))
+    net.connect("inp", "exc", na.FixedProbability(0.1, seed=1), weight=0.2, plasticity=na.plasticity.STDP(),
+                delay=1e-3)
+    net.monitor("exc")
+    text = repr(net)
+    assert len(text) < 600 and "array" not in text, text
+    proj = net.projections["inp_to_exc"]
+    for part in ("1 input", "'inp': 1000 x PoissonRate", "'exc': 2000 x LIF", f"{proj.n_synapses} synapses",
+                 "delay 10 steps", "STDP", "monitor exc.spikes"):
+        assert part in text, part
