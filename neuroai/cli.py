@@ -36,7 +36,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
-from .experiments import RunRecord
+from .experiments import RunRecord, SweepFailed
 
 SimulationFn = Callable[..., dict]
 
@@ -131,7 +131,11 @@ def _execute_with(module: ModuleType, name: str, prog: str, argv: list[str] | No
         module.add_arguments(parser)
     options = vars(parser.parse_args(argv))
     quick, seed, out = options.pop("quick"), options.pop("seed"), options.pop("out")
-    execute(name, module.run, quick=quick, seed=seed, out=out, **options)
+    try:
+        execute(name, module.run, quick=quick, seed=seed, out=out, **options)
+    except (ImportError, SweepFailed) as err:  # a missing extra, or nothing that ran: no results to show
+        print(f"{prog}: cannot run: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -172,6 +176,9 @@ def _list() -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         module = load(args.name)
+    except ImportError as err:  # the study imports an extra that is not installed
+        print(f"neuroai run {args.name}: cannot run: {err}", file=sys.stderr)
+        return 1
     except KeyError:
         known = ", ".join(discover()) or "none"
         print(f"neuroai: unknown simulation {args.name!r}; known simulations in {simulations_dir()}: {known}",

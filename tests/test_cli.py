@@ -216,3 +216,30 @@ def test_help_is_plain_text_for_every_study(capsys):
         cli.main(["run", "stdp_window", "--help"])
     out = capsys.readouterr().out
     assert "dt_pair = t_post - t_pre" in out and "``" not in out
+
+
+BLOCK_GYMNASIUM = '''\
+import sys
+
+
+class NoGymnasium:  # gymnasium is not installed, as far as this process knows
+    def find_spec(self, name, path=None, target=None):
+        if name == "gymnasium" or name.startswith("gymnasium."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+
+sys.meta_path.insert(0, NoGymnasium())
+from neuroai import cli
+
+raise SystemExit(cli.main(sys.argv[1:]))
+'''
+
+
+def test_a_study_whose_extra_is_missing_fails_naming_the_extra(tmp_path):
+    script = tmp_path / "no_gym.py"
+    script.write_text(BLOCK_GYMNASIUM)
+    done = subprocess.run([sys.executable, str(script), "run", "rl_cartpole", "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert 'neuroai[rl]' in done.stderr and "cannot run" in done.stderr

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from neuroai.experiments import Sweep, grid, sweep
+from neuroai.experiments import Sweep, SweepFailed, grid, sweep
 
 
 # Worker functions live at module level so that worker processes can load them.
@@ -193,3 +193,13 @@ def test_out_needs_json_parameters_and_unique_cells(tmp_path):
         sweep(fragile, [{"x": object()}], out=tmp_path, executor="serial", progress=False)
     with pytest.raises(ValueError, match="cells 0 and 1 are the same"):
         sweep(fragile, [{"x": 1}, {"x": 1}], out=tmp_path, executor="serial", progress=False)
+
+
+def test_a_sweep_whose_every_cell_failed_raises_naming_the_errors(tmp_path):
+    def always_fails(x):
+        raise ImportError(f"needs a missing extra (x={x})")
+
+    with pytest.raises(SweepFailed, match=r"2 of 2 cells failed: x=0 \(ImportError: needs a missing extra") as err:
+        sweep(always_fails, grid(x=[0, 1]), executor="serial", out=tmp_path)
+    assert [f["params"] for f in err.value.sweep.failed] == [{"x": 0}, {"x": 1}]
+    assert (tmp_path / "results.csv").is_file()

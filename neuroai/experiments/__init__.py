@@ -2,6 +2,6 @@
 sweeps of a function over a grid of parameters (:func:`grid`, :func:`sweep`,
 :class:`Sweep`)."""
 from .records import RunRecord, atomic_write, markdown_table, versions
-from .sweeps import Sweep, grid, sweep
+from .sweeps import Sweep, SweepFailed, grid, sweep
 
-__all__ = ["RunRecord", "Sweep", "atomic_write", "grid", "markdown_table", "sweep", "versions"]
+__all__ = ["RunRecord", "Sweep", "SweepFailed", "atomic_write", "grid", "markdown_table", "sweep", "versions"]

@@ -200,7 +200,8 @@ def sweep(fn: Callable[..., Mapping | list], cells: Sequence[Mapping], *, out: s
         every cell again.
     progress: show a tqdm progress bar.
 
-    Returns a :class:`Sweep`; warns (RuntimeWarning) naming the failed cells, if any.
+    Returns a :class:`Sweep`; warns (RuntimeWarning) naming the failed cells, if any, and raises
+    :class:`SweepFailed` if every cell failed.
     """
     check.choice("sweep", "executor", executor, EXECUTORS)
     if not callable(fn):
@@ -240,9 +241,21 @@ def sweep(fn: Callable[..., Mapping | list], cells: Sequence[Mapping], *, out: s
         shown = "; ".join(f"{_describe(f['params'])} ({f['error']})" for f in result.failed[:5])
         more = f"; and {len(result.failed) - 5} more" if len(result.failed) > 5 else ""
         where = f" and in {out / 'cells'}" if out is not None else ""
-        warnings.warn(f"sweep: {len(result.failed)} of {len(cells)} cells failed: {shown}{more}. "
-                      f"Their tracebacks are in Sweep.failed{where}.", RuntimeWarning, stacklevel=2)
+        message = (f"sweep: {len(result.failed)} of {len(cells)} cells failed: {shown}{more}. "
+                   f"Their tracebacks are in Sweep.failed{where}.")
+        if len(result.failed) == len(cells):  # nothing to show for it: an error, not a warning
+            raise SweepFailed(message, result)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
     return result
+
+
+class SweepFailed(RuntimeError):
+    """Every cell of a sweep failed; ``sweep`` holds the :class:`Sweep` (its
+    ``failed`` list has each cell's error and traceback)."""
+
+    def __init__(self, message: str, sweep: Sweep):
+        super().__init__(message)
+        self.sweep = sweep
 
 
 # --- running the cells -------------------------------------------------------
