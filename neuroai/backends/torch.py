@@ -209,10 +209,12 @@ class TorchNetwork(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
+        """The module's floating dtype (``torch.float32`` or ``torch.float64``); follows ``.to()``."""
         return self._anchor.dtype
 
     @property
     def device(self) -> torch.device:
+        """The device the module's parameters and buffers live on; follows ``.to()``."""
         return self._anchor.device
 
     def effective_weight(self, name: str) -> torch.Tensor:
@@ -514,9 +516,15 @@ class Runner:
 
     @property
     def step(self) -> int:
+        """Steps simulated so far: the absolute step the next :meth:`run` starts at."""
         return self.state.step
 
     def run(self, input_spikes: dict[str, np.ndarray], n_steps: int, signals: dict[str, np.ndarray]):
+        """Advance ``n_steps`` steps from the present state, without gradients; ``input_spikes`` maps
+        each input to a raster (n_steps, n), ``signals`` each signal to its values (n_steps,). The weights
+        that plasticity (or a SynapseModel) changed are written back to the module's parameters. Returns
+        (spikes, traces) of the segment: population name -> :class:`~neuroai.results.Spikes` for the
+        spike-monitored populations, monitor key -> :class:`~neuroai.results.Trace`, at absolute steps."""
         module = self.module
         inputs = {name: torch.as_tensor(r, dtype=module.dtype, device=module.device).unsqueeze(1)
                   for name, r in input_spikes.items()}

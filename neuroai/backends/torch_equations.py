@@ -193,6 +193,11 @@ class EquationStep:
                 self._margin = compile(margin, f"<{self.owner} threshold>", "eval")
 
     def integrate(self, x, currents, last, step, spike_fn):
+        """Run Brian2's state update (with refractoriness as the model declares it), then its
+        threshold. ``x``: variable -> (batch, n); ``last`` (batch, n): each neuron's last spike step;
+        ``step``: the present step. Returns the new state, ``currents`` unchanged, the spikes (batch, n)
+        (0/1, surrogate-gradient where the threshold is a comparison) and where delta inputs may land
+        (not refractory and not spiking; None without refractoriness)."""
         x = dict(x)
         any_state = x[self.state_variables[0]]
         env_extra = {"N": any_state.shape[1]}
@@ -229,6 +234,8 @@ class EquationStep:
         return env
 
     def reset(self, x, s):
+        """Brian2's reset statements applied where ``s`` (batch, n) is 1, evaluated at the step of the last
+        :meth:`integrate` (a blend, differentiable in ``s``, when ``s`` requires grad). Returns the new state."""
         if "reset" not in self._vector:
             return x
         env = self._run("reset", x, self._step, {"N": s.shape[1]}, write=False)

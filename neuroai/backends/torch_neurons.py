@@ -93,6 +93,10 @@ class LIFStep:
         return (-ratio) + ((ratio + v) * torch_math.exp(self.dt * rate))
 
     def reset(self, x, s):
+        """After the spikes ``s`` (batch, n) were delivered: ``v`` set to ``v_reset`` where ``s`` is 1 (or
+        lowered by ``v_th - v_reset`` with ``reset="subtract"``), and an adaptive threshold ``theta`` raised by
+        ``theta_plus`` per spike (the spikes of all copies, when a batch shares one (1, n) threshold). Returns the
+        new state."""
         x = dict(x)
         if self.subtract:
             x["v"] = x["v"] - s * (self.v_th - self.v_reset)
@@ -124,6 +128,9 @@ class _EulerStep:
 
 
 class IzhikevichStep(_EulerStep):
+    """Izhikevich: forward Euler on ``v`` (mV) and ``u`` over the model's 1 ms time scale (``dt`` in
+    seconds); spikes above ``v_peak``, no refractory period."""
+
     def __init__(self, model: Izhikevich, currents, dt: float, conductances=()):
         super().__init__(model, currents, dt, conductances)
         dt = np.float64(dt)
@@ -132,6 +139,8 @@ class IzhikevichStep(_EulerStep):
         self.b, self.c, self.d, self.v_peak = model.b, model.c, model.d, model.v_peak
 
     def integrate(self, x, currents, last, step, spike_fn):
+        """One Euler step of ``v``, ``u`` and the currents, then the threshold ``v > v_peak``. Returns the
+        new state, currents, spikes (batch, n) and None (delta inputs land everywhere)."""
         v, u = x["v"], x["u"]
         drive, currents = self._currents(currents)
         square = 0.04 * v**2
@@ -141,10 +150,14 @@ class IzhikevichStep(_EulerStep):
         return {"v": v_new, "u": u_new}, currents, spike_fn(v_new - self.v_peak).to(v.dtype), None
 
     def reset(self, x, s):
+        """Where ``s`` (batch, n) is 1: ``v <- c`` and ``u <- u + d``. Returns the new state."""
         return {"v": x["v"] * (1.0 - s) + s * self.c, "u": x["u"] + s * self.d}
 
 
 class AdExStep(_EulerStep):
+    """AdEx: forward Euler on ``v`` and ``w`` (SI units), exponential term through ``torch_math.exp``;
+    spikes above ``v_peak``, no refractory period."""
+
     def __init__(self, model: AdEx, currents, dt: float, conductances=()):
         super().__init__(model, currents, dt, conductances)
         dt, m = np.float64(dt), model
@@ -154,6 +167,8 @@ class AdExStep(_EulerStep):
         self.v_reset, self.v_peak, self.b = m.v_reset, m.v_peak, m.b
 
     def integrate(self, x, currents, last, step, spike_fn):
+        """One Euler step of ``v``, ``w`` and the currents, then the threshold ``v > v_peak``. Returns the
+        new state, currents, spikes (batch, n) and None (delta inputs land everywhere)."""
         v, w = x["v"], x["w"]
         drive, currents = self._currents(currents)
         spike_current = self.k_exp * torch_math.exp(self.inv_delta * (self.shift + v))
@@ -163,6 +178,7 @@ class AdExStep(_EulerStep):
         return {"v": v_new, "w": w_new}, currents, spike_fn(v_new - self.v_peak).to(v.dtype), None
 
     def reset(self, x, s):
+        """Where ``s`` (batch, n) is 1: ``v <- v_reset`` and ``w <- w + b``. Returns the new state."""
         return {"v": x["v"] * (1.0 - s) + s * self.v_reset, "w": x["w"] + s * self.b}
 
 

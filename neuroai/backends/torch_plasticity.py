@@ -103,6 +103,9 @@ class STDPStep(_TraceRule):
 
 
 class TripletSTDPStep(_TraceRule):
+    """Triplet STDP (Pfister & Gerstner 2006): fast and slow traces on each side, ``r1``, ``r2`` (pre)
+    and ``o1``, ``o2`` (post); batch size 1 only."""
+
     decays = {"r1": "tau_plus", "r2": "tau_x", "o1": "tau_minus", "o2": "tau_y"}
     sides = {"r1": "pre", "r2": "pre", "o1": "post", "o2": "post"}
 
@@ -141,14 +144,19 @@ class RewardSTDPStep(_TraceRule):
         self.eta_dt = rule.eta * np.float64(dt)
 
     def init_state(self, w, batch, n_pre, n_post):
+        """The weights ``w``, zero traces (batch, n_pre) and (batch, n_post), and a zero eligibility
+        ``"c"`` (n_pre, n_post)."""
         return {**super().init_state(w, batch, n_pre, n_post), "c": torch.zeros_like(w)}
 
     def decay(self, st: dict) -> None:
+        """Decay the traces and the eligibility (``tau_c``) exactly over one step."""
         super().decay(st)
         st["c"] = self.e_c * st["c"]
 
     @torch.no_grad()
     def on_pre(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        """Presynaptic spikes (1, n_pre): bump the pre trace, lower their rows of ``c`` by
+        ``a_minus * apost`` (the weights do not change)."""
         i = spikes[0].nonzero().squeeze(1)
         if len(i) == 0:
             return
@@ -157,6 +165,8 @@ class RewardSTDPStep(_TraceRule):
 
     @torch.no_grad()
     def on_post(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        """Postsynaptic spikes (1, n_post): bump the post trace, raise their columns of ``c`` by
+        ``a_plus * apre`` (the weights do not change)."""
         j = spikes[0].nonzero().squeeze(1)
         if len(j) == 0:
             return
@@ -186,19 +196,25 @@ class RateRuleStep(_TraceRule):
             self.k_theta = float(np.float64(dt) / rule.tau_theta)
 
     def init_state(self, w, batch, n_pre, n_post):
+        """The weights ``w``, zero rate traces (batch, n_pre) and (batch, n_post), and for BCM the sliding
+        threshold ``"theta"`` (batch, n_post) at ``theta0``."""
         st = super().init_state(w, batch, n_pre, n_post)
         if isinstance(self.rule, BCM):
             st["theta"] = w.new_full((batch, n_post), self.rule.theta0)
         return st
 
     def on_pre(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        """Presynaptic spikes (batch, n_pre): their rate traces jump by ``1 / tau_pre``."""
         st["rpre"] = torch.where(spikes > 0, st["rpre"] + self.k_pre, st["rpre"])
 
     def on_post(self, st: dict, spikes: torch.Tensor, mask: torch.Tensor) -> None:
+        """Postsynaptic spikes (batch, n_post): their rate traces jump by ``1 / tau_post``."""
         st["rpost"] = torch.where(spikes > 0, st["rpost"] + self.k_post, st["rpost"])
 
     @torch.no_grad()
     def on_end(self, st: dict, signals: dict[str, float], mask: torch.Tensor) -> None:
+        """``w <- clip(w + eta * dt * dw)`` with ``dw = x y - decay w`` (Hebbian), ``y (x - y w)`` (Oja) or
+        ``x y (y - theta)`` (BCM, whose ``theta`` then takes an Euler step towards ``y**2``), every step."""
         rule, w = self.rule, st["w"]
         x, y = st["rpre"][0].unsqueeze(1), st["rpost"]  # (n_pre, 1), (1, n_post)
         if isinstance(rule, Hebbian):

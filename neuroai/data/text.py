@@ -62,6 +62,7 @@ class Vocabulary:
         return torch.tensor([self.stoi.get(t, unk) for t in tokens], dtype=torch.long)
 
     def decode(self, ids: Iterable[int]) -> list[str]:
+        """The tokens of ``ids`` (ints or a 1-D tensor), the inverse of :meth:`encode`."""
         return [self.itos[int(i)] for i in ids]
 
 

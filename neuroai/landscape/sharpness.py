@@ -116,10 +116,12 @@ class Flatness(NamedTuple):
 
     @property
     def mean_curvature(self) -> float:
+        """``tr H / n``, the mean Hessian eigenvalue (flat: small)."""
         return self.trace / self.num_params
 
     @property
     def scaled_top(self) -> float:
+        """``lambda_max ||theta||^2 / 2``, in units of the loss (see the class docstring)."""
         return 0.5 * self.top_eigenvalue * self.param_norm ** 2
 
 

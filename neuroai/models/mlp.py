@@ -127,6 +127,7 @@ class MLP(nn.Module):
                     m.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (batch, sizes[0]), or any (batch, ...) that flattens to it -> logits (batch, sizes[-1])."""
         x = x.flatten(1) if x.dim() > 2 else x
         if x.dim() != 2 or x.shape[1] != self.sizes[0]:
             raise ValueError(f"MLP: expected inputs of shape (batch, {self.sizes[0]}) (or any shape that "
@@ -134,5 +135,6 @@ class MLP(nn.Module):
         return self.layers(x)
 
     def extra_repr(self) -> str:
+        """The constructor's settings, for ``repr``."""
         return (f"sizes={list(self.sizes)}, activation={self.activation!r}, dropout={self.dropout}, "
                 f"batch_norm={self.batch_norm}, init={self.init!r}, seed={self.seed}, bias={self.bias}")

@@ -122,6 +122,8 @@ class SpikingRecurrent(nn.Module):
         return tuple(state)
 
     def forward(self, x: torch.Tensor, state=None):
+        """``x`` (T, B, input_size) from ``state`` (None: :meth:`initial_state`) -> the last layer's spikes or
+        trace (T, B, hidden) and the final state; records ``last_layer_spike_rates`` and ``last_spike_rate``."""
         steps, batch = x.shape[:2]
         if state is None:
             state = self.initial_state(batch, x)
@@ -286,9 +288,13 @@ class SequenceModel(nn.Module):
 
     @property
     def spiking(self) -> bool:
+        """Whether the core is spiking (``cell`` ``"spiking_rnn"`` or ``"spiking_lstm"``)."""
         return self.cell in SPIKING_CELLS
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (T, B, input_size), or (B, input_size) in ``"one_to_many"`` -> (B, output_size) in
+        ``"many_to_one"``, else (T or ``steps``, B, output_size); see the class docstring. The core starts
+        from zeros."""
         expected = 2 if self.mode == "one_to_many" else 3
         if x.dim() != expected or x.shape[-1] != self.input_size:
             shape = "(B, input_size)" if expected == 2 else "(T, B, input_size)"

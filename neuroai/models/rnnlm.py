@@ -102,6 +102,7 @@ class RNNLanguageModel(nn.Module):
 
     @property
     def vocab_size(self) -> int:
+        """The number of token ids, ``V`` (rows of the embedding)."""
         return self.encoder.num_embeddings
 
     def forward(self, tokens: torch.Tensor, state=None) -> tuple[torch.Tensor, object]:

@@ -168,9 +168,13 @@ class SpikingClassifier(nn.Module):
 
     @property
     def network(self) -> Network:
+        """The :class:`neuroai.Network` the module was built from (its weights as at construction; see
+        :meth:`to_network` for the trained ones)."""
         return self.net.network
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (batch, ...) in [0, 1] -> output spike counts over ``steps`` steps (batch, n_output), float
+        logits; updates ``last_spike_counts`` and ``last_synaptic_operations`` (see the class docstring)."""
         n_in = self.network.inputs[self.input].n
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"SpikingClassifier: expected a tensor of images, got {type(x).__name__}")
@@ -192,4 +196,5 @@ class SpikingClassifier(nn.Module):
         return self.net.to_network()
 
     def extra_repr(self) -> str:
+        """``steps``, ``input``, ``output`` and ``seed``, for ``repr``."""
         return f"steps={self.steps}, input={self.input!r}, output={self.output!r}, seed={self.seed}"

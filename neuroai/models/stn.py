@@ -123,6 +123,8 @@ class SpatialTransformer(nn.Module):
         self.last_theta: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, C, H, W) resampled through the transformation its localization network regresses ->
+        (B, C, H', W'); sets ``last_theta``."""
         if x.dim() != 4 or tuple(x.shape[1:]) != (self.in_channels, *self.size):
             raise ValueError(f"SpatialTransformer: expected input of shape (B, {self.in_channels}, "
                              f"{self.size[0]}, {self.size[1]}), got {tuple(x.shape)}")
@@ -139,4 +141,5 @@ class STClassifier(nn.Module):
         self.transformer, self.classifier = transformer, classifier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, C, H, W) -> the classifier's output on the transformed images."""
         return self.classifier(self.transformer(x))

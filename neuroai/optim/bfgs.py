@@ -51,6 +51,8 @@ class BFGS(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        """One BFGS iteration (curvature update, then a line search along ``-H g``); ``closure`` re-evaluates
+        the loss and calls backward (required: the line search calls it). Returns the loss before the step."""
         if closure is None:
             raise RuntimeError("BFGS.step needs a closure that re-evaluates the loss and calls backward")
         params = single_group("BFGS", self)

@@ -64,11 +64,13 @@ class Langevin(Optimizer):
         return loss
 
     def state_dict(self):
+        """The optimizer's state dict plus ``"generators"``: the noise generators' states, keyed by device."""
         state = super().state_dict()
         state["generators"] = {str(d): g.get_state() for d, g in self._generators.items()}
         return state
 
     def load_state_dict(self, state_dict):
+        """Restore a :meth:`state_dict`, the noise generators included, so the noise continues exactly."""
         state_dict = dict(state_dict)
         generators = state_dict.pop("generators", {})
         super().load_state_dict(state_dict)

@@ -139,6 +139,8 @@ class LineSearchGD(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        """One line-search step along ``-grad``; ``closure`` re-evaluates the loss and calls backward
+        (required: the line search calls it at each trial point). Returns the loss before the step."""
         if closure is None:
             raise RuntimeError(f"{type(self).__name__}.step needs a closure that re-evaluates the loss and "
                                "calls backward (the line search evaluates the loss at trial points)")

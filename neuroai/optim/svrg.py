@@ -68,6 +68,9 @@ class SVRG(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        """One variance-reduced step (after a :meth:`snapshot` every ``snapshot_every`` steps); ``closure``
+        computes the mini-batch loss and calls backward (required: it is called at the parameters and at
+        the snapshot). Returns the mini-batch loss before the step."""
         if closure is None:
             raise RuntimeError("SVRG.step needs a closure (the mini-batch loss, calling backward); it is "
                                "evaluated at the parameters and at the snapshot")

@@ -65,11 +65,14 @@ class ReplayBuffer:
                            tensor(self.dones))
 
     def state_dict(self) -> dict:
+        """Copies of the stored arrays, the write position and size, and the sampling generator's state."""
         return {"obs": self.obs.copy(), "next_obs": self.next_obs.copy(), "actions": self.actions.copy(),
                 "rewards": self.rewards.copy(), "dones": self.dones.copy(), "position": self.position,
                 "size": self.size, "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` in place (written into the preallocated arrays, so the capacity and
+        observation shape must match)."""
         for name in ("obs", "next_obs", "actions", "rewards", "dones"):
             getattr(self, name)[...] = state[name]
         self.position, self.size = int(state["position"]), int(state["size"])

@@ -36,6 +36,7 @@ class TrainResult:
     losses: list[tuple[int, float]] = field(default_factory=list)
 
     def returns(self) -> np.ndarray:
+        """The episode returns in the order the episodes ended, (episodes,)."""
         return np.array([r for _, r in self.episodes])
 
     def steps_to_solve(self, threshold: float, window: int = 100) -> int | None:

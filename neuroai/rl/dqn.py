@@ -71,6 +71,7 @@ class QNetwork(nn.Module):
         self.value = nn.Linear(width, 1) if dueling else None
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """``obs`` (B, obs) -> action values (B, actions)."""
         features = self.trunk(obs)
         q = self.head(features)
         if self.dueling:

@@ -31,6 +31,7 @@ class ActorCritic(nn.Module):
     recurrent = False
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``obs`` (..., obs) -> logits (..., actions) and values (...); subclasses implement it."""
         raise NotImplementedError
 
     def sequence(self, obs: torch.Tensor, state, starts: torch.Tensor):
@@ -61,6 +62,7 @@ class Greedy:
         self.reset()
 
     def reset(self) -> None:
+        """Forget the recurrent state: the next call starts a fresh episode."""
         self.state = None
 
     @torch.no_grad()
@@ -98,6 +100,7 @@ class MLPActorCritic(ActorCritic):
         self.actor, self.critic = mlp(actions, 0.01), mlp(1, 1.0)
 
     def forward(self, obs):
+        """``obs`` (..., obs) -> logits (..., actions), values (...)."""
         return self.actor(obs), self.critic(obs).squeeze(-1)
 
 
@@ -150,13 +153,17 @@ class LSTMActorCritic(ActorCritic):
         self.actor, self.critic = _layer(self.hidden, actions, 0.01), _layer(self.hidden, 1, 1.0)
 
     def initial_state(self, n: int, device=None):
+        """Zero ``(h, c)`` for ``n`` environments: a tuple of ``(1, n, hidden)`` tensors, two per LSTM."""
         tensors = 2 if self.value_memory is None else 4      # (h, c) of each LSTM
         return tuple(torch.zeros(1, n, self.hidden, device=device) for _ in range(tensors))
 
     def select_state(self, state, index):
+        """The state of the environments ``index`` (an index into the environment dimension, 1)."""
         return tuple(s[:, index] for s in state)
 
     def sequence(self, obs, state, starts):
+        """``obs`` (T, N, obs) from ``state``, zeroing an environment's state where ``starts`` (T, N) is 1
+        -> logits (T, N, actions), values (T, N), the final state."""
         policy_out, policy_state = self.policy_memory(obs, state[:2], starts)
         value_out, value_state = ((policy_out, ()) if self.value_memory is None
                                   else self.value_memory(obs, state[2:], starts))
@@ -199,6 +206,8 @@ class SpikingActorCritic(ActorCritic):
         self.last_spike_rate = 0.0
 
     def forward(self, obs):
+        """``obs`` (..., obs) -> logits (..., actions) from the hidden spike rates over ``steps`` steps,
+        values (...) from the MLP critic; sets ``last_spike_rate``."""
         current = self.encoder(obs)
         membrane = torch.zeros_like(current)
         counts = torch.zeros_like(current)

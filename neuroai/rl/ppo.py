@@ -65,6 +65,7 @@ class PPOConfig:
 
     @property
     def batch_size(self) -> int:
+        """Transitions per rollout: ``num_envs * num_steps``."""
         return self.num_envs * self.num_steps
 
 

@@ -33,14 +33,33 @@ class Callback:
 
     order: int = 0
 
-    def on_train_start(self, trainer) -> None: ...
-    def on_epoch_start(self, trainer, epoch: int) -> None: ...
-    def on_batch_start(self, trainer, batch: int) -> None: ...
-    def on_before_backward(self, trainer, loss: torch.Tensor) -> None: ...
-    def on_after_backward(self, trainer) -> None: ...
-    def on_batch_end(self, trainer, batch: int, logs: dict) -> None: ...
-    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None: ...
-    def on_train_end(self, trainer) -> None: ...
+    def on_train_start(self, trainer) -> None:
+        """Called once at the start of :meth:`~neuroai.training.Trainer.fit`, after seeding and any resume."""
+
+    def on_epoch_start(self, trainer, epoch: int) -> None:
+        """Called before the first batch of epoch ``epoch`` (from 1)."""
+
+    def on_batch_start(self, trainer, batch: int) -> None:
+        """Called before training batch ``batch`` (index in the epoch, from 0)."""
+
+    def on_before_backward(self, trainer, loss: torch.Tensor) -> None:
+        """Called with the batch's loss (0-d tensor) before ``loss.backward()``; with an optimizer that
+        needs a closure (LBFGS), at every evaluation of the closure."""
+
+    def on_after_backward(self, trainer) -> None:
+        """Called once the gradients are ready, before the optimizer step (with a closure: at every
+        evaluation of it)."""
+
+    def on_batch_end(self, trainer, batch: int, logs: dict) -> None:
+        """Called after the optimizer step of batch ``batch``; ``logs``: ``{"loss": float}``, the batch's loss
+        (with a closure, that of its first evaluation)."""
+
+    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
+        """Called after epoch ``epoch`` (from 1) with its history row ``logs``, already appended to
+        ``trainer.history``; set ``trainer.stop_training`` to end training after it."""
+
+    def on_train_end(self, trainer) -> None:
+        """Called once when training ends, after the last epoch or an early stop (not after an exception)."""
 
     def state_dict(self) -> dict:
         """State a resumed run needs (saved in checkpoints)."""
@@ -89,6 +108,8 @@ class EarlyStopping(Callback):
         return value > self.best + self.min_delta
 
     def on_epoch_end(self, trainer, epoch, logs):
+        """Compare ``logs[monitor]`` with the best so far (keeping the weights of a new best) and stop
+        training once it has not improved for ``patience`` epochs; ``KeyError`` if it is not logged."""
         if self.monitor not in logs:
             raise KeyError(f"EarlyStopping: metric {self.monitor!r} is not logged; logged metrics: "
                            f"{sorted(logs)} (val_* metrics need a val_loader)")
@@ -104,14 +125,17 @@ class EarlyStopping(Callback):
                 trainer.stop_training = True
 
     def on_train_end(self, trainer):
+        """With ``restore_best_weights``, load the best epoch's parameters and buffers into the model."""
         if self.restore_best_weights and self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)
 
     def state_dict(self):
+        """The best value and epoch, the epochs waited, ``stopped_epoch`` and the best weights (or None)."""
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
                 "stopped_epoch": self.stopped_epoch, "best_state": self.best_state}
 
     def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned."""
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
         self.stopped_epoch, self.best_state = state["stopped_epoch"], state["best_state"]
 
@@ -138,6 +162,8 @@ class GradientClipping(Callback):
         self.last_norm: float | None = None
 
     def on_after_backward(self, trainer):
+        """Clip the model's gradients in place (parameters without a gradient are skipped), recording
+        ``last_norm`` in norm mode."""
         params = [p for p in trainer.model.parameters() if p.grad is not None]
         if not params:
             return
@@ -174,6 +200,7 @@ class DivergenceGuard(Callback):
         self.check_parameters = bool(check_parameters)
 
     def on_before_backward(self, trainer, loss):
+        """Raise :class:`TrainingDiverged` if ``loss`` has a non-finite element."""
         if not bool(torch.isfinite(loss.detach()).all()):
             raise TrainingDiverged(
                 f"training diverged: non-finite loss ({float(loss.detach().reshape(-1)[0])}) at epoch "
@@ -182,6 +209,8 @@ class DivergenceGuard(Callback):
                 trainer.global_step)
 
     def on_epoch_end(self, trainer, epoch, logs):
+        """Raise :class:`TrainingDiverged` if a logged float or tensor is non-finite, or (with
+        ``check_parameters``) a parameter of the model is."""
         bad = [k for k, v in logs.items() if isinstance(v, (float, torch.Tensor)) and not is_finite_number(v)]
         if self.check_parameters:
             bad += [f"parameter {n}" for n, p in trainer.model.named_parameters()

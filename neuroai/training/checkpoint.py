@@ -91,6 +91,8 @@ class Checkpoint(Callback):
         self.last_saved_epoch = 0
 
     def on_epoch_end(self, trainer, epoch, logs):
+        """Save ``trainer.state_dict()`` to ``path`` every ``every`` epochs, at epoch ``trainer.epochs`` and
+        when training is about to stop early; ``last_saved_epoch`` records the epoch (on every rank)."""
         if epoch % self.every == 0 or epoch == trainer.epochs or trainer.stop_training:
             self.last_saved_epoch = epoch
             if distributed.is_main():

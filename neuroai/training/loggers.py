@@ -22,6 +22,8 @@ class CSVLogger(Callback):
         self.path = Path(path)
 
     def on_epoch_end(self, trainer, epoch, logs):
+        """Rewrite ``path`` with all of ``trainer.history`` (columns: every key of any row, in order of first
+        appearance), atomically; rank 0 only."""
         if not distributed.is_main():
             return
         rows = trainer.history
@@ -52,6 +54,8 @@ class TensorBoardLogger(Callback):
         self.writer = SummaryWriter(log_dir=str(self.log_dir)) if distributed.is_main() else None
 
     def on_epoch_end(self, trainer, epoch, logs):
+        """Add each int or float of ``logs`` but ``epoch`` (booleans skipped) as a scalar at step ``epoch``,
+        then flush."""
         if self.writer is None:
             return
         for key, value in logs.items():
@@ -60,5 +64,6 @@ class TensorBoardLogger(Callback):
         self.writer.flush()
 
     def on_train_end(self, trainer):
+        """Flush the writer (it stays open)."""
         if self.writer is not None:
             self.writer.flush()

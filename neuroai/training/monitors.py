@@ -100,6 +100,7 @@ class ActivationMonitor(Callback):
         return [{"layer": i, "name": n, "kind": self.kinds[n], **self.stats[n]} for i, n in enumerate(names)]
 
     def clear(self) -> None:
+        """Forget the latest statistics (``stats``); the hooks and ``history`` stay."""
         self.stats.clear()
 
     def remove(self) -> None:
@@ -109,9 +110,11 @@ class ActivationMonitor(Callback):
         self._handles.clear()
 
     def on_batch_end(self, trainer, batch, logs):
+        """Keep :meth:`rows` of this training batch, so validation passes do not replace the epoch's snapshot."""
         self._train_rows = self.rows()
 
     def on_epoch_end(self, trainer, epoch, logs):
+        """Append ``{"epoch": epoch, "rows": ...}`` with the rows of the epoch's last training batch to ``history``."""
         if self._train_rows is not None:
             self.history.append({"epoch": epoch, "rows": self._train_rows})
 
@@ -164,5 +167,6 @@ class GradientMonitor(Callback):
         self.model = None
 
     def on_after_backward(self, trainer):
+        """:meth:`collect` the unclipped gradients (nothing after :meth:`remove`)."""
         if self.model is not None:
             self.collect()

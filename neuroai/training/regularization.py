@@ -116,6 +116,7 @@ class RegularizedLoss(nn.Module):
 
     @property
     def model(self) -> nn.Module:
+        """The model whose parameters are penalized (referenced, not a submodule)."""
         return self._model
 
     def penalty(self) -> torch.Tensor:
@@ -128,12 +129,15 @@ class RegularizedLoss(nn.Module):
         return total
 
     def forward(self, output, target) -> torch.Tensor:
+        """``loss_fn(output, target) + penalty()`` (the penalty moved to the loss's device and dtype); stores
+        the two parts, detached, in ``last_base_loss`` and ``last_penalty``."""
         base = self.loss_fn(output, target)
         penalty = self.penalty().to(base.device, base.dtype)
         self.last_base_loss, self.last_penalty = base.detach(), penalty.detach()
         return base + penalty
 
     def extra_repr(self) -> str:
+        """``l1``, ``l2`` and ``include_all``, for the module's ``repr``."""
         return f"l1={self.l1}, l2={self.l2}, include_all={self.include_all}"
 
 
@@ -164,19 +168,23 @@ class Augmented:
 
     @property
     def generator(self):
+        """The transform's ``torch.Generator`` if it has one, else the wrapped loader's ``generator`` (or None)."""
         g = getattr(self.transform, "generator", None)
         return g if isinstance(g, torch.Generator) else getattr(self.loader, "generator", None)
 
     @property
     def sampler(self):
+        """The wrapped loader's ``sampler`` (None if it has none)."""
         return getattr(self.loader, "sampler", None)
 
     @property
     def batch_sampler(self):
+        """The wrapped loader's ``batch_sampler`` (None if it has none)."""
         return getattr(self.loader, "batch_sampler", None)
 
     @property
     def dataset(self):
+        """The wrapped loader's ``dataset`` (None if it has none)."""
         return getattr(self.loader, "dataset", None)
 
     def __len__(self) -> int:

@@ -130,9 +130,12 @@ class SnapshotEnsemble(Callback):
         self._model: torch.nn.Module | None = None
 
     def on_train_start(self, trainer):
+        """Remember ``trainer.model`` as the default model of :meth:`predict`."""
         self._model = trainer.model
 
     def on_epoch_end(self, trainer, epoch, logs):
+        """At the end of a cycle, store a copy of the model's ``state_dict()`` (dropping the oldest beyond
+        ``max_snapshots``)."""
         if epoch in cycle_ends(self.t_0, self.t_mult, epoch):
             self.snapshots.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
             self.snapshot_epochs.append(epoch)
@@ -161,7 +164,9 @@ class SnapshotEnsemble(Callback):
         return total / len(self.snapshots)
 
     def state_dict(self):
+        """The snapshots and the epochs they were taken at."""
         return {"snapshots": self.snapshots, "snapshot_epochs": self.snapshot_epochs}
 
     def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned."""
         self.snapshots, self.snapshot_epochs = list(state["snapshots"]), list(state["snapshot_epochs"])
