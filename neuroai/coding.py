@@ -43,6 +43,9 @@ class PoissonRate:
                            check.real("PoissonRate", "max_rate", self.max_rate, nonnegative=True, unit="hertz"))
 
     def encode(self, values, steps: int, dt: float, rng: np.random.Generator) -> np.ndarray:
+        """Boolean raster ``(steps, ..., n)`` for ``values`` in [0, 1] of shape ``(..., n)``: a spike
+        with probability ``value * max_rate * dt`` per step (``dt`` in seconds), drawn from ``rng``. Raises
+        ValueError if ``max_rate * dt`` exceeds 1."""
         p = _unit_interval("PoissonRate", values) * (self.max_rate * dt)
         if p.max(initial=0.0) > 1.0:
             raise ValueError(f"PoissonRate: max_rate * dt = {self.max_rate * dt} exceeds 1 spike per step")
@@ -65,6 +68,9 @@ class RegularRate:
                            check.real("RegularRate", "max_rate", self.max_rate, nonnegative=True, unit="hertz"))
 
     def encode(self, values, steps: int, dt: float, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Boolean raster ``(steps, ..., n)`` for ``values`` in [0, 1] of shape ``(..., n)``: evenly
+        spaced spikes at ``value * max_rate`` Hz (``dt`` in seconds; ``rng`` is unused). Raises ValueError if
+        ``max_rate * dt`` exceeds 1."""
         per_step = _unit_interval("RegularRate", values) * (self.max_rate * dt)
         if per_step.max(initial=0.0) > 1.0:
             raise ValueError(f"RegularRate: max_rate * dt = {self.max_rate * dt} exceeds 1 spike per step")
@@ -110,6 +116,9 @@ class Latency:
         return np.where(above, t, np.inf)
 
     def encode(self, values, steps: int, dt: float, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Boolean raster ``(steps, ..., n)`` for ``values`` in [0, 1] of shape ``(..., n)``: one spike
+        per neuron at step ``round(spike_times(values) / dt)`` (``dt`` in seconds), none if that step falls
+        outside the window or the value is silent; ``rng`` is unused."""
         step = np.round(self.spike_times(values) / dt)
         k = np.arange(steps).reshape((-1,) + (1,) * step.ndim)
         return k == step
@@ -124,6 +133,8 @@ class SpikeArray:
     time_series = True  # the stimulus has one row per step
 
     def encode(self, values, steps: int, dt: float, rng: np.random.Generator | None = None) -> np.ndarray:
+        """The spikes ``values`` themselves as a boolean raster, checked to have shape ``(steps, ..., n)``;
+        0/1 numbers are converted, anything else raises TypeError. ``dt`` and ``rng`` are unused."""
         arr = np.asarray(values)
         if arr.dtype != bool:
             if arr.dtype.kind not in "iuf" or not np.all((arr == 0) | (arr == 1)):
@@ -185,6 +196,8 @@ class DeltaEncoder:
             raise TypeError(f"DeltaEncoder: parameter 'padding' must be True or False, got {self.padding!r}")
 
     def encode(self, values, steps: int, dt: float, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Boolean raster of the same shape as ``values``, a time series of shape ``(steps, ..., n)``: the
+        ON, OFF or both events picked by ``mode`` (see the class). ``dt`` and ``rng`` are unused."""
         x = _real_array("DeltaEncoder", "stimulus values", values)
         if x.ndim < 2 or x.shape[0] != steps:
             raise ValueError(f"DeltaEncoder: stimulus values must be a time series of shape "
@@ -317,6 +330,9 @@ class PopulationCode:
         return self.max_rate * np.exp(-d ** 2 / (2 * self.width(n) ** 2))
 
     def encode(self, values, steps: int, dt: float, rng: np.random.Generator) -> np.ndarray:
+        """Boolean raster of shape ``(steps, ..., n)`` for per-neuron stimulus ``values`` of shape ``(..., n)``:
+        a spike with probability ``rates(values) * dt`` per step (``dt`` in seconds), drawn from ``rng``.
+        Raises ValueError if ``max_rate * dt`` exceeds 1."""
         p = self.rates(values) * dt
         if self.max_rate * dt > 1.0:
             raise ValueError(f"PopulationCode: max_rate * dt = {self.max_rate * dt} exceeds 1 spike per step")

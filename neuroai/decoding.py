@@ -289,6 +289,8 @@ class NearestClassMean:
     nearest (Euclidean)."""
 
     def fit(self, X, y) -> "NearestClassMean":
+        """Learn ``classes_`` (sorted unique labels) and ``means_`` (n_classes, n_features), the mean of
+        each class's rows of ``X`` (n_trials, n_features), from labels ``y`` (n_trials,). Returns self."""
         X = _features("NearestClassMean", X)
         y = np.asarray(y)
         self.classes_, inv = np.unique(y, return_inverse=True)
@@ -298,6 +300,7 @@ class NearestClassMean:
         return self
 
     def predict(self, X) -> np.ndarray:
+        """The class of each row of ``X`` (n_trials, n_features) whose mean is nearest, shape (n_trials,)."""
         X = _features("NearestClassMean", X)
         d = (X ** 2).sum(1)[:, None] - 2 * X @ self.means_.T + (self.means_ ** 2).sum(1)[None]
         return self.classes_[np.argmin(d, axis=1)]
@@ -317,6 +320,8 @@ class LabelAssignment:
     """
 
     def fit(self, X, y) -> "LabelAssignment":
+        """Label each neuron from responses ``X`` (n_trials, n_neurons) and labels ``y`` (n_trials,): sets
+        ``classes_`` and ``labels_`` (n_neurons,), -1 for neurons that never responded. Returns self."""
         X = _features("LabelAssignment", X)
         y = np.asarray(y)
         if y.shape != (len(X),):
@@ -332,6 +337,8 @@ class LabelAssignment:
         return self
 
     def predict(self, X) -> np.ndarray:
+        """The class of each trial of ``X`` (n_trials, n_neurons) whose labelled neurons respond most on
+        average, shape (n_trials,); -1 where no labelled neuron responded."""
         X = _features("LabelAssignment", X)
         if X.shape[1] != len(self.labels_):
             raise ValueError(f"LabelAssignment: X must have {len(self.labels_)} columns (neurons), "
@@ -354,12 +361,16 @@ class LinearClassifier:
         self.ridge = check.real("LinearClassifier", "ridge", ridge, nonnegative=True)
 
     def fit(self, X, y) -> "LinearClassifier":
+        """Fit ``W_`` (n_features, n_classes) and ``b_`` (n_classes,) by ridge regression of one-hot
+        targets for labels ``y`` (n_trials,) on ``X`` (n_trials, n_features); sets ``classes_``. Returns self."""
         X = _features("LinearClassifier", X)
         self.classes_, inv = np.unique(np.asarray(y), return_inverse=True)
         self.W_, self.b_ = _ridge(X, np.eye(len(self.classes_))[inv], self.ridge)
         return self
 
     def predict(self, X) -> np.ndarray:
+        """The class with the largest output ``X @ W_ + b_`` for each row of ``X`` (n_trials, n_features),
+        shape (n_trials,)."""
         X = _features("LinearClassifier", X)
         return self.classes_[np.argmax(X @ self.W_ + self.b_, axis=1)]
 
@@ -373,6 +384,8 @@ class LinearDecoder:
         self.ridge = check.real("LinearDecoder", "ridge", ridge, nonnegative=True)
 
     def fit(self, X, Y) -> "LinearDecoder":
+        """Fit ``W_`` and ``b_`` by ridge regression of targets ``Y`` (n_trials, ...) on ``X`` (n_trials,
+        n_features); trailing target axes are flattened for the fit and restored by ``predict``. Returns self."""
         X = _features("LinearDecoder", X)
         Y = np.asarray(Y, dtype=np.float64)
         if Y.shape[0] != X.shape[0]:
@@ -383,6 +396,7 @@ class LinearDecoder:
         return self
 
     def predict(self, X) -> np.ndarray:
+        """``X @ W_ + b_`` for ``X`` (n_trials, n_features), shape (n_trials, ...) like the training targets."""
         X = _features("LinearDecoder", X)
         return (X @ self.W_ + self.b_).reshape((len(X),) + self._shape)
 

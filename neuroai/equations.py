@@ -205,6 +205,8 @@ class NeuronModel:
 
     @property
     def features(self) -> set[str]:
+        """Capabilities a backend needs to run this model: ``"NeuronModel"``, plus ``"refractory"`` if
+        ``refractory`` > 0 and ``"stochastic"`` if the equations use noise or random functions."""
         out = {"NeuronModel"}
         if self.refractory > 0:
             out.add("refractory")
@@ -229,14 +231,18 @@ class NeuronModel:
                                  f"{n} neurons")
 
     def validate_dt(self, dt: float, owner: str) -> None:
+        """Accept any ``dt`` (s): the integration method written in the model is the user's choice."""
         return None
 
     def validate_current(self, tau: float, owner: str) -> None:
+        """Always raise ValueError (naming ``owner``): a NeuronModel takes no ExponentialCurrent input;
+        synaptic currents are written into its equations and fed through :class:`~neuroai.Delta` synapses."""
         raise ValueError(f"{owner}: a NeuronModel population takes its input through Delta synapses aimed at one of "
                          f"its variables {list(self.state_variables)}; write a synaptic current into its "
                          f"equations (e.g. 'dI_syn/dt = -I_syn/tau_syn : 1') and connect with Delta('I_syn')")
 
     def refractory_steps(self, dt: float) -> int:
+        """``refractory`` in whole steps of ``dt`` (both in seconds)."""
         return int(round(self.refractory / dt))
 
     def dimension(self, variable: str) -> tuple[float, ...]:
@@ -388,6 +394,8 @@ class SynapseModel:
 
     @property
     def features(self) -> set[str]:
+        """Capabilities a backend needs to run this synapse model: ``"SynapseModel"``, plus ``"stochastic"``
+        if the model uses noise or random functions."""
         return {"SynapseModel"} | ({"stochastic"} if self.stochastic else set())
 
     @property

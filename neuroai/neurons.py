@@ -35,6 +35,8 @@ class ModelEquations:
     refractory: float = 0.0
 
     def with_drive(self, drive: str) -> str:
+        """The equations with ``drive`` (an expression in Brian2's syntax, e.g. ``"i_bias + I_syn"``) put in
+        place of the ``{drive}`` input-current term."""
         return self.equations.format(drive=drive)
 
 
@@ -130,6 +132,7 @@ class LIF:
         return {"v": v}
 
     def validate_dt(self, dt: float, owner: str) -> None:
+        """Raise ValueError (naming ``owner``) unless ``dt`` (s) is smaller than ``tau_m``."""
         if dt >= self.tau_m:
             raise ValueError(f"{owner}: dt ({dt} s) must be smaller than the membrane "
                              f"time constant tau_m ({self.tau_m} s)")
@@ -230,6 +233,7 @@ class AdaptiveLIF(LIF):
                            check.real("AdaptiveLIF", "tau_theta", self.tau_theta, positive=True, unit="second"))
 
     def initial_state(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        """Initial value of every state variable given the initial ``v``: ``theta`` starts at 0."""
         return {"v": v, "theta": np.zeros_like(v)}
 
 
@@ -286,6 +290,7 @@ class Izhikevich:
 
     @property
     def features(self) -> set[str]:
+        """Capabilities a backend needs to run this model: ``{"Izhikevich"}``."""
         return {"Izhikevich"}
 
     @property
@@ -315,10 +320,12 @@ class Izhikevich:
         return _as_model(self.equations())
 
     def validate_dt(self, dt: float, owner: str) -> None:
+        """Raise ValueError (naming ``owner``) if ``dt`` (s) exceeds 1 ms, too coarse for forward Euler."""
         if dt > 1e-3:
             raise ValueError(f"{owner}: dt ({dt} s) must be at most 1 ms for Euler integration of Izhikevich neurons")
 
     def validate_current(self, tau: float, owner: str) -> None:
+        """Accept any synaptic current time constant ``tau`` (s): Euler integration has no singular ``tau``."""
         return None
 
 
@@ -365,13 +372,17 @@ class AdEx:
 
     @property
     def features(self) -> set[str]:
+        """Capabilities a backend needs to run this model: ``{"AdEx"}``."""
         return {"AdEx"}
 
     @property
     def v_start(self) -> float:
+        """Default initial membrane potential: the leak reversal ``E_L`` (V)."""
         return self.E_L
 
     def initial_state(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        """Initial value of every state variable given the initial ``v`` (V): the adaptation current ``w``
+        starts at 0 A."""
         return {"v": v, "w": np.zeros_like(v)}
 
     def equations(self, dt: float | None = None) -> ModelEquations:
@@ -385,12 +396,15 @@ class AdEx:
         return _as_model(self.equations())
 
     def validate_dt(self, dt: float, owner: str) -> None:
+        """Raise ValueError (naming ``owner``) unless ``dt`` (s) is below a tenth of both ``C / g_L`` and
+        ``tau_w``, as forward Euler needs."""
         tau_m = self.C / self.g_L
         if dt >= min(tau_m, self.tau_w) / 10:
             raise ValueError(f"{owner}: dt ({dt} s) must be below a tenth of the AdEx time constants "
                              f"(C/g_L = {tau_m} s, tau_w = {self.tau_w} s) for Euler integration")
 
     def validate_current(self, tau: float, owner: str) -> None:
+        """Accept any synaptic current time constant ``tau`` (s): Euler integration has no singular ``tau``."""
         return None
 
 
@@ -445,10 +459,12 @@ class HodgkinHuxley:
 
     @property
     def features(self) -> set[str]:
+        """Capabilities a backend needs to run this model: ``{"HodgkinHuxley"}``."""
         return {"HodgkinHuxley"}
 
     @property
     def v_start(self) -> float:
+        """Default initial membrane potential: -65 mV (in volts), near the resting potential."""
         return -65e-3
 
     @staticmethod
@@ -468,8 +484,10 @@ class HodgkinHuxley:
         return {"v": v, **{x: r[f"alpha_{x}"] / (r[f"alpha_{x}"] + r[f"beta_{x}"]) for x in "mhn"}}
 
     def validate_dt(self, dt: float, owner: str) -> None:
+        """Raise ValueError (naming ``owner``) if ``dt`` (s) exceeds 50 us, too coarse for this model."""
         if dt > 50e-6:
             raise ValueError(f"{owner}: dt ({dt} s) must be at most 5e-05 s for Hodgkin-Huxley neurons")
 
     def validate_current(self, tau: float, owner: str) -> None:
+        """Accept any synaptic current time constant ``tau`` (s): no value is singular for this model."""
         return None

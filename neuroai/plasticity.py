@@ -61,6 +61,9 @@ class RuleEquations:
     parameters: dict
 
     def as_synapse_model(self, target: str):
+        """These equations as a :class:`~neuroai.equations.SynapseModel` with a dimensionless weight ``w``
+        that a presynaptic spike adds to the target's variable ``target`` before ``on_pre`` runs; traces are
+        integrated exactly and the parameters are given as floats (their units inferred when connected)."""
         from .equations import SynapseModel
 
         w = "w"
@@ -113,6 +116,8 @@ class STDP(_Rule):
             raise TypeError(f"STDP: parameter 'nearest' must be a bool, got {self.nearest!r}")
 
     def equations(self) -> RuleEquations:
+        """This rule as :class:`RuleEquations`: clock-driven traces ``apre`` and ``apost``, depression on a
+        presynaptic spike and potentiation on a postsynaptic one, both clipped to [w_min, w_max]."""
         model = CLOCK_DRIVEN_TRACE.format("apre", "tau_pre") + CLOCK_DRIVEN_TRACE.format("apost", "tau_post")
         bump = "= 1.0" if self.nearest else "+= 1.0"
         if self.dependence == "additive":
@@ -310,6 +315,7 @@ class SynapticNormalization:
                                                         positive=True, unit="second"))
 
     def interval_steps(self, dt: float) -> int:
+        """``interval`` in whole steps of ``dt`` (both in seconds), at least 1."""
         return max(1, int(round(self.interval / dt)))
 
 

@@ -29,7 +29,7 @@ class Trace:
 class SimulationResult:
     """Spikes, state traces and weights recorded during one run.
 
-    ``t_start`` and ``steps`` locate the run in simulated time; times are
+    ``start_step`` and ``n_steps`` locate the run in simulated time; times are
     ``step * dt`` seconds. ``windows`` (shape (n_samples, 2), absolute
     steps [start, stop)) marks stimulus presentations when the run came from
     :meth:`Simulator.present`.
@@ -64,6 +64,7 @@ class SimulationResult:
         return self._spikes(name).indices
 
     def spike_count(self, name: str) -> int:
+        """Total number of spikes of ``name`` recorded during the run (all neurons)."""
         return len(self._spikes(name).steps)
 
     def rates(self, name: str) -> np.ndarray:

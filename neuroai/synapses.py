@@ -38,6 +38,7 @@ class Delta:
 
     @property
     def target_variable(self) -> str:
+        """The target population's state variable that jumps by ``w`` on a spike: ``target``."""
         return self.target
 
 
@@ -64,6 +65,7 @@ class ExponentialCurrent:
 
     @property
     def target_variable(self) -> str:
+        """The target population's synaptic current variable that jumps by ``w`` on a spike: ``current``."""
         return self.current
 
 
@@ -96,6 +98,7 @@ class ExponentialConductance:
 
     @property
     def target_variable(self) -> str:
+        """The target population's conductance variable that jumps by ``w`` on a spike: ``conductance``."""
         return self.conductance
 
 
@@ -109,6 +112,8 @@ class AllToAll:
     allow_self: bool = True
 
     def resolve(self, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
+        """The connected pairs as index arrays ``(pre, post)``, each of shape (n_synapses,), sorted by
+        (pre, post): all ``n_pre * n_post`` pairs, without those with i == j if ``allow_self`` is False."""
         mask = np.ones((n_pre, n_post), dtype=bool)
         if not self.allow_self:
             np.fill_diagonal(mask, False)
@@ -120,6 +125,8 @@ class OneToOne:
     """Neuron i to neuron i; both sides must have the same size."""
 
     def resolve(self, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
+        """The connected pairs as index arrays ``(pre, post)``, both ``arange(n)``; raise ValueError if
+        ``n_pre != n_post``."""
         if n_pre != n_post:
             raise ValueError(f"OneToOne: needs equal sizes, got {n_pre} pre and {n_post} post neurons")
         idx = np.arange(n_pre)
@@ -174,6 +181,8 @@ class Explicit:
     mask: np.ndarray
 
     def resolve(self, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
+        """The connected pairs as index arrays ``(pre, post)`` of the True entries of ``mask``, sorted by
+        (pre, post); raise ValueError unless ``mask`` is boolean of shape (n_pre, n_post)."""
         mask = np.asarray(self.mask)
         if mask.dtype != bool or mask.shape != (n_pre, n_post):
             raise ValueError(f"Explicit: 'mask' must be a boolean array of shape {(n_pre, n_post)}, "
@@ -201,6 +210,8 @@ class Uniform:
         check.seed("Uniform", self.seed)
 
     def sample(self, size: int) -> np.ndarray:
+        """``size`` float64 values drawn from [low, high), shape (size,); the same values on every call
+        (the generator is re-seeded from ``seed``)."""
         return np.random.default_rng(self.seed).uniform(self.low, self.high, size)
 
 
@@ -218,6 +229,8 @@ class Normal:
         check.seed("Normal", self.seed)
 
     def sample(self, size: int) -> np.ndarray:
+        """``size`` float64 values drawn from N(mean, std**2), shape (size,); the same values on every call
+        (the generator is re-seeded from ``seed``)."""
         return np.random.default_rng(self.seed).normal(self.mean, self.std, size)
 
 
