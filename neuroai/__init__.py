@@ -1,4 +1,11 @@
-"""neuroai: one spiking-network description, run in Brian2 or trained in PyTorch."""
+"""neuroai: one spiking-network description, run in Brian2 or trained in PyTorch.
+
+neuroai reports through the ``neuroai`` logger of the standard ``logging``
+module (silent unless the application configures logging; the ``neuroai``
+command shows INFO and above, ``--quiet`` only warnings, ``--verbose`` all).
+"""
+import logging
+
 from . import decoding, plasticity
 from .backends import BackendError
 from .coding import DeltaEncoder, Latency, PoissonRate, PopulationCode, RegularRate, SpikeArray
@@ -11,6 +18,8 @@ from .synapses import (AllToAll, Delta, Explicit, ExponentialConductance, Expone
                        OneToOne, Uniform)
 
 __version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "AdEx", "AdaptiveLIF", "AllToAll", "BackendError", "Delta", "DeltaEncoder", "Explicit", "ExponentialConductance",

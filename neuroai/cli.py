@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import importlib.util
+import io
+import logging
 import os
 import re
 import sys
@@ -88,7 +91,7 @@ def execute(name: str, run: SimulationFn, *, quick: bool = False, seed: int = 0,
     simulation's own (see ``add_arguments``)."""
     record = RunRecord(name, out)
     metrics = run(record, quick=quick, seed=seed, **options)
-    print(f"results: {record.path}")
+    logging.getLogger("neuroai").info("results: %s", record.path)
     return record, metrics
 
 
@@ -103,6 +106,31 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="short version, well under a minute")
     parser.add_argument("--seed", type=_seed, default=0, help="seed of everything random (default 0)")
     parser.add_argument("--out", default="runs", help="root folder of the results (default ./runs)")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
+    verbosity.add_argument("--verbose", action="store_true", help="also print neuroai's debugging messages")
+
+
+def _configure_logging(quiet: bool, verbose: bool) -> None:
+    """The ``neuroai`` logger's messages on stderr: INFO and above (``quiet``: WARNING, ``verbose``: DEBUG)."""
+    logger = logging.getLogger("neuroai")
+    logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter("neuroai: %(message)s"))
+        logger.addHandler(handler)
+
+
+class _Stderr(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is at the time of each message."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # (StreamHandler sets it; the current sys.stderr is always used)
+        pass
 
 
 _MARKUP = [  # (pattern, replacement): reStructuredText and Markdown markup -> plain text
@@ -131,8 +159,11 @@ def _execute_with(module: ModuleType, name: str, prog: str, argv: list[str] | No
         module.add_arguments(parser)
     options = vars(parser.parse_args(argv))
     quick, seed, out = options.pop("quick"), options.pop("seed"), options.pop("out")
+    quiet, verbose = options.pop("quiet"), options.pop("verbose")
+    _configure_logging(quiet, verbose)
     try:
-        execute(name, module.run, quick=quick, seed=seed, out=out, **options)
+        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+            execute(name, module.run, quick=quick, seed=seed, out=out, **options)
     except (ImportError, SweepFailed) as err:  # a missing extra, or nothing that ran: no results to show
         print(f"{prog}: cannot run: {err}", file=sys.stderr)
         return 1

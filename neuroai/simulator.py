@@ -8,7 +8,7 @@ import numpy as np
 from . import backends
 from . import validation as check
 from .network import Network
-from .results import SimulationResult, Spikes
+from .results import SimulationResult, Spikes, Trace
 
 
 class Simulator:
@@ -69,11 +69,38 @@ class Simulator:
             rasters[name] = raster
         return rasters
 
-    def _run(self, rasters: dict[str, np.ndarray], steps: int, windows=None, signals=None) -> SimulationResult:
+    def _run(self, rasters: dict[str, np.ndarray], steps: int, windows=None, signals=None,
+             progress: bool = False) -> SimulationResult:
         start = self.runner.step
         t0 = time.perf_counter()
-        spikes, traces = self.runner.run(rasters, steps, self.network.signal_values(signals, steps, "Simulator"))
+        signal_values = self.network.signal_values(signals, steps, "Simulator")
+        if progress and getattr(self.runner, "target", None) != "cpp_standalone":  # (standalone: one program)
+            spikes, traces = self._run_in_segments(rasters, steps, signal_values)
+        else:
+            spikes, traces = self.runner.run(rasters, steps, signal_values)
         return self._result(start, steps, rasters, spikes, traces, windows, time.perf_counter() - t0)
+
+    def _run_in_segments(self, rasters, steps: int, signals, segments: int = 100):
+        """The run as about ``segments`` consecutive runs, with a progress bar of simulated time: the same
+        numbers as one run (states carry over, and monitors sample at absolute steps)."""
+        from tqdm.auto import tqdm
+
+        size = -(-steps // segments)
+        parts = []
+        with tqdm(total=round(steps * self.network.dt, 6), unit="s", desc=f"{self.backend} run",
+                  dynamic_ncols=True) as bar:
+            for a in range(0, steps, size):
+                b = min(steps, a + size)
+                parts.append(self.runner.run({k: r[a:b] for k, r in rasters.items()}, b - a,
+                                             {k: v[a:b] for k, v in signals.items()}))
+                bar.update(round((b - a) * self.network.dt, 6))
+        spikes = {name: Spikes(np.concatenate([p[0][name].steps for p in parts]),
+                               np.concatenate([p[0][name].indices for p in parts]), first.n)
+                  for name, first in parts[0][0].items()}
+        traces = {key: Trace(np.concatenate([p[1][key].steps for p in parts]),
+                             np.concatenate([p[1][key].values for p in parts]))
+                  for key in parts[0][1]}
+        return spikes, traces
 
     def _result(self, start, steps, rasters, spikes, traces, windows, wall) -> SimulationResult:
         """The run's result, with the spikes of monitored inputs taken from their rasters."""
@@ -83,7 +110,8 @@ class Simulator:
                 spikes[mon.target] = Spikes(st + start, idx, self.network.size(mon.target))
         return SimulationResult(self.backend, self.network.dt, start, steps, spikes, traces, windows, wall)
 
-    def run(self, duration: float, inputs: dict | None = None, signals: dict | None = None) -> SimulationResult:
+    def run(self, duration: float, inputs: dict | None = None, signals: dict | None = None, *,
+            progress: bool = False) -> SimulationResult:
         """Simulate ``duration`` seconds.
 
         inputs: input name -> stimulus values of shape (n,) in [0, 1] for rate
@@ -93,9 +121,10 @@ class Simulator:
         rate (time-series encoders: it stays silent).
         signals: signal name -> a scalar held for the run or one value per
         step, shape (steps,); a signal given nothing is 0.
+        progress: show a progress bar (tqdm) of the simulated time; the numbers are the same.
         """
         steps = self._steps("duration", duration)
-        return self._run(self._encode(inputs, steps), steps, signals=signals)
+        return self._run(self._encode(inputs, steps), steps, signals=signals, progress=bool(progress))
 
     def to_network(self) -> Network:
         """The simulated Network with its weights as they are now: what

@@ -130,7 +130,19 @@ def test_run_passes_quick_and_seed_and_writes_under_out(toy_dir, tmp_path, capsy
     run_dir = only_run(out, "toy")
     config = json.loads((run_dir / "config.json").read_text())
     assert config["seed"] == 5 and config["parameters"] == {"quick": True}
-    assert f"results: {run_dir}" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "toy ran" in captured.out and f"neuroai: results: {run_dir}" in captured.err
+
+
+def test_quiet_prints_nothing_and_still_writes_the_results(toy_dir, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert cli.main(["run", "toy", "--quiet", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert (only_run(out, "toy") / "config.json").is_file()
+    with pytest.raises(SystemExit):
+        cli.main(["run", "toy", "--quiet", "--verbose"])
+    assert "not allowed with" in capsys.readouterr().err
 
 
 def test_a_simulation_s_own_options_reach_run(toy_dir, tmp_path, capsys):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import os
 import re
 import shutil
@@ -347,6 +348,16 @@ if sys.excepthook is brian_excepthook:
 
 _RUNTIME_TARGETS = ("numpy", "cython")
 _STANDALONE = "cpp_standalone"
+_log = logging.getLogger("neuroai")
+_noticed: set[str] = set()
+
+
+def _notice_compilation(target: str) -> None:
+    """Say once per process that a compiled target may be silent for a while on its first run."""
+    if target != "numpy" and target not in _noticed:
+        _noticed.add(target)
+        _log.info("brian2: generating and compiling %s code (tens of seconds for each new network part the "
+                  "first time; cached for later runs)", target)
 
 
 class Runner:
@@ -495,6 +506,7 @@ class Runner:
                 frozen = not gc.get_freeze_count()
                 if frozen:
                     gc.freeze()
+                _notice_compilation(self.target)
                 self.net.run(n_steps * self.dt * b2.second, namespace=namespace)
             finally:
                 if frozen:
