@@ -208,10 +208,11 @@ class SynapseStep:
         # the synapses of each neuron, for finding those a spike reaches: (synapses in that neuron's order,
         # where each neuron's start there, shape (n + 1,))
         n = {"pre": network.size(proj.pre), "post": network.size(proj.post)}
-        self._of_neuron = {}
+        self._of_neuron, self._of_neuron_np = {}, {}
         for side, index in (("pre", proj.pre_idx), ("post", proj.post_idx)):
             order = np.argsort(index, kind="stable")
             starts = np.concatenate([[0], np.cumsum(np.bincount(index, minlength=n[side]))])
+            self._of_neuron_np[side] = (order, starts)
             self._of_neuron[side] = (torch.as_tensor(order), torch.as_tensor(starts))
         early = [key[1] for key, block in compiled.items()
                  if key[0] != "synapses" and "not_refractory" in block.code.co_names]
@@ -270,26 +271,22 @@ class SynapseStep:
         columns = self._reached(side, spikes)
         if len(columns) == 0:
             return
-        arrived = spikes[:, self._index(side, spikes.device)[columns]]
-        # one copy: a spike reached every one of these synapses, so the writes need no mask
-        active = None if len(spikes) == 1 else arrived > 0
-        self._run(block, syn, weight, pre, post, step, active, arrived if name == "on_pre" else None, is_open,
-                  columns)
+        one_copy = len(spikes) == 1  # then a spike reached every one of these synapses: the writes need no mask
+        arrived = spikes[:, self._index(side, spikes.device)[columns]] if name == "on_pre" or not one_copy else None
+        self._run(block, syn, weight, pre, post, step, None if one_copy else arrived > 0,
+                  arrived if name == "on_pre" else None, is_open, columns)
 
     def _reached(self, side: str, spikes: torch.Tensor) -> torch.Tensor:
-        """The synapses (sorted) of the ``side`` neurons that spike in any copy."""
+        """The synapses (sorted) of the ``side`` neurons that spike in any copy. On the CPU numpy does
+        it (a step has few spikes, and numpy's small operations cost a fraction of torch's)."""
+        if spikes.device.type == "cpu":
+            return torch.from_numpy(_synapses_of(np.flatnonzero(spikes.detach().numpy().any(0)),
+                                                 *self._of_neuron_np[side], np))
         fired = spikes.detach().any(0).nonzero().squeeze(1)
-        if len(fired) == 0:
-            return fired
         order, starts = self._of_neuron[side]
         if order.device != spikes.device:
             order, starts = self._of_neuron[side] = order.to(spikes.device), starts.to(spikes.device)
-        if len(fired) == 1:  # (the common case: one neuron's synapses, already in order)
-            return order[starts[fired[0]]:starts[fired[0] + 1]]
-        first, counts = starts[fired], starts[fired + 1] - starts[fired]
-        within = torch.arange(int(counts.sum()), device=spikes.device) - torch.repeat_interleave(
-            torch.cumsum(counts, 0) - counts, counts)
-        return order[torch.repeat_interleave(first, counts) + within].sort().values
+        return _synapses_of(fired, order, starts, torch)
 
     def _index(self, side: str, device) -> torch.Tensor:
         """Each synapse's pre- or postsynaptic neuron (n_synapses,), on ``device``."""
@@ -328,6 +325,20 @@ class SynapseStep:
         for neurons, written in ((pre, env_pre), (post, env_post)):
             neurons.update((k, written[k]) for k in neurons)
         return env
+
+
+def _synapses_of(fired, order, starts, xp):
+    """The synapses of the neurons ``fired``, sorted: ``order`` lists the synapses neuron by neuron, neuron
+    k's from ``starts[k]`` to ``starts[k + 1]``. ``xp``: numpy (arrays) or torch (tensors)."""
+    if len(fired) <= 1:  # (the common cases: no neuron, or one neuron's synapses, already in order)
+        return order[:0] if len(fired) == 0 else order[int(starts[fired[0]]):int(starts[fired[0] + 1])]
+    first, counts = starts[fired], starts[fired + 1] - starts[fired]
+    offsets = xp.cumsum(counts, 0) - counts
+    if xp is np:
+        within = np.arange(counts.sum()) - np.repeat(offsets, counts)
+        return np.sort(order[np.repeat(first, counts) + within])
+    within = torch.arange(int(counts.sum()), device=order.device) - torch.repeat_interleave(offsets, counts)
+    return order[torch.repeat_interleave(first, counts) + within].sort().values
 
 
 def _capture(brian2_backend, network, proj):
