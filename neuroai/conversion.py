@@ -50,10 +50,10 @@ IF_TAU_STEPS = 1e17
 class Conversion:
     """The converted network and its normalization.
 
-    network: the spiking network (see :func:`ann_to_network`).
-    scales: :math:`(\\lambda_0, \\lambda_1, ..., \\lambda_L)`, with
-        :math:`\\lambda_0 = 1`; layer l's weights are the ANN's times
-        :math:`\\lambda_{l-1} / \\lambda_l`.
+    - network: the spiking network (see :func:`ann_to_network`).
+    - scales: :math:`(\\lambda_0, \\lambda_1, ..., \\lambda_L)`, with
+      :math:`\\lambda_0 = 1`; layer l's weights are the ANN's times
+      :math:`\\lambda_{l-1} / \\lambda_l`.
     """
 
     network: Network
@@ -137,17 +137,17 @@ def ann_to_network(mlp: MLP, calibration_x, *, percentile: float = 99.9, dt: flo
     ``RegularRate(max_rate)``: deterministic, evenly spaced spikes at a rate
     proportional to each pixel, so the network's response is deterministic.
 
-    mlp: a :class:`~neuroai.models.MLP` with ``activation="relu"``,
-        ``bias=False``, ``batch_norm=False`` (dropout is allowed: it is
-        inactive at evaluation).
-    calibration_x: images (n_samples, ...) in [0, 1], e.g. the training set.
-    percentile: see :func:`normalize_weights`.
-    dt: the network's time step (s).
-    max_rate: rate of a white pixel (Hz) for the default encoder, default
-        ``1 / dt`` (one spike per step: rates are then the activations
-        over :math:`\\lambda` per step). Give it or ``encoder``, not both.
-    encoder: a :class:`~neuroai.coding.RegularRate` or
-        :class:`~neuroai.coding.PoissonRate` instead of the default.
+    - mlp: a :class:`~neuroai.models.MLP` with ``activation="relu"``,
+      ``bias=False``, ``batch_norm=False`` (dropout is allowed: it is
+      inactive at evaluation).
+    - calibration_x: images (n_samples, ...) in [0, 1], e.g. the training set.
+    - percentile: see :func:`normalize_weights`.
+    - dt: the network's time step (s).
+    - max_rate: rate of a white pixel (Hz) for the default encoder, default
+      ``1 / dt`` (one spike per step: rates are then the activations
+      over :math:`\\lambda` per step). Give it or ``encoder``, not both.
+    - encoder: a :class:`~neuroai.coding.RegularRate` or
+      :class:`~neuroai.coding.PoissonRate` instead of the default.
 
     Returns a :class:`Conversion` (the network and the scales :math:`\\lambda`).
     """

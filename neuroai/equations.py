@@ -97,27 +97,27 @@ class NeuronModel:
                           reset="v = -10", refractory=2e-3, method="euler",
                           parameters={"tau": 10e-3, "I_ext": 0.5})
 
-    equations: differential equations (``dx/dt = ... : unit``, flags such as
-        ``(unless refractory)``), subexpressions (``I = ... : amp``) and
-        declared variables (``w : volt``); every differential equation's
-        variable and every declared variable is a state variable of the
-        population (``v`` is the one ``v_init`` sets; give the others with
-        ``add_population(..., init={...})``; they start at 0 otherwise).
-    threshold: a condition (``"v > v_th"``); a spike where it is true. The
-        torch backend differentiates through its comparison with a surrogate
-        gradient. None: the neuron never spikes.
-    reset: statements run for the neurons that spiked (``"v = v_r\nw += b"``).
-    refractory: seconds (float or Brian2 quantity), rounded to whole steps:
-        after a spike the neuron cannot spike again for that long, and
-        variables flagged ``(unless refractory)`` are not integrated and
-        take no synaptic input.
-    method: Brian2's integration method (``"exact"``, ``"euler"``,
-        ``"exponential_euler"``, ``"rk2"``, ``"rk4"``, ``"heun"``, ...) or a
-        sequence of them to try in order; None: Brian2's default choice.
-    parameters: name -> value of every other identifier the equations,
-        threshold and reset use: an SI float, a Brian2 quantity, or an array
-        of shape (n,) (one value per neuron; such a parameter becomes a
-        constant state variable of the population).
+    - equations: differential equations (``dx/dt = ... : unit``, flags such as
+      ``(unless refractory)``), subexpressions (``I = ... : amp``) and
+      declared variables (``w : volt``); every differential equation's
+      variable and every declared variable is a state variable of the
+      population (``v`` is the one ``v_init`` sets; give the others with
+      ``add_population(..., init={...})``; they start at 0 otherwise).
+    - threshold: a condition (``"v > v_th"``); a spike where it is true. The
+      torch backend differentiates through its comparison with a surrogate
+      gradient. None: the neuron never spikes.
+    - reset: statements run for the neurons that spiked (``"v = v_r\nw += b"``).
+    - refractory: seconds (float or Brian2 quantity), rounded to whole steps:
+      after a spike the neuron cannot spike again for that long, and
+      variables flagged ``(unless refractory)`` are not integrated and
+      take no synaptic input.
+    - method: Brian2's integration method (``"exact"``, ``"euler"``,
+      ``"exponential_euler"``, ``"rk2"``, ``"rk4"``, ``"heun"``, ...) or a
+      sequence of them to try in order; None: Brian2's default choice.
+    - parameters: name -> value of every other identifier the equations,
+      threshold and reset use: an SI float, a Brian2 quantity, or an array
+      of shape (n,) (one value per neuron; such a parameter becomes a
+      constant state variable of the population).
 
     Synaptic input: projections onto a population of this model use
     :class:`~neuroai.Delta` synapses aimed at one of its state variables
@@ -275,28 +275,28 @@ class SynapseModel:
             parameters=dict(tau_pre=20e-3, tau_post=20e-3, a_plus=0.01, a_minus=0.0105, w_max=1.0))
         net.connect("inp", "p", weight=0.5, synapse_model=stdp)
 
-    model: per-synapse variables (``w : 1``), differential equations flagged
-        ``(clock-driven)`` (integrated every step) or ``(event-driven)``
-        (integrated exactly from the last event when a spike arrives),
-        subexpressions, and summed variables (``I_syn_post = g*s : 1
-        (summed)``: the target neuron's variable ``I_syn``, declared in its
-        model, is set every step to the sum over its synapses).
-    on_pre: statements run for each synapse when its presynaptic spike
-        arrives (after the projection's delay): they read and change
-        synaptic variables and the neurons' variables, named with a
-        ``_pre`` or ``_post`` suffix (``v_post += w`` is how a spike acts
-        on its target at all). None: nothing happens.
-    on_post: statements run when the postsynaptic neuron spikes. None: nothing.
-    parameters: name -> value of every other identifier (SI float or Brian2
-        quantity; a float's unit is inferred from the equations once the
-        model is connected and its ``_pre``/``_post`` variables are known).
-    method: Brian2's integration method of the clock-driven equations (as
-        for :class:`NeuronModel`); None: Brian2's default choice.
-    weight: the per-synapse variable that ``connect``'s ``weight`` sets,
-        that training changes (gradients flow into it where a statement adds
-        it to a neuron's variable on a spike) and that ``to_network`` reads back.
-    init: starting value of other per-synapse variables (name -> SI float or
-        quantity, one value for all synapses); the others start at 0.
+    - model: per-synapse variables (``w : 1``), differential equations flagged
+      ``(clock-driven)`` (integrated every step) or ``(event-driven)``
+      (integrated exactly from the last event when a spike arrives),
+      subexpressions, and summed variables (``I_syn_post = g*s : 1
+      (summed)``: the target neuron's variable ``I_syn``, declared in its
+      model, is set every step to the sum over its synapses).
+    - on_pre: statements run for each synapse when its presynaptic spike
+      arrives (after the projection's delay): they read and change
+      synaptic variables and the neurons' variables, named with a
+      ``_pre`` or ``_post`` suffix (``v_post += w`` is how a spike acts
+      on its target at all). None: nothing happens.
+    - on_post: statements run when the postsynaptic neuron spikes. None: nothing.
+    - parameters: name -> value of every other identifier (SI float or Brian2
+      quantity; a float's unit is inferred from the equations once the
+      model is connected and its ``_pre``/``_post`` variables are known).
+    - method: Brian2's integration method of the clock-driven equations (as
+      for :class:`NeuronModel`); None: Brian2's default choice.
+    - weight: the per-synapse variable that ``connect``'s ``weight`` sets,
+      that training changes (gradients flow into it where a statement adds
+      it to a neuron's variable on a spike) and that ``to_network`` reads back.
+    - init: starting value of other per-synapse variables (name -> SI float or
+      quantity, one value for all synapses); the others start at 0.
 
     Event order is Brian2's: summed variables and clock-driven equations
     before the neurons' integration; then thresholds; then the ``on_pre``

@@ -260,26 +260,26 @@ class Network:
                 name: str | None = None) -> Projection:
         """Project ``pre`` (population or input, object or name) onto population ``post``.
 
-        connectivity: :class:`AllToAll` (default), :class:`OneToOne`,
-            :class:`FixedProbability` or :class:`Explicit`.
-        weight: a scalar, an array of shape (n_pre, n_post) read at the
-            connected positions, an array of one value per synapse, or an
-            initializer. Units of the target variable (see ``synapse``).
-        synapse: :class:`Delta` (default), :class:`ExponentialCurrent` or
-            :class:`ExponentialConductance` (LIF targets).
-        sign: ``"excitatory"`` or ``"inhibitory"`` to give weights as
-            non-negative magnitudes with a fixed sign (Dale's law); None for
-            signed weights.
-        delay: axonal delay in seconds, rounded to whole steps.
-        plasticity: a learning rule such as :class:`neuroai.plasticity.STDP`
-            (its bounds must hold the initial weights), or None for fixed weights.
-        normalization: a :class:`neuroai.plasticity.SynapticNormalization`
-            keeping each target neuron's summed weight fixed, or None.
-        synapse_model: a :class:`neuroai.SynapseModel`, the synapses written
-            as equations: its statements say what a spike does (and how the
-            synapse learns), so it takes the place of ``synapse``, ``sign``,
-            ``plasticity`` and ``normalization``; ``weight`` sets its weight
-            variable (in that variable's units).
+        - connectivity: :class:`AllToAll` (default), :class:`OneToOne`,
+          :class:`FixedProbability` or :class:`Explicit`.
+        - weight: a scalar, an array of shape (n_pre, n_post) read at the
+          connected positions, an array of one value per synapse, or an
+          initializer. Units of the target variable (see ``synapse``).
+        - synapse: :class:`Delta` (default), :class:`ExponentialCurrent` or
+          :class:`ExponentialConductance` (LIF targets).
+        - sign: ``"excitatory"`` or ``"inhibitory"`` to give weights as
+          non-negative magnitudes with a fixed sign (Dale's law); None for
+          signed weights.
+        - delay: axonal delay in seconds, rounded to whole steps.
+        - plasticity: a learning rule such as :class:`neuroai.plasticity.STDP`
+          (its bounds must hold the initial weights), or None for fixed weights.
+        - normalization: a :class:`neuroai.plasticity.SynapticNormalization`
+          keeping each target neuron's summed weight fixed, or None.
+        - synapse_model: a :class:`neuroai.SynapseModel`, the synapses written
+          as equations: its statements say what a spike does (and how the
+          synapse learns), so it takes the place of ``synapse``, ``sign``,
+          ``plasticity`` and ``normalization``; ``weight`` sets its weight
+          variable (in that variable's units).
         """
         pre = getattr(pre, "name", pre)
         post = getattr(post, "name", post)

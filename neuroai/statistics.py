@@ -136,9 +136,9 @@ def firing_rates(result: SimulationResult, population: str, *, method: str = "au
 def isi_cv(source, population: str | None = None, *, min_intervals: int = 2, method: str = "auto") -> np.ndarray:
     """Coefficient of variation of the inter-spike intervals of each train, shape (n,).
 
-    source: a :class:`~neuroai.SimulationResult` (then ``population`` names the
-        population) or a sequence of spike trains (seconds).
-    min_intervals: trains with fewer intervals get NaN (at least 1).
+    - source: a :class:`~neuroai.SimulationResult` (then ``population`` names the
+      population) or a sequence of spike trains (seconds).
+    - min_intervals: trains with fewer intervals get NaN (at least 1).
     """
     owner = "isi_cv"
     min_intervals = check.integer(owner, "min_intervals", min_intervals, minimum=1)

@@ -21,10 +21,11 @@ def train_val_test_split(n_or_labels, val: float = 0.15, test: float = 0.15, *, 
                          stratify: bool = True) -> Split:
     """Split ``n`` samples (or the samples of a label array) at random.
 
-    n_or_labels: the number of samples, or the labels (shape (n,)); with
-        labels and ``stratify=True`` every class is split in the same
-        proportions (rounded per class).
-    val, test: fractions in [0, 1) with ``val + test < 1``.
+    - n_or_labels: the number of samples, or the labels (shape (n,)); with
+      labels and ``stratify=True`` every class is split in the same
+      proportions (rounded per class).
+    - val, test: fractions in [0, 1) with ``val + test < 1``.
+
     Returns a :class:`Split` of sorted index arrays; the same seed gives the same split.
     """
     val = check.real("train_val_test_split", "val", val, nonnegative=True)

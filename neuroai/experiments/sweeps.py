@@ -82,14 +82,14 @@ def grid(**axes) -> list[dict]:
 class Sweep:
     """The results of :func:`sweep`.
 
-    rows: one dict per metric row, in the order of the cells: the cell's
-        parameters, the metrics ``fn`` returned, then ``status`` ("ok" or
-        "failed"), ``error`` ("" or "ExceptionType: message") and ``seconds``
-        (the cell's wall time). A failed cell has one row, without metrics.
-    failed: one dict per failed cell: ``params``, ``error`` and ``traceback``
-        (its text, from the process that ran the cell).
-    axes: the parameter names, in order.
-    out: the results folder, or None.
+    - rows: one dict per metric row, in the order of the cells: the cell's
+      parameters, the metrics ``fn`` returned, then ``status`` ("ok" or
+      "failed"), ``error`` ("" or "ExceptionType: message") and ``seconds``
+      (the cell's wall time). A failed cell has one row, without metrics.
+    - failed: one dict per failed cell: ``params``, ``error`` and ``traceback``
+      (its text, from the process that ran the cell).
+    - axes: the parameter names, in order.
+    - out: the results folder, or None.
     """
 
     rows: list[dict]
@@ -111,9 +111,10 @@ class Sweep:
         """Mean, standard deviation and count of ``metric`` for each
         combination of the ``by`` columns, over all other axes (the seeds).
 
-        metric: the name of a metric ``fn`` returned.
-        by: a column name or a list of them; default every axis but ``seed``
-            (an empty list pools every row into one group).
+        - metric: the name of a metric ``fn`` returned.
+        - by: a column name or a list of them; default every axis but ``seed``
+          (an empty list pools every row into one group).
+
         Failed rows and rows without ``metric`` are left out. Returns one dict
         per group, in order of first appearance: the ``by`` values, then
         ``mean``, ``std`` (sample standard deviation, ddof=1; NaN when n is 1)
@@ -176,29 +177,29 @@ def sweep(fn: Callable[..., Mapping | list], cells: Sequence[Mapping], *, out: s
           progress: bool = True) -> Sweep:
     """Call ``fn(**cell)`` for every cell and gather the metrics it returns.
 
-    fn: the function run for each cell. It returns a dict of metrics (one
-        row) or a list of dicts (several rows, e.g. one per epoch). With
-        ``executor="process"`` it must be picklable: a function defined at the
-        top level of a module (not a lambda, not a function inside a function).
-    cells: a list of dicts of keyword arguments for ``fn``, e.g. from :func:`grid`.
-    out: a folder for the results (created if needed), or None to keep them
-        in memory only. With ``out`` the parameters must be JSON-serializable
-        (numbers, strings, lists, dicts, paths, numpy values): they name the
-        cell's record ``out/cells/<key>.json``, written as soon as it finishes.
-        ``out/results.csv`` is written at the end.
-    executor: "serial" runs the cells one after another in this process;
-        "process" in a pool of worker processes (``concurrent.futures``;
-        forked on Linux, so they inherit every loaded module, spawned
-        elsewhere or once CUDA is initialized here); "ray" as Ray tasks
-        (``pip install "neuroai[distributed]"``; uses the running Ray if
-        ``ray.init`` was called, otherwise starts a local one).
-    workers: the number of worker processes for "process" (default
-        ``os.cpu_count()``), or of CPUs for a local Ray (default all);
-        "serial" ignores it.
-    resume: with ``out``, skip the cells whose record says they finished
-        without error; failed, interrupted and new cells run. False runs
-        every cell again.
-    progress: show a tqdm progress bar.
+    - fn: the function run for each cell. It returns a dict of metrics (one
+      row) or a list of dicts (several rows, e.g. one per epoch). With
+      ``executor="process"`` it must be picklable: a function defined at the
+      top level of a module (not a lambda, not a function inside a function).
+    - cells: a list of dicts of keyword arguments for ``fn``, e.g. from :func:`grid`.
+    - out: a folder for the results (created if needed), or None to keep them
+      in memory only. With ``out`` the parameters must be JSON-serializable
+      (numbers, strings, lists, dicts, paths, numpy values): they name the
+      cell's record ``out/cells/<key>.json``, written as soon as it finishes.
+      ``out/results.csv`` is written at the end.
+    - executor: "serial" runs the cells one after another in this process;
+      "process" in a pool of worker processes (``concurrent.futures``;
+      forked on Linux, so they inherit every loaded module, spawned
+      elsewhere or once CUDA is initialized here); "ray" as Ray tasks
+      (``pip install "neuroai[distributed]"``; uses the running Ray if
+      ``ray.init`` was called, otherwise starts a local one).
+    - workers: the number of worker processes for "process" (default
+      ``os.cpu_count()``), or of CPUs for a local Ray (default all);
+      "serial" ignores it.
+    - resume: with ``out``, skip the cells whose record says they finished
+      without error; failed, interrupted and new cells run. False runs
+      every cell again.
+    - progress: show a tqdm progress bar.
 
     Returns a :class:`Sweep`; warns (RuntimeWarning) naming the failed cells, if any, and raises
     :class:`SweepFailed` if every cell failed.

@@ -73,12 +73,12 @@ def to_neo(result: SimulationResult, *, units: dict[str, str] | None = None, net
            name: str | None = None) -> "neo.Block":
     """The spikes and traces of ``result`` as a ``neo.Block`` (layout in the module docstring).
 
-    units: trace key (``"target.variable"``) or variable name -> a unit string
-        Neo understands (``"V"``, ``"mV"``, ``"A"``, ``"dimensionless"``); the
-        values are taken to be *in* that unit, not converted.
-    network: the Network that produced ``result``, used only to give the
-        traces of physical populations their units (volts, amperes).
-    name: name of the Block (default ``"neuroai <backend> run"``).
+    - units: trace key (``"target.variable"``) or variable name -> a unit string
+      Neo understands (``"V"``, ``"mV"``, ``"A"``, ``"dimensionless"``); the
+      values are taken to be *in* that unit, not converted.
+    - network: the Network that produced ``result``, used only to give the
+      traces of physical populations their units (volts, amperes).
+    - name: name of the Block (default ``"neuroai <backend> run"``).
     """
     if not isinstance(result, SimulationResult):
         raise TypeError(f"to_neo: 'result' must be a neuroai.SimulationResult, got {type(result).__name__}")

@@ -75,14 +75,14 @@ def critical_points(function: BenchmarkFunction, n_starts: int = 64, seed: int =
     """Critical points of ``function`` in a box, found by Newton's method from random starts.
 
     Args:
-        function: the function (float64 throughout).
-        n_starts: number of starts, drawn uniformly in ``bounds`` from
-            ``numpy.random.default_rng(seed)``.
-        seed: seed of the starts.
-        bounds: ``(low, high)`` per coordinate (default ``function.bounds``).
-        tol: a point is critical when ``||grad f|| <= tol``.
-        eigen_tol: passed to :func:`classify` as its ``tol``.
-        max_iter: the most Newton iterations.
+        - function: the function (float64 throughout).
+        - n_starts: number of starts, drawn uniformly in ``bounds`` from
+          ``numpy.random.default_rng(seed)``.
+        - seed: seed of the starts.
+        - bounds: ``(low, high)`` per coordinate (default ``function.bounds``).
+        - tol: a point is critical when ``||grad f|| <= tol``.
+        - eigen_tol: passed to :func:`classify` as its ``tol``.
+        - max_iter: the most Newton iterations.
 
     All starts iterate together as one batch: ``x <- x - pinv(H(x)) grad f(x)``
     with gradients and Hessians from ``torch.func.vmap``; the pseudo-inverse

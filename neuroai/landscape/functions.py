@@ -39,15 +39,15 @@ class BenchmarkFunction:
     """A test function ``f: R^dim -> R`` with what is known about it.
 
     Attributes:
-        name: registry name, e.g. ``"rosenbrock"``.
-        fn: ``fn(x)`` maps a tensor ``[..., dim]`` to ``[...]``; differentiable
-            (autograd and ``torch.func``), any floating dtype and device.
-        dim: the number of coordinates.
-        minima: the global minimizers, each a tuple of ``dim`` floats; empty
-            when the function has no minimum.
-        minimum_value: ``f`` at the global minima, or ``None`` when unbounded below.
-        bounds: ``(low, high)`` per coordinate: the usual plotting/search domain.
-        start: a standard starting point, ``dim`` floats.
+        - name: registry name, e.g. ``"rosenbrock"``.
+        - fn: ``fn(x)`` maps a tensor ``[..., dim]`` to ``[...]``; differentiable
+          (autograd and ``torch.func``), any floating dtype and device.
+        - dim: the number of coordinates.
+        - minima: the global minimizers, each a tuple of ``dim`` floats; empty
+          when the function has no minimum.
+        - minimum_value: ``f`` at the global minima, or ``None`` when unbounded below.
+        - bounds: ``(low, high)`` per coordinate: the usual plotting/search domain.
+        - start: a standard starting point, ``dim`` floats.
 
     Calling the object evaluates ``fn``; lists and numpy arrays are converted
     to float64 tensors first.

@@ -38,14 +38,14 @@ class HessianOperator(Objective):
     norm.
 
     Args:
-        model, loss_fn, data, params, num_batches: see :class:`Objective`.
-        mode: ``"forward-over-reverse"`` (``jvp(grad(L))``),
-            ``"reverse-over-forward"`` (``grad(jvp(L))``) or ``"auto"``: the
-            first, unless a trial product on the first batch raises, then the second.
+        - model, loss_fn, data, params, num_batches: see :class:`Objective`.
+        - mode: ``"forward-over-reverse"`` (``jvp(grad(L))``),
+          ``"reverse-over-forward"`` (``grad(jvp(L))``) or ``"auto"``: the
+          first, unless a trial product on the first batch raises, then the second.
 
     Attributes:
-        theta: the parameters where ``H`` is evaluated, shape ``[n]``.
-        mode: the mode in use.
+        - theta: the parameters where ``H`` is evaluated, shape ``[n]``.
+        - mode: the mode in use.
     """
 
     MODES = ("auto", "forward-over-reverse", "reverse-over-forward")

@@ -49,13 +49,13 @@ def keskar_sharpness(model: nn.Module, loss_fn: LossFn, data: Any, *, epsilon: f
     """Keskar et al.'s epsilon-sharpness by projected gradient ascent in the box.
 
     Args:
-        model, loss_fn, data, params, num_batches: the loss ``L`` over the
-            selected parameters (see :class:`~neuroai.landscape._objective.Objective`).
-        epsilon: relative box size (Keskar et al. use ``1e-3`` and ``5e-4``); ``>= 0``.
-        steps: ascent steps (each costs one gradient of ``L``).
-        step_size: step as a fraction of the box half-width (default ``2.5 / steps``).
-        random_start: start from a uniform random point of the box (else from ``x``).
-        seed: int or ``torch.Generator`` for the random start.
+        - model, loss_fn, data, params, num_batches: the loss ``L`` over the
+          selected parameters (see :class:`~neuroai.landscape._objective.Objective`).
+        - epsilon: relative box size (Keskar et al. use ``1e-3`` and ``5e-4``); ``>= 0``.
+        - steps: ascent steps (each costs one gradient of ``L``).
+        - step_size: step as a fraction of the box half-width (default ``2.5 / steps``).
+        - random_start: start from a uniform random point of the box (else from ``x``).
+        - seed: int or ``torch.Generator`` for the random start.
 
     Returns:
         :class:`Sharpness`; ``sharpness`` is in percent.

@@ -32,16 +32,16 @@ def random_direction(model: nn.Module, *, normalization: str | None = "filter", 
     """A random direction ``{name: tensor shaped like the parameter}``.
 
     Args:
-        model: gives the parameters ``theta``.
-        normalization: ``"filter"`` (each filter ``d[i]`` scaled to
-            ``||theta[i]||``), ``"layer"`` (each tensor scaled to
-            ``||theta||`` of that tensor) or ``None`` (raw standard normal).
-        ignore_1d: zero the direction of parameters with ``ndim <= 1``
-            (biases, batch-norm scales and shifts), as Li et al.; when
-            ``False`` they get a copy of the parameter itself (Li et al.'s
-            alternative).
-        seed: int or ``torch.Generator``; entries drawn on the CPU in model order.
-        params: restrict to some named parameters (others get no entry).
+        - model: gives the parameters ``theta``.
+        - normalization: ``"filter"`` (each filter ``d[i]`` scaled to
+          ``||theta[i]||``), ``"layer"`` (each tensor scaled to
+          ``||theta||`` of that tensor) or ``None`` (raw standard normal).
+        - ignore_1d: zero the direction of parameters with ``ndim <= 1``
+          (biases, batch-norm scales and shifts), as Li et al.; when
+          ``False`` they get a copy of the parameter itself (Li et al.'s
+          alternative).
+        - seed: int or ``torch.Generator``; entries drawn on the CPU in model order.
+        - params: restrict to some named parameters (others get no entry).
     """
     if normalization not in ("filter", "layer", None):
         raise ValueError(f"normalization must be 'filter', 'layer' or None, got {normalization!r}")
@@ -159,9 +159,10 @@ def loss_slice_2d(model: nn.Module, loss_fn: LossFn, data: Any, *,
     """Mean batch loss on the plane ``theta + alpha d1 + beta d2`` (Li et al. 2018).
 
     Args:
-        directions: ``(d1, d2)``; default two :func:`random_direction` draws
-            from one generator seeded with ``seed``.
-        alphas, betas: default ``linspace(-1, 1, 21)`` each.
+        - directions: ``(d1, d2)``; default two :func:`random_direction` draws
+          from one generator seeded with ``seed``.
+        - alphas, betas: default ``linspace(-1, 1, 21)`` each.
+
         Others as :func:`loss_slice_1d`.
     """
     alphas = _grid(torch.linspace(-1, 1, 21) if alphas is None else alphas, "alphas")

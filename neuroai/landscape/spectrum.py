@@ -48,11 +48,11 @@ def _rademacher(shape: tuple[int, ...], gen: torch.Generator, like: HessianOpera
 class Lanczos(NamedTuple):
     """A Lanczos run of ``m`` steps: ``Q H Q^T = T``, ``T`` tridiagonal.
 
-    alpha: diagonal of ``T``, shape ``[m]``.
-    beta: off-diagonal of ``T``, shape ``[m - 1]``.
-    basis: the orthonormal Lanczos vectors ``Q``, shape ``[m, n]``.
-    residual: ``beta_m``, the norm of the next (unused) Lanczos vector;
-        ``0`` when the run found an invariant subspace.
+    - alpha: diagonal of ``T``, shape ``[m]``.
+    - beta: off-diagonal of ``T``, shape ``[m - 1]``.
+    - basis: the orthonormal Lanczos vectors ``Q``, shape ``[m, n]``.
+    - residual: ``beta_m``, the norm of the next (unused) Lanczos vector;
+      ``0`` when the run found an invariant subspace.
     """
 
     alpha: Tensor
@@ -66,11 +66,11 @@ def lanczos(matvec: Callable[[Tensor], Tensor], v0: Tensor, num_iter: int,
     """Lanczos tridiagonalization with full reorthogonalization.
 
     Args:
-        matvec: ``v -> H v`` for a symmetric ``H``, vectors of shape ``[n]``.
-        v0: starting vector ``[n]`` (normalized here).
-        num_iter: at most this many steps (``<= n``).
-        stop: optional ``stop(alpha, beta, basis, beta_next) -> bool``, asked
-            after every step, to end early (e.g. when Ritz values converged).
+        - matvec: ``v -> H v`` for a symmetric ``H``, vectors of shape ``[n]``.
+        - v0: starting vector ``[n]`` (normalized here).
+        - num_iter: at most this many steps (``<= n``).
+        - stop: optional ``stop(alpha, beta, basis, beta_next) -> bool``, asked
+          after every step, to end early (e.g. when Ritz values converged).
 
     The run also ends when the Krylov space becomes invariant
     (``beta < 1e-10 * ||T||``).
@@ -179,21 +179,21 @@ def top_eigenvalues(model: nn.Module | HessianOperator, loss_fn: LossFn | None =
     """The ``k`` top eigenvalues of the Hessian and their eigenvectors.
 
     Args:
-        model, loss_fn, data, params, num_batches: the Hessian (see module doc).
-        k: how many eigenpairs (``1 <= k <= n``).
-        method: ``"lanczos"`` (full reorthogonalization; stops when the ``k``
-            Ritz residuals ``|beta_m s_mi|`` fall below ``tol * |lambda_1|``) or
-            ``"power"`` (power iteration, deflated by projecting out the
-            eigenvectors already found; stops when the Rayleigh quotient changes
-            by less than ``tol`` relative).
-        which: ``"largest"`` (algebraically largest; the default) or
-            ``"magnitude"`` (largest ``|lambda|``, the sharpest directions
-            whatever their sign). Power iteration finds ``"largest"`` by
-            first finding ``|lambda|_max`` and iterating on ``H + |lambda|_max I``.
-        max_iter: Lanczos steps, or power iterations per eigenvalue (default
-            ``min(n, max(60, 4k))`` and 1000).
-        tol: relative tolerance.
-        seed: int or ``torch.Generator`` for the starting vectors.
+        - model, loss_fn, data, params, num_batches: the Hessian (see module doc).
+        - k: how many eigenpairs (``1 <= k <= n``).
+        - method: ``"lanczos"`` (full reorthogonalization; stops when the ``k``
+          Ritz residuals ``|beta_m s_mi|`` fall below ``tol * |lambda_1|``) or
+          ``"power"`` (power iteration, deflated by projecting out the
+          eigenvectors already found; stops when the Rayleigh quotient changes
+          by less than ``tol`` relative).
+        - which: ``"largest"`` (algebraically largest; the default) or
+          ``"magnitude"`` (largest ``|lambda|``, the sharpest directions
+          whatever their sign). Power iteration finds ``"largest"`` by
+          first finding ``|lambda|_max`` and iterating on ``H + |lambda|_max I``.
+        - max_iter: Lanczos steps, or power iterations per eigenvalue (default
+          ``min(n, max(60, 4k))`` and 1000).
+        - tol: relative tolerance.
+        - seed: int or ``torch.Generator`` for the starting vectors.
 
     Returns:
         :class:`Eigenpairs` ``(eigenvalues [k], eigenvectors [k, n])``, sorted
@@ -306,12 +306,12 @@ def hessian_trace(model: nn.Module | HessianOperator, loss_fn: LossFn | None = N
     the variance of one probe is ``2 sum_{i != j} H_ij^2``.
 
     Args:
-        model, loss_fn, data, params, num_batches: the Hessian (see module doc).
-        num_probes: ``P``, the number of probe vectors.
-        probe_batch: probes per vectorized (``vmap``) Hessian-vector product;
-            ``None``: all at once; ``1``: one at a time (for models ``vmap``
-            cannot handle).
-        seed: int or ``torch.Generator`` for the probes.
+        - model, loss_fn, data, params, num_batches: the Hessian (see module doc).
+        - num_probes: ``P``, the number of probe vectors.
+        - probe_batch: probes per vectorized (``vmap``) Hessian-vector product;
+          ``None``: all at once; ``1``: one at a time (for models ``vmap``
+          cannot handle).
+        - seed: int or ``torch.Generator`` for the probes.
     """
     H = as_operator(model, loss_fn, data, params, num_batches)
     P = check_positive_int("num_probes", num_probes)
@@ -331,12 +331,12 @@ def hessian_trace(model: nn.Module | HessianOperator, loss_fn: LossFn | None = N
 class SpectralDensity(NamedTuple):
     """A smoothed eigenvalue density from stochastic Lanczos quadrature.
 
-    grid: eigenvalue axis, shape ``[P]``.
-    density: ``rho(t)`` on the grid, shape ``[P]``; integrates to ~1.
-    nodes: Ritz values of each run, shape ``[runs, m]`` (zero-padded).
-    weights: their quadrature weights, shape ``[runs, m]``; each row sums to 1
-        (padding has weight 0).
-    sigma: the Gaussian kernel width (eigenvalue units).
+    - grid: eigenvalue axis, shape ``[P]``.
+    - density: ``rho(t)`` on the grid, shape ``[P]``; integrates to ~1.
+    - nodes: Ritz values of each run, shape ``[runs, m]`` (zero-padded).
+    - weights: their quadrature weights, shape ``[runs, m]``; each row sums to 1
+      (padding has weight 0).
+    - sigma: the Gaussian kernel width (eigenvalue units).
     """
 
     grid: Tensor

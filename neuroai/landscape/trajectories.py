@@ -29,18 +29,18 @@ class Trajectory:
     """The path of one optimizer run; ``n`` is the number of steps taken.
 
     Attributes:
-        points: ``[n + 1, dim]``: the start, then the point after each step.
-        values: ``[n + 1]``: ``f`` at each point.
-        grad_norms: ``[n + 1]``: the Euclidean norm of ``grad f`` at each point.
-        steps_to_tol: the first step ``k`` with ``f(points[k]) - minimum_value
-            <= tol`` (0 when the start already is), ``None`` if never reached
-            or when the function has no minimum value.
-        evaluations: how many times the optimizer called the closure
-            (once per step for SGD or Adam, up to ``max_iter`` times for LBFGS).
-        seconds_per_step: mean wall-clock time of one ``optimizer.step``, in
-            seconds (NaN when no step was taken).
-        diverged: the run stopped at a non-finite value (the last entry of
-            ``values``).
+        - points: ``[n + 1, dim]``: the start, then the point after each step.
+        - values: ``[n + 1]``: ``f`` at each point.
+        - grad_norms: ``[n + 1]``: the Euclidean norm of ``grad f`` at each point.
+        - steps_to_tol: the first step ``k`` with ``f(points[k]) - minimum_value
+          <= tol`` (0 when the start already is), ``None`` if never reached
+          or when the function has no minimum value.
+        - evaluations: how many times the optimizer called the closure
+          (once per step for SGD or Adam, up to ``max_iter`` times for LBFGS).
+        - seconds_per_step: mean wall-clock time of one ``optimizer.step``, in
+          seconds (NaN when no step was taken).
+        - diverged: the run stopped at a non-finite value (the last entry of
+          ``values``).
     """
 
     points: np.ndarray
@@ -68,15 +68,15 @@ def trajectory(function: BenchmarkFunction, make_optimizer: Callable[[list[Tenso
     """Run an optimizer on ``function`` and record its path.
 
     Args:
-        function: the function to minimize.
-        make_optimizer: builds the optimizer from the list of parameters
-            (one tensor of shape ``[dim]``), e.g.
-            ``lambda params: torch.optim.SGD(params, lr=1e-3)``.
-        start: the first point, ``dim`` numbers (default ``function.start``).
-        steps: the most ``optimizer.step`` calls (>= 1).
-        tol: stop once ``f - function.minimum_value <= tol`` (>= 0); ignored
-            for functions without a minimum value.
-        dtype: floating dtype of the parameter.
+        - function: the function to minimize.
+        - make_optimizer: builds the optimizer from the list of parameters
+          (one tensor of shape ``[dim]``), e.g.
+          ``lambda params: torch.optim.SGD(params, lr=1e-3)``.
+        - start: the first point, ``dim`` numbers (default ``function.start``).
+        - steps: the most ``optimizer.step`` calls (>= 1).
+        - tol: stop once ``f - function.minimum_value <= tol`` (>= 0); ignored
+          for functions without a minimum value.
+        - dtype: floating dtype of the parameter.
 
     Each step calls ``optimizer.step(closure)``, where ``closure`` zeroes the
     gradients, evaluates ``f``, back-propagates (with ``create_graph`` for

@@ -50,28 +50,28 @@ class SpikingRecurrent(nn.Module):
     ``dS/dU = 1 / (1 + (pi (U - threshold))^2)``.
 
     Args:
-        input_size, hidden_size, layers: as ``torch.nn.RNN``.
-        kind: ``"rleaky"``: ``Linear(input, hidden)`` then ``snn.RLeaky``,
-            ``U_t = beta U_{t-1} + W x_t + V s_{t-1} - threshold s_{t-1}``,
-            ``s_t = [U_t > threshold]`` (all-to-all recurrent weights ``V``
-            on the spikes, reset by subtraction); ``"slstm"``: ``snn.SLSTM``,
-            an ``LSTMCell`` whose hidden state ``h`` is the membrane,
-            ``s_t = [h_t > threshold]``. SLSTM recurs on ``h`` (continuous,
-            as in snnTorch); only its spikes leave the layer.
-        beta: membrane decay per step of the RLeaky neurons (its initial value if
-            learned), in (0, 1); not used by slstm. The default 0.2 suits one step
-            per token or symbol: the membrane mostly reflects the current input,
-            and memory lives in the recurrent spikes (snnTorch's customary 0.9
-            integrates over ~10 inputs; on word-level language modelling it
-            trains to twice the perplexity).
-        threshold: firing threshold, > 0; None: 1 for rleaky (snnTorch's
-            default) and 0.1 for slstm. An SLSTM membrane ``h = o tanh(c)``
-            lies in (-1, 1), so slstm needs a threshold below 1 (at 1 it never fires).
-        learn_beta: one trainable decay per RLeaky neuron (snnTorch clamps it to [0, 1]).
-        learn_threshold: one trainable threshold per neuron.
-        readout: ``"spikes"`` or ``"trace"`` (see above).
-        trace_decay: ``d`` of the trace read-out, in (0, 1).
-        dropout: on the spikes between layers.
+        - input_size, hidden_size, layers: as ``torch.nn.RNN``.
+        - kind: ``"rleaky"``: ``Linear(input, hidden)`` then ``snn.RLeaky``,
+          ``U_t = beta U_{t-1} + W x_t + V s_{t-1} - threshold s_{t-1}``,
+          ``s_t = [U_t > threshold]`` (all-to-all recurrent weights ``V``
+          on the spikes, reset by subtraction); ``"slstm"``: ``snn.SLSTM``,
+          an ``LSTMCell`` whose hidden state ``h`` is the membrane,
+          ``s_t = [h_t > threshold]``. SLSTM recurs on ``h`` (continuous,
+          as in snnTorch); only its spikes leave the layer.
+        - beta: membrane decay per step of the RLeaky neurons (its initial value if
+          learned), in (0, 1); not used by slstm. The default 0.2 suits one step
+          per token or symbol: the membrane mostly reflects the current input,
+          and memory lives in the recurrent spikes (snnTorch's customary 0.9
+          integrates over ~10 inputs; on word-level language modelling it
+          trains to twice the perplexity).
+        - threshold: firing threshold, > 0; None: 1 for rleaky (snnTorch's
+          default) and 0.1 for slstm. An SLSTM membrane ``h = o tanh(c)``
+          lies in (-1, 1), so slstm needs a threshold below 1 (at 1 it never fires).
+        - learn_beta: one trainable decay per RLeaky neuron (snnTorch clamps it to [0, 1]).
+        - learn_threshold: one trainable threshold per neuron.
+        - readout: ``"spikes"`` or ``"trace"`` (see above).
+        - trace_decay: ``d`` of the trace read-out, in (0, 1).
+        - dropout: on the spikes between layers.
 
     ``state``: a tuple with one ``(spikes, membrane)`` (rleaky) or
     ``(synaptic, membrane)`` (slstm) pair of ``(B, hidden)`` tensors per
@@ -249,16 +249,16 @@ class SequenceModel(nn.Module):
       of ``steps`` steps (zeros afterwards); returns ``(steps, B, output_size)``.
 
     Args:
-        cell, layers, bidirectional, dropout: of the core (:func:`make_recurrent`).
-        spiking_options: keyword arguments of a spiking core (:class:`SpikingRecurrent`:
-            ``beta``, ``threshold``, ``learn_beta``, ``learn_threshold``, ``readout``, ``trace_decay``).
-        init: ``"default"`` (torch's / snnTorch's) or ``"orthogonal"``
-            (recurrent weights orthogonal, :func:`orthogonal_init`).
-        forget_bias: an LSTM core's forget-gate bias starts here (1: the gates
-            start half open, so memories survive early training; Gers et al.
-            2000, Jozefowicz et al. 2015).
-        steps: output length of ``"one_to_many"``.
-        seed: seed of the initialization (None: torch's global generator).
+        - cell, layers, bidirectional, dropout: of the core (:func:`make_recurrent`).
+        - spiking_options: keyword arguments of a spiking core (:class:`SpikingRecurrent`:
+          ``beta``, ``threshold``, ``learn_beta``, ``learn_threshold``, ``readout``, ``trace_decay``).
+        - init: ``"default"`` (torch's / snnTorch's) or ``"orthogonal"``
+          (recurrent weights orthogonal, :func:`orthogonal_init`).
+        - forget_bias: an LSTM core's forget-gate bias starts here (1: the gates
+          start half open, so memories survive early training; Gers et al.
+          2000, Jozefowicz et al. 2015).
+        - steps: output length of ``"one_to_many"``.
+        - seed: seed of the initialization (None: torch's global generator).
     """
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, *, cell: str = "lstm",

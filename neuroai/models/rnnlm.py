@@ -37,25 +37,25 @@ class RNNLanguageModel(nn.Module):
     """Embedding, stacked recurrent layers and a softmax read-out over the vocabulary.
 
     Args:
-        vocab_size: ``V``.
-        embedding: embedding width.
-        hidden: units per recurrent layer.
-        layers: stacked recurrent layers.
-        cell: ``"lstm"``, ``"gru"`` or ``"rnn"`` (tanh), from ``torch.nn`` (cuDNN on GPU), or
-            ``"spiking_rnn"`` / ``"spiking_lstm"`` (snnTorch; ``last_spike_rate`` of
-            ``model.rnn`` then gives the spikes per neuron and token).
-        dropout: on the embeddings, between layers and before the decoder (Zaremba et al. 2014).
-        tie_weights: share the decoder's weight with the embedding (needs ``embedding == hidden``).
-        init_range: weights (not biases) start uniform in ``[-init_range, init_range]``
-            (a spiking core keeps snnTorch's initialization).
-        embedding_std: the embedding starts normal with this standard deviation; None:
-            uniform like the other weights with an ANN core, 1 (``torch.nn.Embedding``'s
-            default) with a spiking core, whose membranes word vectors within ``+-0.1``
-            would leave far below threshold (a silent core learns slowly, if at all).
-        spiking_options: keyword arguments of a spiking core
-            (:class:`~neuroai.models.recurrent.SpikingRecurrent`: ``beta``, ``threshold``,
-            ``learn_beta``, ``learn_threshold``, ``readout``, ``trace_decay``).
-        seed: seed of the initialization (None: torch's global generator).
+        - vocab_size: ``V``.
+        - embedding: embedding width.
+        - hidden: units per recurrent layer.
+        - layers: stacked recurrent layers.
+        - cell: ``"lstm"``, ``"gru"`` or ``"rnn"`` (tanh), from ``torch.nn`` (cuDNN on GPU), or
+          ``"spiking_rnn"`` / ``"spiking_lstm"`` (snnTorch; ``last_spike_rate`` of
+          ``model.rnn`` then gives the spikes per neuron and token).
+        - dropout: on the embeddings, between layers and before the decoder (Zaremba et al. 2014).
+        - tie_weights: share the decoder's weight with the embedding (needs ``embedding == hidden``).
+        - init_range: weights (not biases) start uniform in ``[-init_range, init_range]``
+          (a spiking core keeps snnTorch's initialization).
+        - embedding_std: the embedding starts normal with this standard deviation; None:
+          uniform like the other weights with an ANN core, 1 (``torch.nn.Embedding``'s
+          default) with a spiking core, whose membranes word vectors within ``+-0.1``
+          would leave far below threshold (a silent core learns slowly, if at all).
+        - spiking_options: keyword arguments of a spiking core
+          (:class:`~neuroai.models.recurrent.SpikingRecurrent`: ``beta``, ``threshold``,
+          ``learn_beta``, ``learn_threshold``, ``readout``, ``trace_decay``).
+        - seed: seed of the initialization (None: torch's global generator).
     """
 
     def __init__(self, vocab_size: int, embedding: int = 200, hidden: int = 200, layers: int = 2,

@@ -68,12 +68,12 @@ def feedforward_network(sizes: Sequence[int], weights=None, *, neuron=None, dt: 
     its weight to the target's ``v`` (units of ``v``). Spikes of the input and
     of every population are monitored.
 
-    weights: None, or one array per layer of shape (sizes[l], sizes[l+1])
-        (pre, post), e.g. from an ANN (see :mod:`neuroai.conversion`).
-        None: ``Normal(0, gain / sqrt(fan_in))``, each layer with its own
-        seed derived from ``seed``.
-    gain: scale of the default initialization (see :data:`GAIN`).
-    dt: the time step (s).
+    - weights: None, or one array per layer of shape (sizes[l], sizes[l+1])
+      (pre, post), e.g. from an ANN (see :mod:`neuroai.conversion`).
+      None: ``Normal(0, gain / sqrt(fan_in))``, each layer with its own
+      seed derived from ``seed``.
+    - gain: scale of the default initialization (see :data:`GAIN`).
+    - dt: the time step (s).
 
     Every layer delays spikes by one step (a spike delivered at step t can
     make its target fire at step t+1 at the earliest; see the design's

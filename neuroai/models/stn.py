@@ -86,14 +86,14 @@ class SpatialTransformer(nn.Module):
     """A spatial transformer module: ``(B, C, H, W) -> (B, C, H', W')``.
 
     Args:
-        in_channels, size: the input's channels and ``(H, W)``.
-        transform: one of :data:`TRANSFORMS` (see the module docstring).
-        out_size: ``(H', W')`` of the output (default ``size``; smaller crops,
-            as the attention variant of the paper does).
-        localization: a module mapping the input to ``k`` parameters (its last
-            layer must be an ``nn.Linear`` with ``k`` outputs); default
-            :func:`localization_network`.
-        hidden: width of the default localization network.
+        - in_channels, size: the input's channels and ``(H, W)``.
+        - transform: one of :data:`TRANSFORMS` (see the module docstring).
+        - out_size: ``(H', W')`` of the output (default ``size``; smaller crops,
+          as the attention variant of the paper does).
+        - localization: a module mapping the input to ``k`` parameters (its last
+          layer must be an ``nn.Linear`` with ``k`` outputs); default
+          :func:`localization_network`.
+        - hidden: width of the default localization network.
 
     After each forward, ``last_theta`` holds the matrices used (B, 2, 3), detached.
     """

@@ -59,14 +59,14 @@ def backtracking(phi: Callable[[float], float], loss0: float, slope: float, step
     """Find a step length along a descent direction (see the module docstring).
 
     Args:
-        phi: ``t -> L(theta + t d)``; a non-finite value counts as too long.
-        loss0: ``phi(0)``.
-        slope: directional derivative ``g . d`` (< 0).
-        step: first trial step length (> 0).
-        tolerance: rounding error allowed in the sufficient-decrease test (the
-            approximate Armijo condition of Hager & Zhang 2005): near a minimum
-            the decrease a step promises falls below the precision of the loss,
-            and an exact test would reject every step.
+        - phi: ``t -> L(theta + t d)``; a non-finite value counts as too long.
+        - loss0: ``phi(0)``.
+        - slope: directional derivative ``g . d`` (< 0).
+        - step: first trial step length (> 0).
+        - tolerance: rounding error allowed in the sufficient-decrease test (the
+          approximate Armijo condition of Hager & Zhang 2005): near a minimum
+          the decrease a step promises falls below the precision of the loss,
+          and an exact test would reject every step.
     """
     if not slope < 0:
         raise ValueError(f"backtracking: 'slope' must be negative (a descent direction), got {slope!r}")
@@ -119,13 +119,13 @@ class LineSearchGD(Optimizer):
     length ``t`` and the total ``evaluations``.
 
     Args:
-        params: parameters (one group).
-        lr: first trial step length of every line search (> 0).
-        c: sufficient-decrease constant, in (0, 1) (Armijo) or (0, 1/2) (Goldstein).
-        shrink: factor by which a too-long step is shortened, in (0, 1).
-        max_evaluations: trial steps per line search; when none is
-            accepted the parameters stay where they were.
-        condition: ``"armijo"`` or ``"goldstein"``.
+        - params: parameters (one group).
+        - lr: first trial step length of every line search (> 0).
+        - c: sufficient-decrease constant, in (0, 1) (Armijo) or (0, 1/2) (Goldstein).
+        - shrink: factor by which a too-long step is shortened, in (0, 1).
+        - max_evaluations: trial steps per line search; when none is
+          accepted the parameters stay where they were.
+        - condition: ``"armijo"`` or ``"goldstein"``.
     """
 
     requires_closure = True

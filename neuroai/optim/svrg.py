@@ -31,12 +31,12 @@ class SVRG(Optimizer):
     (:func:`neuroai.optim.full_batch_closure` builds one from a loader).
 
     Args:
-        params: parameters or parameter groups.
-        full_closure: the full-data closure, called for each snapshot.
-        lr: step size :math:`\eta` (> 0).
-        snapshot_every: steps between snapshots (>= 1; the paper's ``m``,
-            typically one or two passes over the data in mini-batches).
-        weight_decay: :math:`\lambda` (>= 0).
+        - params: parameters or parameter groups.
+        - full_closure: the full-data closure, called for each snapshot.
+        - lr: step size :math:`\eta` (> 0).
+        - snapshot_every: steps between snapshots (>= 1; the paper's ``m``,
+          typically one or two passes over the data in mini-batches).
+        - weight_decay: :math:`\lambda` (>= 0).
     """
 
     requires_closure = True

@@ -11,7 +11,7 @@ from .. import validation as check
 
 @dataclass(frozen=True)
 class Transitions:
-    """A batch of transitions: ``obs`` and ``next_obs`` (B, *obs_shape), ``actions`` (B,) int64,
+    """A batch of transitions: ``obs`` and ``next_obs`` ``(B, *obs_shape)``, ``actions`` (B,) int64,
     ``rewards`` and ``dones`` (B,) float32 (``dones``: the episode terminated at ``next_obs``)."""
     obs: torch.Tensor
     actions: torch.Tensor

@@ -53,7 +53,7 @@ class TrainResult:
 @torch.no_grad()
 def evaluate(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, episodes: int = 10, seed: int = 10_000,
              **env_options) -> np.ndarray:
-    """Returns of ``episodes`` episodes of the policy ``act`` (a batch of observations (B, *obs) ->
+    """Returns of ``episodes`` episodes of the policy ``act`` (a batch of observations ``(B, *obs)`` ->
     actions (B,), e.g. :class:`~neuroai.rl.policies.Greedy`), one environment, seeds ``seed, seed + 1,
     ...``. If ``act`` has a ``reset()`` method (a recurrent policy's state), it is called at each
     episode's start."""

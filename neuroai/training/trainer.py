@@ -90,6 +90,8 @@ class Trainer:
         Show a tqdm progress bar over the batches of the run (on rank 0
         only, under ``torch.distributed``).
 
+    Notes
+    -----
     Under a ``torch.distributed`` process group (see
     :mod:`neuroai.training.distributed`) the model is wrapped in
     ``DistributedDataParallel`` for training, and the logged loss and metrics
