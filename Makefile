@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # here, while an open range would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: $(STAMP)  ## the main job: the flagship comparison on the default data
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+docs: $(STAMP)  ## the documentation site in docs/_build/html, warnings as errors (runs each study quick once)
+	$(BIN)/python docs/gallery.py
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
+
 bench: $(STAMP)
 	$(BIN)/python simulations/benchmarks/backend_overhead.py
 	$(BIN)/python simulations/benchmarks/stdp_training.py
@@ -35,4 +40,4 @@ bench: $(STAMP)
 	$(BIN)/python simulations/benchmarks/equations.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache docs/_build docs/_generated
