@@ -193,6 +193,7 @@ class Network:
         owner = f"Population {name!r}"
         self._check_new_name(owner, name)
         n = check.integer(owner, "n", n, minimum=1)
+        check.memory(owner, 64.0 * n, f"{n} neurons", "use fewer neurons")  # (state, initial values, spikes)
         model = LIF() if model is None else model
         if not isinstance(model, NEURON_MODELS):
             raise TypeError(f"{owner}: 'model' must be one of {[m.__name__ for m in NEURON_MODELS]}, "
@@ -220,6 +221,7 @@ class Network:
         owner = f"Input {name!r}"
         self._check_new_name(owner, name)
         n = check.integer(owner, "n", n, minimum=1)
+        check.memory(owner, 64.0 * n, f"{n} neurons", "use fewer neurons")  # (state, initial values, spikes)
         encoder = PoissonRate() if encoder is None else encoder
         if not isinstance(encoder, ENCODERS):
             raise TypeError(f"{owner}: 'encoder' must be one of {[e.__name__ for e in ENCODERS]}, "
@@ -256,8 +258,8 @@ class Network:
         return part.n
 
     def connect(self, pre, post, connectivity=None, weight=1.0, *, synapse=None, sign=None,
-                delay: float = 0.0, plasticity=None, normalization=None, synapse_model=None,
-                name: str | None = None) -> Projection:
+                delay: float = 0.0, round_delay: bool = False, plasticity=None, normalization=None,
+                synapse_model=None, name: str | None = None) -> Projection:
         """Project ``pre`` (population or input, object or name) onto population ``post``.
 
         - connectivity: :class:`AllToAll` (default), :class:`OneToOne`,
@@ -270,7 +272,9 @@ class Network:
         - sign: ``"excitatory"`` or ``"inhibitory"`` to give weights as
           non-negative magnitudes with a fixed sign (Dale's law); None for
           signed weights.
-        - delay: axonal delay in seconds, rounded to whole steps.
+        - delay: axonal delay in seconds, a whole number of steps ``dt``
+          (anything else is an error naming the nearest whole-step delays,
+          unless ``round_delay=True``: then it is rounded, halves up).
         - plasticity: a learning rule such as :class:`neuroai.plasticity.STDP`
           (its bounds must hold the initial weights), or None for fixed weights.
         - normalization: a :class:`neuroai.plasticity.SynapticNormalization`
@@ -307,12 +311,21 @@ class Network:
             self._check_conductance(owner, post, synapse)
         check.choice(owner, "sign", sign, SIGNS)
         delay = check.real(owner, "delay", delay, nonnegative=True, unit="second")
+        if not isinstance(round_delay, bool):
+            raise TypeError(f"{owner}: parameter 'round_delay' must be True or False, got {round_delay!r}")
+        delay_steps = check.whole_steps(owner, "delay", delay, self.dt, rounding=round_delay,
+                                        flag="round_delay=True")
 
         n_pre, n_post = self.size(pre), self.size(post)
         connectivity = AllToAll() if connectivity is None else connectivity
         if not hasattr(connectivity, "resolve"):
             raise TypeError(f"{owner}: 'connectivity' must be a connectivity pattern such as "
                             f"AllToAll() or FixedProbability(0.1), got {type(connectivity).__name__}")
+        if hasattr(connectivity, "expected_synapses"):  # indices, weights and their intermediates: ~48 B each
+            check.memory(owner, 48 * connectivity.expected_synapses(n_pre, n_post),
+                         f"{connectivity.expected_synapses(n_pre, n_post):.3g} synapses ({n_pre} x {n_post}, "
+                         f"{type(connectivity).__name__})", "use sparser connectivity (FixedProbability with a "
+                         "smaller p) or fewer neurons")
         pre_idx, post_idx = connectivity.resolve(n_pre, n_post)
         weights = resolve_values(owner, "weight", weight, pre_idx, post_idx, (n_pre, n_post))
         if sign is not None and np.any(weights < 0):
@@ -328,7 +341,7 @@ class Network:
             raise TypeError(f"{owner}: 'normalization' must be a SynapticNormalization or None, "
                             f"got {type(normalization).__name__}")
         proj = Projection(name, pre, post, synapse, pre_idx.astype(np.int64), post_idx.astype(np.int64),
-                          weights, sign, int(round(delay / self.dt)), plasticity, normalization)
+                          weights, sign, delay_steps, plasticity, normalization)
         self.projections[name] = proj
         return proj
 

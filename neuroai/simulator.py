@@ -45,9 +45,17 @@ class Simulator:
 
     def _steps(self, name: str, duration) -> int:
         duration = check.real("Simulator", name, duration, positive=True, unit="second")
-        steps = int(round(duration / self.network.dt))
+        steps = check.whole_steps("Simulator", name, duration, self.network.dt, rounding=True)
         if steps < 1:
             raise ValueError(f"Simulator: '{name}' ({duration} s) is shorter than one step dt={self.network.dt} s")
+        net = self.network
+        per_step = sum(i.n for i in net.inputs.values()) + sum(  # input rasters (1 byte), traces (8 bytes)
+            8 * net.size(m.target) / m.every if m.target in net.populations and m.variable != "spikes" else
+            8 * net.projections[m.target].n_synapses / m.every if m.target in net.projections else 0
+            for m in net.monitors)
+        check.memory("Simulator", 2 * per_step * steps, f"a run of {steps} steps ({duration:g} s)",
+                     "run it in shorter pieces (each run continues the last), or record less (fewer monitors, "
+                     "a larger 'every')")
         return steps
 
     def _encode(self, inputs: dict, steps: int) -> dict[str, np.ndarray]:

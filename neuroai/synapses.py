@@ -119,6 +119,10 @@ class AllToAll:
             np.fill_diagonal(mask, False)
         return np.nonzero(mask)
 
+    def expected_synapses(self, n_pre: int, n_post: int) -> float:
+        """How many synapses :meth:`resolve` makes (for the memory check before drawing them)."""
+        return float(n_pre) * n_post
+
 
 @dataclass(frozen=True)
 class OneToOne:
@@ -131,6 +135,10 @@ class OneToOne:
             raise ValueError(f"OneToOne: needs equal sizes, got {n_pre} pre and {n_post} post neurons")
         idx = np.arange(n_pre)
         return idx, idx.copy()
+
+    def expected_synapses(self, n_pre: int, n_post: int) -> float:
+        """How many synapses :meth:`resolve` makes."""
+        return float(min(n_pre, n_post))
 
 
 @dataclass(frozen=True)
@@ -173,6 +181,10 @@ class FixedProbability:
             pre, post = pre[keep], post[keep]
         return pre, post
 
+    def expected_synapses(self, n_pre: int, n_post: int) -> float:
+        """How many synapses :meth:`resolve` makes on average."""
+        return float(self.p) * n_pre * n_post
+
 
 @dataclass(frozen=True, eq=False)
 class Explicit:
@@ -188,6 +200,10 @@ class Explicit:
             raise ValueError(f"Explicit: 'mask' must be a boolean array of shape {(n_pre, n_post)}, "
                              f"got dtype {mask.dtype} and shape {mask.shape}")
         return np.nonzero(mask)
+
+    def expected_synapses(self, n_pre: int, n_post: int) -> float:
+        """How many synapses :meth:`resolve` makes (the mask exists already: nothing to check)."""
+        return 0.0
 
 
 # --- initializers ---------------------------------------------------------

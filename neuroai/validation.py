@@ -12,6 +12,7 @@ imported only when a quantity is given.
 from __future__ import annotations
 
 import math
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -115,6 +116,44 @@ def array(owner: str, name: str, value, shape: tuple[int, ...], *, nonnegative=F
     if nonnegative and np.any(arr < 0):
         _fail(owner, name, ">= 0 everywhere", _Described(f"minimum {arr.min()}"))
     return arr
+
+
+#: The most steps a duration may span (a run, a delay, a refractory period): far beyond any simulation,
+#: and within the 32-bit step counters of Brian2's generated code.
+MAX_STEPS = 2 ** 31 - 1
+
+
+def whole_steps(owner: str, name: str, seconds: float, dt: float, *, rounding: bool = False,
+                flag: str = "") -> int:
+    """``seconds`` (>= 0) as a whole number of steps ``dt``. A value that is not within rounding noise
+    (1e-6 of a step) of a whole number is an error naming the nearest whole-step values, unless
+    ``rounding`` (then halves round up); ``flag`` names the option that asks for rounding."""
+    steps = seconds / dt
+    nearest = math.floor(steps + 0.5)
+    if nearest > MAX_STEPS:
+        _fail(owner, name, f"at most {MAX_STEPS} steps of dt={dt:g} s", _Described(f"{seconds:g} s"))
+    if not rounding and abs(steps - nearest) > 1e-6:
+        below, above = math.floor(steps), math.ceil(steps)
+        hint = f"; or pass {flag} to round it" if flag else ""
+        _fail(owner, name, f"a whole number of steps of dt={dt:g} s (the nearest are {below * dt:g} s = {below} "
+                           f"steps and {above * dt:g} s = {above} steps{hint})", _Described(f"{seconds:g} s"))
+    return int(nearest)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for a new allocation now (Linux and macOS), or None where unknown."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def memory(owner: str, needed: float, what: str, advice: str) -> None:
+    """Fail at once, with the estimate and ``advice``, if ``needed`` bytes exceed the free memory."""
+    free = available_memory()
+    if free is not None and needed > free:
+        raise MemoryError(f"{owner}: {what} would need about {needed / 2**30:.3g} GiB, more than the "
+                          f"{free / 2**30:.3g} GiB of memory free; {advice}")
 
 
 def seed(owner: str, value) -> int:

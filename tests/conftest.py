@@ -28,7 +28,7 @@ def random_network(seed: int, duration_hint: float = 1.0) -> na.Network:
     net.connect("regular", "b", na.FixedProbability(0.3, seed=s + 3), weight=0.2,
                 synapse=na.ExponentialCurrent(4e-3, "I_in"))
     net.connect("a", "a", na.FixedProbability(0.05, allow_self=False, seed=s + 4),
-                weight=na.Uniform(0, 0.1, seed=s + 5), sign="excitatory", delay=rng.uniform(0.5e-3, 3e-3))
+                weight=na.Uniform(0, 0.1, seed=s + 5), sign="excitatory", delay=rng.uniform(0.5e-3, 3e-3), round_delay=True)
     net.connect("a", "b", na.FixedProbability(0.1, seed=s + 6), weight=0.25,
                 synapse=na.ExponentialCurrent(5e-3, "I_exc"), delay=1e-3)
     net.connect("b", "a", na.FixedProbability(0.2, seed=s + 7), weight=na.Uniform(0.1, 0.4, seed=s + 8),

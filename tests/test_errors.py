@@ -141,6 +141,26 @@ def test_torch_module_inputs(net):
         model({"inp": torch.zeros(10, 4)})
     with pytest.raises(ValueError, match="missing \\['inp'\\]"):
         model({}, steps=5)
+    spikes = torch.zeros(10, 2, 4)
+    for bad, exc, text in ((spikes + float("nan"), ValueError, "input 'inp' must be finite, got NaN or inf"),
+                           (spikes - 1, ValueError, "input 'inp' must be >= 0 .* got minimum -1.0"),
+                           (spikes.to(torch.complex64), TypeError, "must hold real spikes .* got dtype torch.complex64")):
+        with pytest.raises(exc, match=text):
+            model({"inp": bad})
+    assert model({"inp": spikes.bool()}).spikes["p"].shape == (10, 2, 3)  # bool and integer spikes are fine
+    with pytest.raises(TypeError, match="'record' must be a tuple of population names, got 'p'"):
+        model({"inp": spikes}, record="p")
+    with pytest.raises(ValueError, match="'record' names unknown populations \\['q'\\]"):
+        model({"inp": spikes}, record=("q",))
+    with pytest.raises(TypeError, match="'state' must be a TorchState .* got str"):
+        model({"inp": spikes}, state="s")
+    with pytest.raises(TypeError, match="'network' must be a neuroai.Network, got int"):
+        TorchNetwork(3)
+    with pytest.raises(ValueError, match="'device' must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got 'gpu0'"):
+        TorchNetwork(net, device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'device' is 'cuda' but this torch .* sees no CUDA device"):
+            TorchNetwork(net, device="cuda")
 
 
 def test_synaptic_variables_must_not_shadow_state_variables():
@@ -201,3 +221,23 @@ def test_brian2_error_banner_only_for_brian2s_own_errors(tmp_path, code, banner)
     assert (BANNER in out.stderr) == banner, out.stderr[-2000:]
     kept = [p.name for p in tmp.iterdir() if p.name.startswith("brian_debug")]
     assert bool(kept) == banner, kept
+
+
+def test_what_would_not_fit_in_memory_fails_at_once_with_the_estimate(net, monkeypatch):
+    from neuroai import validation
+
+    monkeypatch.setattr(validation, "available_memory", lambda: 2**30)  # 1 GiB free, whatever the machine has
+    with pytest.raises(MemoryError, match=r"Population 'huge': 100000000 neurons would need about 5.96 GiB, more "
+                                          r"than the 1 GiB of memory free; use fewer neurons"):
+        net.add_population("huge", 10**8)
+    net.add_population("big", 20_000)
+    with pytest.raises(MemoryError, match=r"4e\+08 synapses \(20000 x 20000, AllToAll\) would need about 17.9 GiB"
+                                          r".*use sparser connectivity"):
+        net.connect("big", "big", na.AllToAll())
+    assert net.connect("big", "big", na.FixedProbability(1e-4, seed=0)).n_synapses > 0  # 40,000: fits
+    net.monitor("big", "v")
+    with pytest.raises(MemoryError, match=r"Simulator: a run of 10000000 steps \(1000 s\) would need about 2.98e\+03 "
+                                          r"GiB.*run it in shorter pieces"):
+        na.Simulator(net, "torch").run(1000.0)
+    with pytest.raises(ValueError, match=r"'duration' must be at most 2147483647 steps of dt=0.0001 s, got 1e\+30 s"):
+        na.Simulator(net, "torch").run(1e30)

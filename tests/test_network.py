@@ -62,10 +62,26 @@ def test_weights_from_matrix_initializer_and_sign():
     np.testing.assert_array_equal(again.weights, inh.weights)
 
 
-def test_delay_is_rounded_to_whole_steps_and_currents_are_grouped():
+def test_a_delay_between_whole_steps_is_an_error_unless_rounding_is_asked_for():
+    net = na.Network(dt=1e-4)
+    net.add_population("a", 2)
+    with pytest.raises(ValueError, match=r"'delay' must be a whole number of steps of dt=0.0001 s \(the nearest "
+                                         r"are 0.0012 s = 12 steps and 0.0013 s = 13 steps; or pass "
+                                         r"round_delay=True to round it\), got 0.00125 s"):
+        net.connect("a", "a", delay=1.25e-3)
+    assert net.connect("a", "a", delay=1.25e-3, round_delay=True).delay_steps == 13  # halves round up
+    assert net.connect("a", "a", delay=0.4e-4, round_delay=True).delay_steps == 0
+    assert net.connect("a", "a", delay=3e-4).delay_steps == 3  # (0.0003 / 0.0001 = 2.9999999999999996)
+    with pytest.raises(ValueError, match="at most 2147483647 steps"):
+        net.connect("a", "a", delay=1e9)
+    with pytest.raises(TypeError, match="'round_delay' must be True or False"):
+        net.connect("a", "a", delay=1e-3, round_delay="yes")
+
+
+def test_delay_in_whole_steps_and_currents_are_grouped():
     net = na.Network(dt=1e-4)
     net.add_population("a", 2, na.LIF(tau_m=10e-3))
-    p = net.connect("a", "a", delay=1.26e-3, synapse=na.ExponentialCurrent(5e-3, "I_exc"))
+    p = net.connect("a", "a", delay=1.3e-3, synapse=na.ExponentialCurrent(5e-3, "I_exc"))
     net.connect("a", "a", synapse=na.ExponentialCurrent(2e-3, "I_inh"), sign="inhibitory")
     net.connect("a", "a", synapse=na.ExponentialCurrent(5e-3, "I_exc"))
     assert p.delay_steps == 13

@@ -149,10 +149,12 @@ class TorchNetwork(nn.Module):
     def __init__(self, network: Network, *, dtype="float32", device=None, surrogate_fn=None,
                  sparse: bool | None = None):
         super().__init__()
+        if not isinstance(network, Network):
+            raise TypeError(f"TorchNetwork: 'network' must be a neuroai.Network, got {type(network).__name__}")
         if dtype not in _DTYPES:
             raise ValueError(f"TorchNetwork: 'dtype' must be 'float32' or 'float64', got {dtype!r}")
         dtype = _DTYPES[dtype]
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = _device(device)
         self.network = network
         self.spike_fn = surrogate_fn or surrogate.atan()
         self.register_buffer("_anchor", torch.zeros((), dtype=dtype, device=device))  # follows .to()
@@ -261,6 +263,14 @@ class TorchNetwork(nn.Module):
                 got = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
                 raise ValueError(f"TorchNetwork: input {name!r} must be a tensor of shape "
                                  f"(time, batch, {n}), got {got}")
+            if x.is_complex() or not (x.is_floating_point() or x.dtype in _COUNTS):
+                raise TypeError(f"TorchNetwork: input {name!r} must hold real spikes (a float, integer or bool "
+                                f"tensor), got dtype {x.dtype}")
+            if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+                raise ValueError(f"TorchNetwork: input {name!r} must be finite, got NaN or inf")
+            if x.dtype != torch.bool and x.numel() and bool((x < 0).any()):
+                raise ValueError(f"TorchNetwork: input {name!r} must be >= 0 (spikes, or counts of them), got "
+                                 f"minimum {x.min().item()}")
             shapes.add(tuple(x.shape[:2]))
             inputs[name] = x.to(dtype=self.dtype, device=self.device)
         if len(shapes) > 1:
@@ -278,7 +288,10 @@ class TorchNetwork(nn.Module):
                 record: tuple[str, ...] | None = None, signals=None, exclusive: tuple[str, ...] = ()) -> TorchOutput:
         """Simulate ``steps`` steps (default: the inputs' length).
 
-        inputs: input name -> spike tensor (T, batch, n). state: continue
+        inputs: input name -> spike tensor (T, batch, n), real, finite and
+        >= 0: 1 is a spike; other values are graded input that delivers that
+        multiple of the weight (learning rules and SynapseModels count any
+        positive value as one spike). state: continue
         from here (default :meth:`initial_state`). record: populations whose
         spikes to return (default all). signals: signal name -> values, one
         per step (T,), for rules that read them (default 0).
@@ -291,6 +304,16 @@ class TorchNetwork(nn.Module):
         neurons as one image after another would: each neuron learns from
         one copy, and every copy finds its own winners.
         """
+        if state is not None and not isinstance(state, TorchState):
+            raise TypeError(f"TorchNetwork: 'state' must be a TorchState (from initial_state or a previous "
+                            f"output) or None, got {type(state).__name__}")
+        if record is not None:
+            if isinstance(record, str) or not all(isinstance(r, str) for r in record):
+                raise TypeError(f"TorchNetwork: 'record' must be a tuple of population names, got {record!r}")
+            unknown = sorted(set(record) - set(self.network.populations))
+            if unknown:
+                raise ValueError(f"TorchNetwork: 'record' names unknown populations {unknown}; the network has "
+                                 f"{sorted(self.network.populations)}")
         inputs, steps, batch = self._check_inputs(inputs, steps)
         signals = {name: values.tolist()
                    for name, values in self.network.signal_values(signals, steps, "TorchNetwork").items()}
@@ -432,6 +455,24 @@ class TorchNetwork(nn.Module):
             name: {var: state.neurons[name][var][0].detach().cpu().double().numpy() for var in pop.model.learned_state}
             for name, pop in self.network.populations.items() if pop.model.learned_state}
         return self.network.with_weights(weights).with_initial_state(learned)
+
+
+_COUNTS = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _device(device) -> torch.device:
+    """``device`` (None: CUDA if available, else the CPU) as a torch.device that this torch can use."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"TorchNetwork: 'device' must be 'cpu', 'cuda', 'cuda:N' or a torch.device, "
+                         f"got {device!r}") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"TorchNetwork: 'device' is {str(device)!r} but this torch ({torch.__version__}) sees no "
+                         f"CUDA device; use device='cpu'")
+    return device
 
 
 def _claim(owner: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
