@@ -160,14 +160,16 @@ def test_registry_entries_are_the_methods_they_name():
 
 @pytest.mark.parametrize("name, hyper, error, text", [
     ("adamm", {}, ValueError, r"unknown optimizer 'adamm'; the suite has \['adadelta'"),
-    ("sgd", dict(lr=-0.1), ValueError, r"make_optimizer\('sgd'\): parameter 'lr' must be > 0, got -0.1"),
+    ("sgd", dict(lr=-0.1), ValueError, r"make_optimizer\('sgd'\): parameter 'lr' must be finite and > 0, got -0.1"),
+    ("adam", dict(lr=float("inf")), ValueError, r"make_optimizer\('adam'\): parameter 'lr' must be finite and > 0"),
+    ("lbfgs", dict(history_size=0), ValueError, r"parameter 'history_size' must be an integer >= 1, got 0"),
     ("momentum", dict(momentum=1.0), ValueError, r"parameter 'momentum' must be in \[0, 1\), got 1.0"),
     ("adam", dict(betas=(0.9, 1.2)), ValueError, r"parameter 'betas' must be a pair of numbers in \[0, 1\)"),
     ("rmsprop", dict(alpha=-0.5), ValueError, r"parameter 'alpha' must be in \[0, 1\)"),
     ("adagrad", dict(weight_decay=-1), ValueError, r"parameter 'weight_decay' must be >= 0"),
     ("nesterov", dict(nesterov=False), ValueError, r"\['nesterov'\] define this entry"),
     ("adam", dict(momentum=0.9), TypeError, r"unknown hyper-parameters \['momentum'\]; Adam accepts \["),
-    ("newton", dict(lr=0), ValueError, r"Newton: parameter 'lr' must be > 0, got 0"),
+    ("newton", dict(lr=0), ValueError, r"make_optimizer\('newton'\): parameter 'lr' must be finite and > 0, got 0"),
     ("newton_cg", dict(cg_max_iter=0), ValueError, r"NewtonCG: parameter 'cg_max_iter' must be >= 1"),
     ("bfgs", dict(c=1.5), ValueError, r"BFGS: parameter 'c' must be in \(0, 1\.0\)"),
     ("goldstein", dict(c=0.7), ValueError, r"parameter 'c' must be in \(0, 0\.5\) for the goldstein condition"),
@@ -409,3 +411,16 @@ def test_full_batch_closure_is_the_gradient_of_the_mean_loss():
     torch.testing.assert_close(loss, expected.detach())
     for g, p in zip(grads, model.parameters()):
         torch.testing.assert_close(g, p.grad)
+
+
+@pytest.mark.parametrize("params, error, text", [
+    ([], ValueError, "'params' is empty: there is nothing to optimize"),
+    (None, TypeError, "'params' must be an iterable of tensors or of param-group dicts .* got NoneType"),
+    (torch.zeros(2), TypeError, "'params' must be an iterable .* got Tensor"),
+    ([1.0], TypeError, "must hold tensors or param-group dicts, got float at position 0"),
+    ([{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": -1.0}], ValueError,
+     r"parameter 'params\[0\]\['lr'\]' must be finite and > 0, got -1.0"),
+])
+def test_parameters_and_group_learning_rates_are_checked(params, error, text):
+    with pytest.raises(error, match=text):
+        make_optimizer("langevin", params)

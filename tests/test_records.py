@@ -116,3 +116,17 @@ def test_raster_figure_saves_as_png(tmp_path, small_net):
 
 def test_markdown_table_escapes_pipes():
     assert markdown_table([{"|g|": "a|b"}]).splitlines() == ["| \\|g\\| |", "|---|", "| a\\|b |"]
+
+
+def test_atomic_write_removes_what_a_killed_write_left_behind(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead_pid, live_pid = int(gone.stdout), os.getpid()
+    stale = tmp_path / f".ckpt.pt.{dead_pid}.0123abcd.tmp"       # a writer killed mid-write
+    busy = tmp_path / f".ckpt.pt.{live_pid}.4567cdef.tmp"        # a writer still at work
+    other = tmp_path / f".other.pt.{dead_pid}.89abcdef.tmp"      # another file's
+    for f in (stale, busy, other):
+        f.write_bytes(b"partial")
+    atomic_write(tmp_path / "ckpt.pt", b"complete")
+    assert (tmp_path / "ckpt.pt").read_bytes() == b"complete"
+    assert not stale.exists() and busy.exists() and other.exists()

@@ -138,7 +138,8 @@ def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path, monkeypatch)
     assert history_resumed == history_full
     assert same(params(resumed.model), params(full.model))
     assert resumed.optimizer.param_groups[0]["lr"] == full.optimizer.param_groups[0]["lr"]
-    assert resumed.callbacks[0].best_epoch == full.callbacks[0].best_epoch
+    stopper = [next(cb for cb in t.callbacks if isinstance(cb, EarlyStopping)) for t in (resumed, full)]
+    assert stopper[0].best_epoch == stopper[1].best_epoch
     assert load_checkpoint(tmp_path / "b2.pt")["epoch"] == 6
     # the RNG states matter (dropout, shuffling): without them the run differs
     monkeypatch.setattr("neuroai.training.trainer.set_rng_state", lambda state, gens: None)
@@ -417,3 +418,20 @@ def test_bad_arguments_raise_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         trainer.fit(train, epochs=2, resume=tmp_path / "missing.pt")
     assert checkpoint_module.Checkpoint(tmp_path / "x.pt").every == 1
+    with pytest.raises(ValueError, match="'optimizer' holds none of the model's parameters"):
+        Trainer(model, nn.CrossEntropyLoss(), torch.optim.SGD(mlp().parameters(), lr=0.1))
+    with pytest.raises(TypeError, match="'progress' must be True or False, got 'yes'"):
+        Trainer(model, nn.CrossEntropyLoss(), opt, progress="yes")
+
+
+def test_divergence_guard_is_on_by_default():
+    train, _ = loaders()
+    model = mlp()
+    trainer = Trainer(model, _nan_at(3), torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
+    with pytest.raises(TrainingDiverged, match="non-finite loss"):
+        trainer.fit(train, epochs=1)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    unguarded = Trainer(model, _nan_at(3), torch.optim.SGD(model.parameters(), lr=0.1), progress=False,
+                        divergence_guard=False)
+    unguarded.fit(train, epochs=1)  # trains on, as asked
+    assert not all(torch.isfinite(p).all() for p in model.parameters())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import glob
 import io
 import json
 import os
@@ -45,7 +46,27 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _remove_stale(path)
     return path
+
+
+def _remove_stale(path: Path) -> None:
+    """Delete the temporary files of earlier writes of ``path`` whose process is gone (killed mid-write);
+    those of live processes, which may be writing now, stay."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # (exists, but another user's; or unknowable: keep its file)
+    return True
 
 
 def versions() -> dict[str, str | None]:

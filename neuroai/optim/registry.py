@@ -8,9 +8,10 @@ others are neuroai's own ``torch.optim.Optimizer`` subclasses. ``"gd"`` and
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from numbers import Real
+from numbers import Integral, Real
 
 import torch
 from torch.optim import Optimizer
@@ -84,7 +85,8 @@ def _in_unit(closed: bool):
 
 #: Ranges checked for the wrapped torch optimizers (neuroai's own check their arguments themselves).
 RULES = {
-    "lr": ("> 0", lambda v: v > 0),
+    "lr": ("finite and > 0", lambda v: math.isfinite(v) and v > 0),
+    "history_size": ("an integer >= 1", lambda v: isinstance(v, Integral) and v >= 1),
     "momentum": ("in [0, 1)", _in_unit(False)),
     "dampening": ("in [0, 1]", _in_unit(True)),
     "weight_decay": (">= 0", lambda v: v >= 0),
@@ -101,8 +103,8 @@ def _check(owner: str, key: str, value) -> None:
         if (not isinstance(value, (tuple, list)) or len(value) != 2
                 or not all(isinstance(b, Real) and 0 <= b < 1 for b in value)):
             raise ValueError(f"{owner}: parameter 'betas' must be a pair of numbers in [0, 1), got {value!r}")
-    elif key in RULES:
-        expected, ok = RULES[key]
+    elif key.split("[")[-1].strip("']") in RULES:  # (also a param group's "params[k]['lr']")
+        expected, ok = RULES[key.split("[")[-1].strip("']")]
         if isinstance(value, bool) or not isinstance(value, Real) or not ok(value):
             raise ValueError(f"{owner}: parameter '{key}' must be {expected}, got {value!r}")
 
@@ -126,7 +128,26 @@ def make_optimizer(name: str, params, **hyper) -> Optimizer:
     unknown = sorted(set(hyper) - set(accepted))
     if unknown:
         raise TypeError(f"{owner}: unknown hyper-parameters {unknown}; {spec.cls.__name__} accepts {accepted}")
-    if not issubclass(spec.cls, (BFGS, Langevin, LineSearchGD, Newton, NewtonCG, SVRG)):
-        for key, value in hyper.items():
+    own = issubclass(spec.cls, (BFGS, Langevin, LineSearchGD, Newton, NewtonCG, SVRG))
+    for key, value in hyper.items():
+        if not own or key == "lr":  # (neuroai's own optimizers check the rest themselves)
             _check(owner, key, value)
-    return spec.cls(params, **{**spec.defaults, **hyper, **spec.fixed})
+    return spec.cls(_parameters(owner, params), **{**spec.defaults, **hyper, **spec.fixed})
+
+
+def _parameters(owner: str, params) -> list:
+    """``params`` as a non-empty list of tensors or of param-group dicts (each ``lr`` checked)."""
+    if isinstance(params, torch.Tensor) or isinstance(params, dict) or not hasattr(params, "__iter__"):
+        raise TypeError(f"{owner}: parameter 'params' must be an iterable of tensors or of param-group dicts "
+                        f"(e.g. model.parameters()), got {type(params).__name__}")
+    params = list(params)
+    if not params:
+        raise ValueError(f"{owner}: parameter 'params' is empty: there is nothing to optimize")
+    for k, item in enumerate(params):
+        if isinstance(item, dict):
+            if "lr" in item:
+                _check(owner, f"params[{k}]['lr']", item["lr"])
+        elif not isinstance(item, torch.Tensor):
+            raise TypeError(f"{owner}: parameter 'params' must hold tensors or param-group dicts, got "
+                            f"{type(item).__name__} at position {k}")
+    return params

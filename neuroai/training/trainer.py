@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .. import validation as _v
 from . import distributed
-from .callbacks import Callback
+from .callbacks import Callback, DivergenceGuard
 from .checkpoint import get_rng_state, load_checkpoint, set_rng_state
 from .metrics import generalization_gap, resolve_metrics
 
@@ -89,6 +89,10 @@ class Trainer:
     progress
         Show a tqdm progress bar over the batches of the run (on rank 0
         only, under ``torch.distributed``).
+    divergence_guard
+        Stop at the first non-finite loss, logged value or parameter (a
+        :class:`~neuroai.training.callbacks.DivergenceGuard` is added unless
+        ``callbacks`` has one); False trains on whatever the numbers become.
 
     Notes
     -----
@@ -109,7 +113,7 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, *,
                  scheduler=None, scheduler_interval: str | None = None, metrics=None,
                  callbacks: Sequence[Callback] = (), device=None, seed: int | None = None,
-                 progress: bool = True):
+                 progress: bool = True, divergence_guard: bool = True):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"Trainer: parameter 'model' must be a torch.nn.Module, got {type(model).__name__}")
         if not callable(loss_fn):
@@ -123,10 +127,19 @@ class Trainer:
         if scheduler_interval is None:
             scheduler_interval = "batch" if isinstance(scheduler, _sched.OneCycleLR) else "epoch"
         self.scheduler_interval = _v.choice("Trainer", "scheduler_interval", scheduler_interval, ("epoch", "batch"))
+        own = {id(p) for p in model.parameters()}
+        if own and not any(id(p) in own for group in optimizer.param_groups for p in group["params"]):
+            raise ValueError("Trainer: parameter 'optimizer' holds none of the model's parameters, so training "
+                             "would change nothing; build it over model.parameters()")
+        for flag, value in (("progress", progress), ("divergence_guard", divergence_guard)):
+            if not isinstance(value, bool):
+                raise TypeError(f"Trainer: parameter '{flag}' must be True or False, got {value!r}")
         callbacks = list(callbacks)
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"Trainer: every callback must be a neuroai.training.Callback, got {cb!r}")
+        if divergence_guard and not any(isinstance(cb, DivergenceGuard) for cb in callbacks):
+            callbacks.append(DivergenceGuard())
         self.seed = None if seed is None else _v.seed("Trainer", seed)
         self.device = _resolve_device(device)
         self.model = model.to(self.device)
