@@ -112,7 +112,8 @@ def train(p: Params, model: MLP, train_set, val_set, epochs: int, seed: int, cli
     val_loader = DataLoader(TensorDataset(*val_set), batch_size=512)
     callbacks = [GradientClipping(max_norm=clip)] if clip else []
     trainer = Trainer(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum),
-                      metrics=["accuracy"], callbacks=callbacks, seed=seed, progress=False, device="cpu")
+                      metrics=["accuracy"], callbacks=callbacks, seed=seed, progress=False, device="cpu",
+                      divergence_guard=False)  # (the study shows the divergence: it must train through it)
     return trainer.fit(loader, val_loader, epochs=epochs)
 
 
