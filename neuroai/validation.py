@@ -156,6 +156,23 @@ def memory(owner: str, needed: float, what: str, advice: str) -> None:
                           f"{free / 2**30:.3g} GiB of memory free; {advice}")
 
 
+def torch_device(owner: str, device):
+    """``device`` (None: CUDA if available, else the CPU) as a ``torch.device`` this torch can use."""
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{owner}: parameter 'device' must be 'cpu', 'cuda', 'cuda:N' or a torch.device, "
+                         f"got {device!r}") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{owner}: parameter 'device' is {str(device)!r} but this torch ({torch.__version__}) "
+                         f"sees no CUDA device; use device='cpu'")
+    return device
+
+
 def seed(owner: str, value) -> int:
     """A seed for ``numpy.random.default_rng``."""
     return integer(owner, "seed", value, minimum=0)

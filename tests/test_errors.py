@@ -159,7 +159,7 @@ def test_torch_module_inputs(net):
     with pytest.raises(ValueError, match="'device' must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got 'gpu0'"):
         TorchNetwork(net, device="gpu0")
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="'device' is 'cuda' but this torch .* sees no CUDA device"):
+        with pytest.raises(ValueError, match="parameter 'device' is 'cuda' but this torch .* sees no CUDA device"):
             TorchNetwork(net, device="cuda")
 
 

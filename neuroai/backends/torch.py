@@ -22,6 +22,7 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
+from .. import validation as check
 from ..equations import SynapseModel
 from ..network import Network, SIGNS
 from ..results import Spikes, Trace
@@ -154,7 +155,7 @@ class TorchNetwork(nn.Module):
         if dtype not in _DTYPES:
             raise ValueError(f"TorchNetwork: 'dtype' must be 'float32' or 'float64', got {dtype!r}")
         dtype = _DTYPES[dtype]
-        device = _device(device)
+        device = check.torch_device("TorchNetwork", device)
         self.network = network
         self.spike_fn = surrogate_fn or surrogate.atan()
         self.register_buffer("_anchor", torch.zeros((), dtype=dtype, device=device))  # follows .to()
@@ -458,21 +459,6 @@ class TorchNetwork(nn.Module):
 
 
 _COUNTS = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
-
-
-def _device(device) -> torch.device:
-    """``device`` (None: CUDA if available, else the CPU) as a torch.device that this torch can use."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"TorchNetwork: 'device' must be 'cpu', 'cuda', 'cuda:N' or a torch.device, "
-                         f"got {device!r}") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"TorchNetwork: 'device' is {str(device)!r} but this torch ({torch.__version__}) sees no "
-                         f"CUDA device; use device='cpu'")
-    return device
 
 
 def _claim(owner: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:

@@ -20,19 +20,6 @@ from .metrics import generalization_gap, resolve_metrics
 CHECKPOINT_FORMAT = 1
 
 
-def _resolve_device(device) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"Trainer: parameter 'device' must be 'cpu', 'cuda', 'cuda:N' or a torch.device, "
-                         f"got {device!r}") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"Trainer: device {device} requested but CUDA is not available (use device='cpu')")
-    return device
-
-
 def _loader_generators(*loaders) -> list[torch.Generator]:
     """The torch.Generators a loader draws its shuffling from (the
     DataLoader's ``generator`` and its sampler's, when set), without
@@ -141,7 +128,7 @@ class Trainer:
         if divergence_guard and not any(isinstance(cb, DivergenceGuard) for cb in callbacks):
             callbacks.append(DivergenceGuard())
         self.seed = None if seed is None else _v.seed("Trainer", seed)
-        self.device = _resolve_device(device)
+        self.device = _v.torch_device("Trainer", device)
         self.model = model.to(self.device)
         self.loss_fn = loss_fn
         self.optimizer = optimizer
