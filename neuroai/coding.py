@@ -337,3 +337,30 @@ class PopulationCode:
         if self.max_rate * dt > 1.0:
             raise ValueError(f"PopulationCode: max_rate * dt = {self.max_rate * dt} exceeds 1 spike per step")
         return rng.random((steps,) + p.shape) < p
+
+
+def pairing_protocol(dt: float, lags, periods, pairs: int = 1, margin: float = 0.05):
+    """Input rasters of a spike-pairing protocol, one column per synapse.
+
+    Column k has ``pairs`` presynaptic spikes every ``periods[k]`` seconds,
+    each followed ``lags[k]`` seconds later (before it when negative) by a
+    postsynaptic spike that a strong ``drive`` input forces: the drive spike
+    comes one step earlier, since a delivery takes effect at the next
+    threshold. Lags and spike times are rounded to whole steps ``dt``;
+    ``margin`` seconds of silence come before the first and after the last
+    spike. Returns ``(pre, drive)``, boolean arrays of shape (steps, n).
+    """
+    lags, periods = np.asarray(lags, dtype=np.float64), np.asarray(periods, dtype=np.float64)
+    if lags.ndim != 1 or periods.shape != lags.shape:
+        raise ValueError(f"pairing_protocol: 'lags' and 'periods' must be 1-D arrays of one length, got shapes "
+                         f"{lags.shape} and {periods.shape}")
+    n = len(lags)
+    lag_steps = np.round(lags / dt).astype(int)
+    first = int(round(margin / dt)) + max(0, -lag_steps.min(initial=0))
+    pre_steps = first + np.round(np.arange(pairs)[:, None] * periods[None, :] / dt).astype(int)  # (pairs, n)
+    steps = int(pre_steps.max(initial=first) + max(0, lag_steps.max(initial=0)) + round(margin / dt))
+    pre, drive = np.zeros((steps, n), bool), np.zeros((steps, n), bool)
+    columns = np.broadcast_to(np.arange(n), pre_steps.shape)
+    pre[pre_steps, columns] = True
+    drive[pre_steps + lag_steps - 1, columns] = True
+    return pre, drive

@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 import neuroai as na
 from neuroai.backends.torch import TorchNetwork
 from neuroai.cli import script_main
+from neuroai.coding import pairing_protocol
 from neuroai.experiments import RunRecord, markdown_table
 
 BACKENDS = {"brian2": {}, "torch": {"dtype": "float64"}}
@@ -209,14 +210,8 @@ def clopath_pairings(p: Params, frequencies: np.ndarray, dt: float = 1e-4, w0: f
     lags = np.array([p.clopath_lag, -p.clopath_lag])
     freq, lag = np.repeat(frequencies, 2), np.tile(lags, len(frequencies))
     n = len(freq)
-    lag_steps = np.round(lag / dt).astype(int)
-    periods = np.round(1.0 / (freq * dt)).astype(int)
-    pre_steps = int(0.03 / dt) + np.arange(p.clopath_pairs)[:, None] * periods[None, :]
-    steps = int(pre_steps.max() + 0.03 / dt)
-    pre, drive = np.zeros((steps, n), bool), np.zeros((steps, n), bool)
-    columns = np.broadcast_to(np.arange(n), pre_steps.shape)
-    pre[pre_steps, columns] = True
-    drive[pre_steps + lag_steps - 1, columns] = True
+    pre, drive = pairing_protocol(dt, lag, 1.0 / freq, p.clopath_pairs, margin=0.03)
+    steps = len(pre)
     net = na.Network(dt=dt)
     net.add_input("pre", n, na.SpikeArray())
     net.add_input("drive", n, na.SpikeArray())

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 import neuroai as na
 from neuroai.cli import script_main
+from neuroai.coding import pairing_protocol
 from neuroai.experiments import RunRecord, markdown_table
 from neuroai.plasticity import STDP
 
@@ -59,15 +60,8 @@ def pairing_changes(rule, lags: np.ndarray, backend: str, dt: float = 1e-4, w0: 
     lags = np.asarray(lags, dtype=np.float64)
     n = len(lags)
     periods = np.ones(n) if frequencies is None else 1.0 / np.asarray(frequencies, dtype=np.float64)
-    lag_steps = np.round(lags / dt).astype(int)
-    first = int(round(0.05 / dt)) + max(0, -lag_steps.min())
-    pre_steps = first + np.round(np.arange(pairs)[:, None] * periods[None, :] / dt).astype(int)  # (pairs, n)
-    steps = int(pre_steps.max() + max(0, lag_steps.max()) + round(0.05 / dt))
-    pre = np.zeros((steps, n), bool)
-    drive = np.zeros((steps, n), bool)
-    cols = np.broadcast_to(np.arange(n), pre_steps.shape)
-    pre[pre_steps, cols] = True
-    drive[pre_steps + lag_steps - 1, cols] = True
+    pre, drive = pairing_protocol(dt, lags, periods, pairs)
+    steps = len(pre)
     net = na.Network(dt=dt)
     net.add_input("pre", n, na.SpikeArray())
     net.add_input("drive", n, na.SpikeArray())

@@ -57,3 +57,19 @@ def test_time_series_inputs_given_nothing_stay_silent_and_rate_inputs_fire():
     result = na.Simulator(net, "torch").run(0.1)
     assert result.spike_count("delta") == result.spike_count("raw") == 0
     assert result.spike_count("rate") == 20
+
+
+def test_pairing_protocol_places_each_post_spike_lag_after_its_pre_spike():
+    from neuroai.coding import pairing_protocol
+
+    dt = 1e-4
+    pre, drive = pairing_protocol(dt, lags=[5e-3, -3e-3], periods=[0.1, 0.05], pairs=3, margin=0.01)
+    assert pre.dtype == bool and pre.shape == drive.shape and pre.shape[1] == 2
+    for k, (lag, period) in enumerate(((50, 1000), (-30, 500))):
+        t_pre, t_drive = np.flatnonzero(pre[:, k]), np.flatnonzero(drive[:, k])
+        assert len(t_pre) == 3 and np.all(np.diff(t_pre) == period)
+        np.testing.assert_array_equal(t_drive + 1, t_pre + lag)  # the drive fires the neuron one step later
+    events = np.flatnonzero(pre.any(1) | drive.any(1))
+    assert events[0] >= 100 - 1 and len(pre) - 1 - events[-1] >= 100  # 10 ms of silence either side
+    with pytest.raises(ValueError, match="'lags' and 'periods' must be 1-D arrays of one length"):
+        pairing_protocol(dt, lags=[0.0, 1e-3], periods=[0.1])
