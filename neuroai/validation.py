@@ -2,7 +2,9 @@
 
 Each check raises ``ValueError`` (or ``TypeError``) naming the owner, the
 parameter, what was expected and what was given, so a bad argument fails
-where it enters rather than deep inside Brian2 or torch.
+where it enters rather than deep inside Brian2 or torch. A file a user names
+is read through :func:`read_file`: a missing one is a ``FileNotFoundError``,
+a wrong one a ``ValueError`` naming the owner, the file and its format.
 
 Numbers are plain SI floats; a Brian2 quantity (``20*ms``) is accepted as
 well wherever :func:`real` is told the parameter's unit, converted to SI,
@@ -13,7 +15,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import stat
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 
@@ -171,6 +176,63 @@ def torch_device(owner: str, device):
         raise ValueError(f"{owner}: parameter 'device' is {str(device)!r} but this torch ({torch.__version__}) "
                          f"sees no CUDA device; use device='cpu'")
     return device
+
+
+def file_path(owner: str, name: str, value) -> Path:
+    """A path (``str`` or ``os.PathLike``) as a ``Path``; anything else is a ``TypeError``."""
+    if not isinstance(value, (str, os.PathLike)):
+        _fail(owner, name, "a file path (str or os.PathLike)", value, TypeError)
+    return Path(value)
+
+
+def folder(owner: str, name: str, value, expected: str) -> Path:
+    """An existing folder: a missing one is a ``FileNotFoundError``, a file a ``ValueError``,
+    each naming ``expected`` (e.g. "a folder with train.txt, valid.txt and test.txt")."""
+    path = file_path(owner, name, value)
+    if not path.exists():
+        _fail(owner, name, expected, _Described(f"{str(path)!r}, which does not exist"), FileNotFoundError)
+    if not path.is_dir():
+        _fail(owner, name, expected, _Described(f"{str(path)!r}, which is a file"))
+    return path
+
+
+def _reason(err: BaseException) -> str:
+    """The first sentence of an exception's message, after its type unless it is a plain ValueError."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = re.split(r"(?<=\.)\s+(?=[A-Z])", lines[0])[0] if lines else ""
+    if type(err) is not ValueError:
+        text = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def read_file(owner: str, name: str, value, expected: str, parse, errors: tuple = ()):
+    """``parse(path)`` of the file a user named in parameter ``name`` of ``owner``, which is
+    ``expected`` (a format, e.g. "an IDX file (...)").
+
+    Raises ``TypeError`` if ``value`` is not a path, ``FileNotFoundError`` if there is no such file,
+    ``ValueError`` naming the file and ``expected`` if it is a folder or not a regular file, and
+    ``ValueError`` "<owner>: '<path>' is not <expected>: <reason>" if ``parse`` raises ``OSError``
+    (e.g. no permission), ``EOFError``, ``ValueError`` or one of ``errors`` (the original exception
+    chained). ``parse`` raises ``ValueError(reason)`` for what it finds wrong; give ``errors`` for a
+    third-party parser that fails on foreign bytes with other exception types.
+    """
+    path = file_path(owner, name, value)
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError) as err:
+        raise FileNotFoundError(f"{owner}: no such file {str(path)!r} (parameter '{name}')") from err
+    except OSError as err:
+        raise ValueError(f"{owner}: {str(path)!r} cannot be read as {expected}: {_reason(err)}") from err
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{owner}: {str(path)!r} is a folder, not {expected}")
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{owner}: {str(path)!r} is not a regular file (a device, pipe or socket), not {expected}")
+    try:
+        return parse(path)
+    except FileNotFoundError as err:  # removed since
+        raise FileNotFoundError(f"{owner}: no such file {str(path)!r} (parameter '{name}')") from err
+    except (OSError, EOFError, ValueError, *errors) as err:
+        raise ValueError(f"{owner}: {str(path)!r} is not {expected}: {_reason(err)}") from err
 
 
 def seed(owner: str, value) -> int:

@@ -415,7 +415,7 @@ def test_bad_arguments_raise_clear_errors(tmp_path):
         schedules.cosine(opt, t_max=0)
     with pytest.raises(KeyError, match="'val_loss' is not logged"):
         Trainer(model, nn.CrossEntropyLoss(), opt, callbacks=[EarlyStopping()], progress=False).fit(train, epochs=1)
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(FileNotFoundError, match="Trainer.fit: no such file"):
         trainer.fit(train, epochs=2, resume=tmp_path / "missing.pt")
     assert checkpoint_module.Checkpoint(tmp_path / "x.pt").every == 1
     with pytest.raises(ValueError, match="'optimizer' holds none of the model's parameters"):

@@ -87,25 +87,43 @@ class Corpus:
         return f"Corpus({self.source!r}, vocabulary {len(self.vocab):,}, tokens: {sizes})"
 
 
+#: What :func:`read_lines` reads, as its errors name it.
+TEXT = "a PTB/WikiText text file (UTF-8 text, one tokenized sentence or paragraph per line)"
+_FOLDER = "a folder with train.txt, valid.txt and test.txt (or WikiText's wiki.train.tokens, ...)"
+
+
+def _parse_lines(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    if "\0" in text:
+        raise ValueError(f"it holds NUL bytes (the first at character {text.index(chr(0))}): binary data, not text")
+    return [line.strip() for line in text.split("\n") if line.strip()]  # universal newlines, as a file iterates
+
+
 def read_lines(path: str | Path) -> list[str]:
-    """The non-empty lines of a tokenized text file (PTB/WikiText format)."""
-    path = Path(path)
-    with path.open(encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
+    """The non-empty lines of a tokenized text file (PTB/WikiText format).
+
+    Raises ``TypeError`` if ``path`` is not a path, ``FileNotFoundError`` if
+    there is no such file, and ``ValueError`` naming the file and the format
+    (the original exception chained) if it is a folder, cannot be read, is
+    not UTF-8 text or holds NUL bytes (a binary file).
+    """
+    return check.read_file("read_lines", "path", path, TEXT, _parse_lines)
 
 
 def load_corpus(directory: str | Path, max_vocab: int | None = None) -> Corpus:
-    """Read a PTB/WikiText-format corpus from ``directory`` (see the module docstring)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"load_corpus: parameter 'directory' must be a folder with train.txt, valid.txt "
-                                f"and test.txt, got {str(directory)!r} (not a folder)")
+    """Read a PTB/WikiText-format corpus from ``directory`` (see the module docstring).
+
+    Raises ``FileNotFoundError`` if ``directory`` or one of the three splits'
+    files does not exist, and ``ValueError`` if ``directory`` is a file or a
+    split's file is not a text file (named, as :func:`read_lines` says).
+    """
+    directory = check.folder("load_corpus", "directory", directory, _FOLDER)
     lines = {}
     for split, names in _FILE_NAMES.items():
-        found = [directory / n for n in names if (directory / n).is_file()]
+        found = [directory / n for n in names if (directory / n).exists()]
         if not found:
             raise FileNotFoundError(f"load_corpus: {str(directory)!r} has no {' or '.join(names)}")
-        lines[split] = read_lines(found[0])
+        lines[split] = check.read_file("load_corpus", "directory", found[0], TEXT, _parse_lines)
     return Corpus.from_lines(lines, source=str(directory), max_vocab=max_vocab)
 
 

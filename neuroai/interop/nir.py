@@ -159,6 +159,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import validation as check
 from ..coding import SpikeArray
 from ..network import Network
 from ..neurons import LIF, RESET_MODES
@@ -924,6 +925,18 @@ def _connect(net: Network, pre: str, post: str, weight: np.ndarray, synapse, del
                     delay=delay)
 
 
+#: What :func:`from_nir` and :func:`nir_latency` read from a path, as their errors name it.
+NIR_FILE = "a NIR graph (an HDF5 file written by nir.write)"
+
+
+def _read(owner: str, graph, nir):
+    """``graph`` itself, or the graph read from it if it is a path (see :func:`from_nir` for the errors)."""
+    if not isinstance(graph, (str, os.PathLike)):
+        return graph
+    # h5py and nir.read fail on other files with many exception types (OSError, KeyError, AssertionError, ...)
+    return check.read_file(owner, "graph", graph, NIR_FILE, nir.read, errors=(Exception,))
+
+
 def from_nir(graph, *, dt: float | None = None, reset: str = "subtract") -> Network:
     """A :class:`~neuroai.Network` from a NIR graph (a ``nir.NIRGraph`` or the
     path of a file written by ``nir.write``).
@@ -942,10 +955,14 @@ def from_nir(graph, *, dt: float | None = None, reset: str = "subtract") -> Netw
         it records one (``to_nir(..., target="snntorch")``), else at ``dt``.
     reset: ``"subtract"`` (snnTorch's default) or ``"value"``, for neuron
         nodes whose metadata records no ``reset``.
+
+    A path that names no file is a ``FileNotFoundError``; a folder, or a file
+    that ``nir.read`` cannot read as a NIR graph (not HDF5, truncated, an
+    HDF5 file of something else) a ``ValueError`` naming it (the original
+    exception chained).
     """
     nir = _import_nir()
-    if isinstance(graph, (str, os.PathLike)):
-        graph = nir.read(graph)
+    graph = _read("from_nir", graph, nir)
     if not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"from_nir: 'graph' must be a nir.NIRGraph or a file path, got {type(graph).__name__}")
     if reset not in RESET_MODES:
@@ -971,8 +988,8 @@ def nir_latency(graph) -> dict[str, int]:
     imports fires after the graph's model stepped like snnTorch: its depth,
     the number of populations on the longest feed-forward path from an
     input, itself included (1 for the first layer). ``graph``: a
-    ``nir.NIRGraph`` or a file path."""
+    ``nir.NIRGraph`` or a file path (errors as in :func:`from_nir`)."""
     nir = _import_nir()
-    parsed = _Graph(nir.read(graph) if isinstance(graph, (str, os.PathLike)) else graph, nir)
+    parsed = _Graph(_read("nir_latency", graph, nir), nir)
     names = parsed.names()
     return {names[k]: parsed.depth[k] for k in parsed.neurons}

@@ -18,6 +18,8 @@ import dataclasses
 import io
 import json
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,7 +189,9 @@ def train(config: DiehlCook, images, *, backend: str = "brian2", seed: int = 0, 
     counts so far, the input generator's state) is written atomically after
     every chunk. If it exists when training starts, training resumes after
     its last chunk; membrane potentials and traces restart from rest (which
-    the rest period ``t_off`` nearly reaches anyway).
+    the rest period ``t_off`` nearly reaches anyway). It is read without
+    unpickling anything; one that is not such a file (a folder, another
+    format, truncated, another run's shapes) is a ``ValueError`` naming it.
     """
     images = _images("diehl_cook.train", images)
     chunk = check.integer("diehl_cook.train", "chunk", chunk, minimum=1)
@@ -198,7 +202,7 @@ def train(config: DiehlCook, images, *, backend: str = "brian2", seed: int = 0, 
         raise ValueError(f"diehl_cook.train: batch_size ({batch_size}) must be <= n_neurons ({config.n_neurons}): "
                          f"the copies of a batch compete for distinct neurons")
     done, counts, weights, theta, rng_state = 0, [], None, None, None
-    if checkpoint is not None and Path(checkpoint).exists():
+    if checkpoint is not None and check.file_path("diehl_cook.train", "checkpoint", checkpoint).exists():
         done, counts, weights, theta, rng_state = _load_checkpoint(checkpoint, config, images)
     net = network(config, images.shape[1], weights=weights, theta=theta)
     run = _BatchedRun(net, config, batch_size, seed, **options) if batch_size > 1 else \
@@ -279,15 +283,42 @@ def _save_checkpoint(path, done: int, counts, weights, theta, rng_state) -> None
     atomic_write(path, buffer.getvalue())
 
 
+#: What ``train(checkpoint=...)`` reads, as its errors name it.
+_CHECKPOINT = "a diehl_cook.train checkpoint (an .npz file of done, counts, weights, theta and rng_state)"
+_CHECKPOINT_KEYS = ("done", "counts", "weights", "theta", "rng_state")
+
+
+def _read_checkpoint(path: Path):
+    if not zipfile.is_zipfile(path):
+        raise ValueError("it is not a zip archive, as an .npz file is")
+    with np.load(path, allow_pickle=False) as saved:  # object arrays (pickles) are refused, never unpickled
+        missing = [k for k in _CHECKPOINT_KEYS if k not in saved.files]
+        if missing:
+            raise ValueError(f"it lacks the array(s) {', '.join(map(repr, missing))} "
+                             f"(it holds {', '.join(map(repr, saved.files)) or 'nothing'})")
+        done, counts, weights, theta, rng_text = (saved[k] for k in _CHECKPOINT_KEYS)
+    if done.shape != () or done.dtype.kind not in "iu" or done < 0:
+        raise ValueError(f"'done' must be a whole number >= 0, got {done!r}")
+    if rng_text.dtype.kind != "U" or rng_text.shape != ():
+        raise ValueError(f"'rng_state' must be a JSON string, got an array of {rng_text.dtype} {rng_text.shape}")
+    rng_state = json.loads(str(rng_text))
+    np.random.default_rng().bit_generator.state = rng_state  # a state the generator refuses fails here
+    return int(done), counts, weights, theta, rng_state
+
+
 def _load_checkpoint(path, config: DiehlCook, images: np.ndarray):
-    with np.load(path) as saved:
-        done, counts = int(saved["done"]), saved["counts"]
-        weights, theta = saved["weights"], saved["theta"]
-        rng_state = json.loads(str(saved["rng_state"]))
-    if weights.shape != (images.shape[1], config.n_neurons) or done > len(images):
-        raise ValueError(f"diehl_cook.train: checkpoint {str(path)!r} holds weights of shape {weights.shape} after "
-                         f"{done} images; this run has {len(images)} images of {images.shape[1]} inputs and "
-                         f"{config.n_neurons} neurons (delete the file to start afresh)")
+    """The state ``_save_checkpoint`` wrote, read without unpickling anything; a file that is not
+    such a checkpoint, or one of another run's shapes, is a ``ValueError`` naming it."""
+    done, counts, weights, theta, rng_state = check.read_file(
+        "diehl_cook.train", "checkpoint", path, _CHECKPOINT, _read_checkpoint,
+        errors=(zipfile.BadZipFile, zlib.error, KeyError, TypeError))
+    n = config.n_neurons
+    if weights.shape != (images.shape[1], n) or done > len(images) or counts.shape != (done, n) \
+            or theta.shape != (n,):
+        raise ValueError(f"diehl_cook.train: checkpoint {str(path)!r} holds weights of shape {weights.shape}, "
+                         f"thresholds of shape {theta.shape} and counts of shape {counts.shape} after {done} "
+                         f"images; this run has {len(images)} images of {images.shape[1]} inputs and {n} neurons "
+                         f"(delete the file to start afresh)")
     return done, [counts], weights, theta, rng_state
 
 

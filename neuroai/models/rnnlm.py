@@ -193,6 +193,9 @@ def train_epoch(model: RNNLanguageModel, data: torch.Tensor, optimizer: torch.op
     return math.exp(total / count), count
 
 
+_CHECKPOINT_KEYS = ("config", "model", "optimizer", "history", "best_ppl", "best_model", "rng")
+
+
 def fit_language_model(model: RNNLanguageModel, corpus: Corpus, config: LMTraining = LMTraining(), *,
                        seed: int = 0, checkpoint: str | Path | None = None, progress: bool = True) -> dict:
     """Train ``model`` on ``corpus`` (see the module docstring) and return its history.
@@ -203,7 +206,10 @@ def fit_language_model(model: RNNLanguageModel, corpus: Corpus, config: LMTraini
     ``checkpoint``: a file written atomically after every epoch (model,
     optimizer, best model, history, random states); if it exists, training
     resumes after its last epoch (``config.epochs`` may have grown; the rest
-    must match) and gives the same numbers as an uninterrupted run.
+    must match) and gives the same numbers as an uninterrupted run. A
+    ``checkpoint`` that exists but is not such a file (a folder, not a neuroai
+    checkpoint, without its keys, written with another config) is a
+    ``ValueError`` naming it, as in :func:`~neuroai.training.load_checkpoint`.
     """
     if not isinstance(corpus, Corpus):
         raise TypeError(f"fit_language_model: parameter 'corpus' must be a neuroai.data.text.Corpus, got "
@@ -220,10 +226,11 @@ def fit_language_model(model: RNNLanguageModel, corpus: Corpus, config: LMTraini
     valid, test = batchify(corpus.valid, c.eval_batch_size), batchify(corpus.test, c.eval_batch_size)
     torch.manual_seed(check.seed("fit_language_model", seed))
     history, best_ppl, best_state = [], math.inf, None
-    if checkpoint is not None and Path(checkpoint).is_file():
-        saved = load_checkpoint(checkpoint)
+    if checkpoint is not None and check.file_path("fit_language_model", "checkpoint", checkpoint).exists():
+        saved = load_checkpoint(checkpoint, _CHECKPOINT_KEYS, owner="fit_language_model", name="checkpoint")
         settings = {k: v for k, v in asdict(c).items() if k != "epochs"}   # a resumed run may train longer
-        if {k: v for k, v in saved["config"].items() if k != "epochs"} != settings:
+        written = saved["config"]
+        if not isinstance(written, dict) or {k: v for k, v in written.items() if k != "epochs"} != settings:
             raise ValueError(f"fit_language_model: checkpoint {checkpoint} was written with {saved['config']}, "
                              f"not {asdict(c)}")
         model.load_state_dict(saved["model"])

@@ -14,7 +14,9 @@ numbers as one that was never interrupted.
 from __future__ import annotations
 
 import io
+import pickle
 import random
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -68,12 +70,58 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
     return atomic_write(path, buf.getvalue())
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint with ``torch.load(weights_only=True)`` onto the CPU."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint: no checkpoint file at {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+#: What :func:`load_checkpoint` reads, as its errors name it.
+CHECKPOINT = "a neuroai checkpoint (a torch.save file of tensors and plain containers)"
+
+
+def missing_keys(state, keys: Iterable[str]) -> str | None:
+    """Why ``state`` is not a checkpoint holding ``keys`` (not a dict, or the keys it lacks), or None."""
+    if not isinstance(state, dict):
+        return f"it holds a {type(state).__name__}, not a dict"
+    missing = [k for k in keys if k not in state]
+    if missing:
+        held = ", ".join(repr(k) for k in state) or "nothing"
+        return f"it lacks the key(s) {', '.join(map(repr, missing))} (it holds {held})"
+    return None
+
+
+def _torch_load(path: Path, keys) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # weights_only refused something: say what, briefly
+        detail = next((line.strip() for line in str(err).splitlines()
+                       if line.strip().startswith(("Unsupported", "Trying to load"))), None)
+        if detail is None:
+            raise
+        if "GLOBAL" in detail:
+            found = detail.split("GLOBAL", 1)[1].split()[0]
+            raise ValueError(f"it holds objects other than tensors and plain containers ({found}), which are "
+                             f"not loaded (never unpickled)") from err
+        raise ValueError(f"it is not a pickle of tensors and plain containers ({detail})") from err
+    problem = missing_keys(state, keys)
+    if problem:
+        raise ValueError(problem)
+    return state
+
+
+def load_checkpoint(path: str | Path, keys: Iterable[str] = (), *, owner: str = "load_checkpoint",
+                    name: str = "path") -> dict:
+    """Read a checkpoint with ``torch.load(weights_only=True)`` onto the CPU:
+    tensors and plain containers only, nothing else is ever unpickled.
+
+    keys: the top-level keys the checkpoint must hold. owner, name: the
+    function and parameter the errors name.
+
+    Raises ``TypeError`` if ``path`` is not a path, ``FileNotFoundError`` if
+    there is no such file, and ``ValueError`` naming ``owner``, the file and
+    the format (the original exception chained) if it is a folder, cannot be
+    read, is not a ``torch.save`` file (text, random bytes, a truncated file),
+    holds objects other than tensors and plain containers (refused unread),
+    is not a dict, or lacks one of ``keys``.
+    """
+    keys = tuple(keys)
+    # torch's unpickler fails on arbitrary bytes with any exception type (IndexError, KeyError, ...)
+    return _v.read_file(owner, name, path, CHECKPOINT, lambda p: _torch_load(p, keys), errors=(Exception,))
 
 
 class Checkpoint(Callback):

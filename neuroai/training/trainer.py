@@ -14,10 +14,12 @@ from tqdm.auto import tqdm
 from .. import validation as _v
 from . import distributed
 from .callbacks import Callback, DivergenceGuard
-from .checkpoint import get_rng_state, load_checkpoint, set_rng_state
+from .checkpoint import get_rng_state, load_checkpoint, missing_keys, set_rng_state
 from .metrics import generalization_gap, resolve_metrics
 
 CHECKPOINT_FORMAT = 1
+#: The keys of :meth:`Trainer.state_dict`, which a Trainer checkpoint must hold.
+CHECKPOINT_KEYS = ("format", "epoch", "global_step", "model", "optimizer", "scheduler", "history", "callbacks", "rng")
 
 
 def _loader_generators(*loaders) -> list[torch.Generator]:
@@ -216,7 +218,11 @@ class Trainer:
 
     def load_state_dict(self, state: dict, train_loader=None) -> None:
         """Restore a :meth:`state_dict` (``train_loader``: the loader whose
-        generators' states it holds)."""
+        generators' states it holds). A state without the keys of
+        :meth:`state_dict` is a ``ValueError`` naming the missing ones."""
+        problem = missing_keys(state, CHECKPOINT_KEYS)
+        if problem:
+            raise ValueError(f"Trainer.load_state_dict: 'state' is not a Trainer state: {problem}")
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"Trainer: checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}")
         self.model.load_state_dict(state["model"])
@@ -239,8 +245,17 @@ class Trainer:
         set_rng_state(state["rng"], _loader_generators(train_loader))
 
     def load_checkpoint(self, path: str | Path, train_loader=None) -> None:
-        """Restore the state saved by :class:`~neuroai.training.Checkpoint` at ``path``."""
-        self.load_state_dict(load_checkpoint(path), train_loader)
+        """Restore the state saved by :class:`~neuroai.training.Checkpoint` at ``path``.
+
+        Raises what :func:`~neuroai.training.load_checkpoint` raises (``TypeError``: not a
+        path; ``FileNotFoundError``: no such file; ``ValueError`` naming the file: not a
+        neuroai checkpoint, objects other than tensors refused unread, or a checkpoint
+        without the Trainer's keys, which are named), and ``ValueError`` for a checkpoint
+        of another format, model or optimizer setup."""
+        self._restore(path, train_loader, "Trainer.load_checkpoint", "path")
+
+    def _restore(self, path, train_loader, owner: str, name: str) -> None:
+        self.load_state_dict(load_checkpoint(path, CHECKPOINT_KEYS, owner=owner, name=name), train_loader)
 
     # ------------------------------------------------------------------ loops
     def _train_step(self, batch):
@@ -277,15 +292,19 @@ class Trainer:
         history, one dict per epoch. ``resume``: a checkpoint file written by
         :class:`~neuroai.training.Checkpoint`, from which model, optimizer,
         scheduler, callbacks, history and RNG states are restored, so the run
-        continues exactly as if it had never stopped."""
+        continues exactly as if it had never stopped; a ``resume`` that is not
+        a path, names no file or is not such a checkpoint is an error, as in
+        :meth:`load_checkpoint`."""
         epochs = _v.integer("Trainer.fit", "epochs", epochs, minimum=0)
+        if resume is not None:
+            _v.file_path("Trainer.fit", "resume", resume)
         if train_loader is None:
             raise TypeError("Trainer.fit: parameter 'train_loader' must be an iterable of (inputs, targets) batches")
         self._train_loader = train_loader
         if self.seed is not None:
             self.seed_everything(self.seed, (train_loader, val_loader))
         if resume is not None:
-            self.load_checkpoint(resume, train_loader)
+            self._restore(resume, train_loader, "Trainer.fit", "resume")
         else:
             self.history, self.epoch, self.global_step = [], 0, 0
         self.epochs = epochs
