@@ -246,66 +246,6 @@ def test_evaluate_resets_a_stateful_policy_at_every_episode():
     assert act.resets == 3 and len(returns) == 3
 
 
-def test_an_interrupted_dqn_run_resumes_its_learner_from_the_checkpoint(tmp_path, monkeypatch):
-    import neuroai.rl.dqn as dqn_module
-
-    config = DQNConfig(total_timesteps=1200, learning_starts=200, buffer_size=2000, target_update=100)
-    whole = tmp_path / "whole.pt"
-    full = train_dqn(config=config, seed=3, progress=False, checkpoint=whole, checkpoint_every=400)
-    original = dqn_module.epsilon
-
-    def interrupt(config, step):
-        if step == 800:
-            raise KeyboardInterrupt
-        return original(config, step)
-
-    path = tmp_path / "run.pt"
-    monkeypatch.setattr(dqn_module, "epsilon", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        train_dqn(config=config, seed=3, progress=False, checkpoint=path, checkpoint_every=400)
-    monkeypatch.setattr(dqn_module, "epsilon", original)
-    assert torch.load(path, weights_only=True)["step"] == 800
-    resumed = train_dqn(config=config, seed=3, progress=False, checkpoint=path, checkpoint_every=400)
-    before = [e for e in full.episodes if e[0] < 800]
-    assert resumed.steps == 1200 and resumed.episodes[:len(before)] == before  # the log up to the checkpoint
-    after = resumed.episodes[len(before):]
-    assert after and after[0][1] <= after[0][0] - 800 + 1  # new episodes began at the resume
-    a, b = torch.load(whole, weights_only=True), torch.load(path, weights_only=True)
-    # optimizer and replay buffer carried on: as many Adam steps and stored transitions as the whole run
-    assert a["optimizer"]["state"][0]["step"] == b["optimizer"]["state"][0]["step"] == 100  # steps 200, 210, ...
-    assert a["buffer"]["size"] == b["buffer"]["size"] == 1200
-    with pytest.raises(ValueError, match="belongs to another run"):
-        train_dqn(config=config, seed=4, progress=False, checkpoint=path)
-
-
-def test_an_interrupted_ppo_run_resumes_from_its_last_update(tmp_path, monkeypatch):
-    import neuroai.rl.ppo as ppo_module
-
-    config = PPOConfig(total_timesteps=2048, num_envs=4, num_steps=128)  # 4 updates of 512 steps
-    calls = {"n": 0}
-    original = ppo_module.collect
-
-    def interrupt(*args, **kw):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(*args, **kw)
-
-    path = tmp_path / "ppo.pt"
-    monkeypatch.setattr(ppo_module, "collect", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        train_ppo(config=config, seed=1, progress=False, checkpoint=path)
-    monkeypatch.setattr(ppo_module, "collect", original)
-    saved = torch.load(path, weights_only=True)
-    assert (saved["update"], saved["step"]) == (2, 1024)
-    resumed = train_ppo(config=config, seed=1, progress=False, checkpoint=path)
-    final = torch.load(path, weights_only=True)
-    assert resumed.steps == 2048 and final["update"] == 4
-    assert resumed.episodes[:len(saved["episodes"])] == list(map(tuple, saved["episodes"]))
-    # Adam's step count continues: 2 updates x 4 epochs x 4 minibatches before, as many after
-    assert final["optimizer"]["state"][0]["step"] == 2 * saved["optimizer"]["state"][0]["step"] == 64
-
-
 def test_a_frame_strip_shows_the_episode_side_by_side():
     from neuroai.rl import frame_strip
 

@@ -16,7 +16,13 @@ in one dataclass whose defaults reproduce a published CartPole result:
 Shared pieces: :mod:`.returns` (discounted returns, GAE), :mod:`.rollout`
 (on-policy rollouts of vector environments), :mod:`.buffers`
 (replay), :mod:`.envs` (seeded vector environments, CartPole with hidden
-velocities), :mod:`.common` (:class:`TrainResult`, greedy :func:`evaluate`, :func:`frame_strip`).
+velocities, their whole state saved and restored), :mod:`.common` (:class:`TrainResult`, greedy
+:func:`evaluate`, :func:`frame_strip`, checkpoints).
+
+DQN, PPO and A2C checkpoint with ``checkpoint=``: a run killed at any moment
+(even by SIGKILL) and started again with the same arguments resumes from the
+file and ends bit for bit as the uninterrupted run, the classic-control
+environments' episodes in progress included.
 """
 from .a2c import A2CConfig, train_a2c
 from .buffers import ReplayBuffer, Transitions

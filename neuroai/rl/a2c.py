@@ -7,12 +7,15 @@ minus the value (GAE with ``lambda = 1`` by default); one gradient step on
     - log pi(a|s) A + c_v (V - V_target)^2 - c_e H(pi),
 
 with RMSprop and gradient clipping. Defaults are those of rl-baselines3-zoo
-for CartPole-v1 (8 environments, no entropy bonus).
+for CartPole-v1 (8 environments, no entropy bonus). With ``checkpoint=`` a
+run can be killed at any moment and resumed from its last checkpoint,
+ending bit for bit as if it had never stopped.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +24,7 @@ from torch.distributions import Categorical
 from tqdm.auto import tqdm
 
 from .. import validation as check
-from .common import TrainResult, fractions
+from .common import TrainResult, fractions, load_run, run_log, save_run
 from .envs import require_discrete, vector_env
 from .policies import ActorCritic, MLPActorCritic
 from .returns import gae
@@ -52,12 +55,25 @@ class A2CConfig:
 
 
 def train_a2c(env_id: str = "CartPole-v1", config: A2CConfig = A2CConfig(), *, policy: ActorCritic | None = None,
-              seed: int = 0, device="cpu", progress: bool = True, mask_velocity: bool = False) -> TrainResult:
+              seed: int = 0, device="cpu", progress: bool = True, mask_velocity: bool = False,
+              checkpoint: str | Path | None = None, checkpoint_every: int = 10_000) -> TrainResult:
     """Train ``policy`` (default :class:`MLPActorCritic`) with A2C on ``env_id``; ``mask_velocity``:
-    hide CartPole's velocities (a task for :class:`LSTMActorCritic`)."""
+    hide CartPole's velocities (a task for :class:`LSTMActorCritic`).
+
+    ``checkpoint``: a file to which the run's whole state (policy, optimizer,
+    random generators, episode and loss logs, where the rollouts stand with
+    a recurrent policy's state, and the environments mid-episode:
+    :func:`~neuroai.rl.envs.env_state`) is written atomically after the
+    update in which the environment steps reach a multiple of
+    ``checkpoint_every``, and after the last; if it exists when training
+    starts, the run resumes from it and ends exactly as the uninterrupted
+    run would have, bit for bit (on the same machine and versions; on a GPU,
+    as far as its kernels are deterministic). Environments outside classic
+    control cannot be checkpointed (a ValueError at the start)."""
     if not isinstance(config, A2CConfig):
         raise TypeError(f"train_a2c: parameter 'config' must be an A2CConfig, got {type(config).__name__}")
     seed = check.seed("train_a2c", seed)
+    checkpoint_every = check.integer("train_a2c", "checkpoint_every", checkpoint_every, minimum=1)
     envs, obs = vector_env(env_id, config.num_envs, seed, mask_velocity=mask_velocity)
     actions = require_discrete("train_a2c", envs)
     torch.manual_seed(seed)
@@ -65,10 +81,14 @@ def train_a2c(env_id: str = "CartPole-v1", config: A2CConfig = A2CConfig(), *, p
     policy = (policy or MLPActorCritic(obs_size, actions)).to(device)
     optimizer = torch.optim.RMSprop(policy.parameters(), lr=config.learning_rate, alpha=0.99, eps=1e-5)
     batch_size = config.num_envs * config.num_steps
-    episodes, losses = [], []
+    updates = config.total_timesteps // batch_size
     at = cursor(policy, obs, device)
-    start = time.perf_counter()
-    for _ in tqdm(range(config.total_timesteps // batch_size), desc=f"A2C {env_id}", disable=not progress):
+    saved = load_run(checkpoint, "train_a2c", env_id, config, seed, envs, policy=policy, optimizer=optimizer, cursor=at)
+    episodes, losses, elapsed = run_log(saved)
+    begin = 0 if saved is None else int(saved["update"])
+    start = time.perf_counter() - elapsed
+    for update in tqdm(range(begin, updates), initial=begin, total=updates, desc=f"A2C {env_id}",
+                       disable=not progress):
         batch = collect(envs, policy, at, config.num_steps, config.gamma)
         at = batch.last
         episodes += batch.episodes
@@ -86,5 +106,10 @@ def train_a2c(env_id: str = "CartPole-v1", config: A2CConfig = A2CConfig(), *, p
         optimizer.step()
         if len(losses) < at.step // 1000:
             losses.append((at.step, float(loss.detach())))
+        if checkpoint is not None and (at.step // checkpoint_every > (at.step - batch_size) // checkpoint_every
+                                       or update + 1 == updates):
+            save_run(checkpoint, "train_a2c", env_id, config, seed, envs, update=update + 1, policy=policy,
+                     optimizer=optimizer, cursor=at, episodes=episodes, losses=losses,
+                     seconds=time.perf_counter() - start)
     envs.close()
     return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses)

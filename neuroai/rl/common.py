@@ -1,4 +1,5 @@
-"""What every agent shares: training results, the solved criterion, greedy evaluation."""
+"""What every agent shares: training results, the solved criterion, greedy evaluation, and the
+checkpoints from which a run resumes exactly (:func:`save_run`, :func:`load_run`)."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +12,7 @@ import torch
 
 from .. import validation as check
 from ..training.checkpoint import load_checkpoint, save_checkpoint
-from .envs import env_factory
+from .envs import env_factory, env_state, restore_env_state, to_checkpoint
 
 #: Mean return over 100 consecutive episodes that counts as solved (gymnasium's reward thresholds).
 SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
@@ -100,26 +101,40 @@ def _episode(env, act, seed: int, shoot: Callable[[int], bool] | None = None) ->
         done, step = terminated or truncated, step + 1
     return total, shots
 
-def save_run(path: str | Path, owner: str, env_id: str, config, seed: int, **state) -> None:
+
+def save_run(path: str | Path, owner: str, env_id: str, config, seed: int, envs, **state) -> None:
     """Write a training run's state atomically to ``path`` (a ``torch.save``
     file), stamped with what it belongs to: ``owner`` (the trainer), the
-    environment, the config and the seed. NumPy arrays in ``state`` (one
-    level deep, as in a replay buffer's state) are stored as tensors."""
-    def stored(value):
-        if isinstance(value, np.ndarray):
-            return torch.from_numpy(value)
-        if isinstance(value, dict):
-            return {k: stored(v) for k, v in value.items()}
-        return value
+    environment, the config and the seed, with the whole state of the vector
+    environment ``envs`` (:func:`~neuroai.rl.envs.env_state`) and torch's
+    generators (the CPU's, and CUDA's once CUDA is in use). Each entry of
+    ``state`` is stored as its ``state_dict()`` if it has one (networks,
+    optimizers, buffers, :class:`~neuroai.rl.rollout.Cursor`), else as it
+    is, through :func:`~neuroai.rl.envs.to_checkpoint` (NumPy arrays as
+    tensors), so :func:`load_run` reads it back with
+    ``torch.load(weights_only=True)``."""
+    state = {k: v.state_dict() if hasattr(v, "state_dict") else v for k, v in state.items()}
     save_checkpoint({"owner": owner, "env_id": env_id, "config": dataclasses.asdict(config), "seed": seed,
-                     **{k: stored(v) for k, v in state.items()}}, path)
+                     "envs": env_state(envs, owner), "torch_rng": torch.get_rng_state(),
+                     "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+                     **to_checkpoint(state, "state")}, path)
 
 
-def load_run(path: str | Path | None, owner: str, env_id: str, config, seed: int) -> dict | None:
-    """The state :func:`save_run` wrote to ``path``, or None when there is no
-    such file (a fresh run); a file written by another trainer, environment,
-    config or seed is an error, not silently mixed in."""
-    if path is None or not Path(path).exists():
+def load_run(path: str | Path | None, owner: str, env_id: str, config, seed: int, envs, **objects) -> dict | None:
+    """Resume a run from what :func:`save_run` wrote to ``path``: put the
+    state of the vector environment ``envs`` (built as the run's were), of
+    torch's generators and of each of ``objects`` (``name=object``: its
+    ``load_state_dict`` gets the entry ``name``) back, and return the
+    checkpoint, with ``"obs"`` the environments' current observations
+    ``(num_envs, *obs_shape)``. None when there is no such file (a fresh
+    run). A file written by another trainer, environment, config or seed is
+    an error, not silently mixed in; so are, as soon as ``path`` is given,
+    environments whose state :func:`~neuroai.rl.envs.env_state` cannot save
+    (an error now rather than an inexact resume or a failed checkpoint)."""
+    if path is None:
+        return None
+    env_state(envs, owner)
+    if not Path(path).exists():
         return None
     state = load_checkpoint(path)
     found = (state.get("owner"), state.get("env_id"), state.get("config"), state.get("seed"))
@@ -128,4 +143,19 @@ def load_run(path: str | Path | None, owner: str, env_id: str, config, seed: int
         raise ValueError(f"{owner}: checkpoint {str(path)!r} belongs to another run ({found[0]} on {found[1]}, "
                          f"seed {found[3]}, config {found[2]}), not this one ({owner} on {env_id}, seed {seed}, "
                          f"config {wanted[2]}); delete it or give another path")
+    state["obs"] = restore_env_state(envs, state["envs"], owner)
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"]:
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    for name, obj in objects.items():
+        obj.load_state_dict(state[name])
     return state
+
+
+def run_log(saved: dict | None) -> tuple[list[tuple[int, float]], list[tuple[int, float]], float]:
+    """What a run's log continues from: the episodes and losses, lists of ``(step, value)``, and the
+    wall time so far (s) of the state :func:`load_run` returned, or empty logs and 0 s for a fresh
+    run (``saved`` None)."""
+    if saved is None:
+        return [], [], 0.0
+    return list(map(tuple, saved["episodes"])), list(map(tuple, saved["losses"])), float(saved["seconds"])

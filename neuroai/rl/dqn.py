@@ -8,7 +8,9 @@ and the Q-network regresses ``r + gamma (1 - done) max_a' Q_target(s', a')``
 the target network copies the online one every ``target_update`` steps
 (``tau = 1``) or tracks it softly (``tau < 1``). Defaults are CleanRL's
 ``dqn.py`` for CartPole-v1 (published final return 488.7 after 500k steps).
-Time-limit truncations are bootstrapped, terminations are not.
+Time-limit truncations are bootstrapped, terminations are not. With
+``checkpoint=`` a run can be killed at any moment and resumed from its last
+checkpoint, ending bit for bit as if it had never stopped.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .. import validation as check
 from .buffers import ReplayBuffer
-from .common import TrainResult, fractions, load_run, save_run
+from .common import TrainResult, fractions, load_run, run_log, save_run
 from .envs import finished_episodes, require_discrete, vector_env
 
 
@@ -110,20 +112,21 @@ def train_dqn(env_id: str = "CartPole-v1", config: DQNConfig = DQNConfig(), *, s
               ) -> TrainResult:
     """Train a DQN agent on ``env_id`` (one environment); see the module docstring.
 
-    ``checkpoint``: a file to which the run's state (networks, optimizer,
-    replay buffer, random generators, episode log) is written atomically
-    every ``checkpoint_every`` steps; if it exists when training starts, the
-    run resumes from it. The environment is not saved: a resumed run starts
-    new episodes (seeded by ``seed`` and the step), so the episode in
-    progress at the checkpoint is lost.
+    ``checkpoint``: a file to which the run's whole state (networks,
+    optimizer, replay buffer, random generators, episode and loss logs, and
+    the environment mid-episode: :func:`~neuroai.rl.envs.env_state`) is
+    written atomically every ``checkpoint_every`` environment steps and at
+    the end; if it exists when training starts, the run resumes from it and
+    ends exactly as the uninterrupted run would have, bit for bit (on the
+    same machine and versions; on a GPU, as far as its kernels are
+    deterministic). Environments outside classic control cannot be
+    checkpointed (a ValueError at the start).
     """
     if not isinstance(config, DQNConfig):
         raise TypeError(f"train_dqn: parameter 'config' must be a DQNConfig, got {type(config).__name__}")
     seed = check.seed("train_dqn", seed)
     checkpoint_every = check.integer("train_dqn", "checkpoint_every", checkpoint_every, minimum=1)
-    saved = load_run(checkpoint, "train_dqn", env_id, config, seed)
-    begin = 0 if saved is None else int(saved["step"])
-    envs, obs = vector_env(env_id, 1, seed + begin)
+    envs, obs = vector_env(env_id, 1, seed)
     actions = require_discrete("train_dqn", envs)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -133,16 +136,13 @@ def train_dqn(env_id: str = "CartPole-v1", config: DQNConfig = DQNConfig(), *, s
     target.load_state_dict(online.state_dict())
     optimizer = torch.optim.Adam(online.parameters(), lr=config.learning_rate)
     buffer = ReplayBuffer(config.buffer_size, (obs_size,), device=device, seed=seed)
-    episodes, losses, elapsed = [], [], 0.0
+    saved = load_run(checkpoint, "train_dqn", env_id, config, seed, envs, online=online, target=target,
+                     optimizer=optimizer, buffer=buffer)
+    episodes, losses, elapsed = run_log(saved)
+    begin = 0
     if saved is not None:
-        online.load_state_dict(saved["online"])
-        target.load_state_dict(saved["target"])
-        optimizer.load_state_dict(saved["optimizer"])
-        buffer.load_state_dict(saved["buffer"])
         rng.bit_generator.state = saved["rng"]
-        torch.set_rng_state(saved["torch_rng"])
-        episodes, losses, elapsed = list(map(tuple, saved["episodes"])), list(map(tuple, saved["losses"])), \
-            float(saved["seconds"])
+        obs, begin = saved["obs"], int(saved["step"])
     start = time.perf_counter() - elapsed
     bar = tqdm(total=config.total_timesteps, initial=begin, desc=f"DQN {env_id}", disable=not progress, unit="step")
     for step in range(begin, config.total_timesteps):
@@ -175,10 +175,9 @@ def train_dqn(env_id: str = "CartPole-v1", config: DQNConfig = DQNConfig(), *, s
             if episodes:
                 bar.set_postfix(mean_return=np.mean([r for _, r in episodes[-20:]]))
         if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == config.total_timesteps):
-            save_run(checkpoint, "train_dqn", env_id, config, seed, step=step + 1, online=online.state_dict(),
-                     target=target.state_dict(), optimizer=optimizer.state_dict(), buffer=buffer.state_dict(),
-                     rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(), episodes=episodes,
-                     losses=losses, seconds=time.perf_counter() - start)
+            save_run(checkpoint, "train_dqn", env_id, config, seed, envs, step=step + 1, online=online,
+                     target=target, optimizer=optimizer, buffer=buffer, rng=rng.bit_generator.state,
+                     episodes=episodes, losses=losses, seconds=time.perf_counter() - start)
     bar.close()
     envs.close()
     return TrainResult(episodes, online, time.perf_counter() - start, config.total_timesteps, losses)

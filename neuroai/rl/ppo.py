@@ -13,6 +13,8 @@ gradients clipped to ``max_grad_norm``, the learning rate annealed linearly
 to 0. Defaults are CleanRL's ``ppo.py`` for CartPole-v1 (published final
 return 490.0 after 500k steps). The policy is any :class:`ActorCritic`:
 an MLP, an LSTM for partial observability, or a spiking network (:mod:`neuroai.rl.policies`).
+With ``checkpoint=`` a run can be killed at any moment and resumed from its
+last update, ending bit for bit as if it had never stopped.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from torch.distributions import Categorical
 from tqdm.auto import tqdm
 
 from .. import validation as check
-from .common import TrainResult, fractions, load_run, save_run
+from .common import TrainResult, fractions, load_run, run_log, save_run
 from .envs import require_discrete, vector_env
 from .policies import ActorCritic, MLPActorCritic
 from .returns import gae
@@ -95,33 +97,29 @@ def train_ppo(env_id: str = "CartPole-v1", config: PPOConfig = PPOConfig(), *, p
     """Train ``policy`` (default :class:`MLPActorCritic`) with PPO on ``env_id``; see the module docstring.
     ``mask_velocity``: hide CartPole's velocities (a task for :class:`LSTMActorCritic`).
 
-    ``checkpoint``: a file to which the run's state (policy, optimizer,
-    torch's generator, episode log) is written atomically after every update;
-    if it exists when training starts, the run resumes from it. The
-    environments are not saved: a resumed run starts new episodes (seeded
-    by ``seed`` and the step), so the episodes in progress are lost."""
+    ``checkpoint``: a file to which the run's whole state (policy, optimizer,
+    random generators, episode and loss logs, where the rollouts stand with
+    a recurrent policy's state, and the environments mid-episode:
+    :func:`~neuroai.rl.envs.env_state`) is written atomically after every
+    update; if it exists when training starts, the run resumes from it and
+    ends exactly as the uninterrupted run would have, bit for bit (on the
+    same machine and versions; on a GPU, as far as its kernels are
+    deterministic). Environments outside classic control cannot be
+    checkpointed (a ValueError at the start)."""
     if not isinstance(config, PPOConfig):
         raise TypeError(f"train_ppo: parameter 'config' must be a PPOConfig, got {type(config).__name__}")
     seed = check.seed("train_ppo", seed)
-    saved = load_run(checkpoint, "train_ppo", env_id, config, seed)
-    begin = 0 if saved is None else int(saved["update"])
-    envs, obs = vector_env(env_id, config.num_envs, seed if saved is None else seed + int(saved["step"]),
-                           mask_velocity=mask_velocity)
+    envs, obs = vector_env(env_id, config.num_envs, seed, mask_velocity=mask_velocity)
     actions = require_discrete("train_ppo", envs)
     torch.manual_seed(seed)
     obs_size = int(np.prod(envs.single_observation_space.shape))
     policy = (policy or MLPActorCritic(obs_size, actions)).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
     updates = config.total_timesteps // config.batch_size
-    episodes, losses, elapsed = [], [], 0.0
     at = cursor(policy, obs, device)
-    if saved is not None:
-        policy.load_state_dict(saved["policy"])
-        optimizer.load_state_dict(saved["optimizer"])
-        torch.set_rng_state(saved["torch_rng"])
-        episodes, losses, elapsed = list(map(tuple, saved["episodes"])), list(map(tuple, saved["losses"])), \
-            float(saved["seconds"])
-        at.step = int(saved["step"])
+    saved = load_run(checkpoint, "train_ppo", env_id, config, seed, envs, policy=policy, optimizer=optimizer, cursor=at)
+    episodes, losses, elapsed = run_log(saved)
+    begin = 0 if saved is None else int(saved["update"])
     start = time.perf_counter() - elapsed
     for update in tqdm(range(begin, updates), initial=begin, total=updates, desc=f"PPO {env_id}",
                        disable=not progress):
@@ -142,9 +140,9 @@ def train_ppo(env_id: str = "CartPole-v1", config: PPOConfig = PPOConfig(), *, p
                 optimizer.step()
         losses.append((at.step, stats["policy_loss"]))
         if checkpoint is not None:
-            save_run(checkpoint, "train_ppo", env_id, config, seed, update=update + 1, step=at.step,
-                     policy=policy.state_dict(), optimizer=optimizer.state_dict(), torch_rng=torch.get_rng_state(),
-                     episodes=episodes, losses=losses, seconds=time.perf_counter() - start)
+            save_run(checkpoint, "train_ppo", env_id, config, seed, envs, update=update + 1, policy=policy,
+                     optimizer=optimizer, cursor=at, episodes=episodes, losses=losses,
+                     seconds=time.perf_counter() - start)
     envs.close()
     return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses)
 

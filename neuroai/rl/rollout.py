@@ -38,6 +38,22 @@ class Cursor:
     state: object
     step: int
 
+    def state_dict(self) -> dict:
+        """The cursor as tensors and an int, for a checkpoint (the recurrent state as the policy
+        keeps it: None or a tuple of tensors)."""
+        return {"obs": self.obs, "starts": self.starts, "state": self.state, "step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a :meth:`state_dict`, its tensors moved to this cursor's device."""
+        def moved(value):
+            if value is None:
+                return None
+            if isinstance(value, (tuple, list)):
+                return tuple(moved(v) for v in value)
+            return value.to(self.obs.device)
+        self.obs, self.starts, self.state = moved(state["obs"]), moved(state["starts"]), moved(state["state"])
+        self.step = int(state["step"])
+
 
 def cursor(policy, obs, device) -> Cursor:
     """The start of a stream: first observations, all beginning episodes, the initial state."""
