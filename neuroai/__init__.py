@@ -7,7 +7,7 @@ command shows INFO and above, ``--quiet`` only warnings, ``--verbose`` all).
 import logging
 
 from . import decoding, plasticity
-from .backends import BackendError
+from .backends import BackendError, NonFiniteState
 from .coding import DeltaEncoder, Latency, PoissonRate, PopulationCode, RegularRate, SpikeArray
 from .equations import NeuronModel, SynapseModel
 from .network import Input, Monitor, Network, Population, Projection
@@ -24,7 +24,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = [
     "AdEx", "AdaptiveLIF", "AllToAll", "BackendError", "Delta", "DeltaEncoder", "Explicit", "ExponentialConductance",
     "ExponentialCurrent", "FixedProbability", "HodgkinHuxley", "Input", "Izhikevich", "LIF", "Latency", "Monitor",
-    "Network", "NeuronModel", "Normal", "OneToOne", "PoissonRate", "PopulationCode", "Population", "Projection",
+    "Network", "NeuronModel", "NonFiniteState", "Normal", "OneToOne", "PoissonRate", "PopulationCode", "Population", "Projection",
     "RegularRate", "SimulationResult", "Simulator", "SpikeArray", "Spikes", "SynapseModel", "Trace", "Uniform",
     "decoding", "plasticity", "spike_agreement",
 ]

@@ -26,17 +26,27 @@ class Simulator:
     target), ``device`` (default CUDA when available; CPU for float64, where
     the parity holds), ``sparse`` (per-synapse weights for large sparse
     projections).
+
+    check_finite: watch the state (the variables of every population and
+    projection) every ``FINITE_CHECK_EVERY`` (500) steps and at the end of
+    each run, and stop with :class:`~neuroai.backends.NonFiniteState`,
+    naming the variable and the time, once one is NaN or infinite (Brian2's
+    standalone target checks at the end of its one run only). ``False``
+    turns the watch off.
     """
 
-    def __init__(self, network: Network, backend: str = "brian2", *, seed: int = 0, **options):
+    def __init__(self, network: Network, backend: str = "brian2", *, seed: int = 0, check_finite: bool = True,
+                 **options):
         if not isinstance(network, Network):
             raise TypeError(f"Simulator: 'network' must be a neuroai.Network, got {type(network).__name__}")
+        if not isinstance(check_finite, bool):
+            raise TypeError(f"Simulator: parameter 'check_finite' must be True or False, got {check_finite!r}")
         module = backends.load(backend)
         backends.check_supported(network, backend)
         self.network = network
         self.backend = backend
         self.rng = np.random.default_rng(check.seed("Simulator", seed))
-        self.runner = module.Runner(network, **options)
+        self.runner = module.Runner(network, check_finite=check_finite, **options)
 
     @property
     def t(self) -> float:

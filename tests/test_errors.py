@@ -1,4 +1,5 @@
 """Bad input fails where it enters, naming the object, parameter, expectation and value."""
+import math
 import os
 
 import numpy as np
@@ -241,3 +242,52 @@ def test_what_would_not_fit_in_memory_fails_at_once_with_the_estimate(net, monke
         na.Simulator(net, "torch").run(1000.0)
     with pytest.raises(ValueError, match=r"'duration' must be at most 2147483647 steps of dt=0.0001 s, got 1e\+30 s"):
         na.Simulator(net, "torch").run(1e30)
+
+
+def diverging_izhikevich() -> na.Network:
+    """Finite parameters (a huge a and d) that drive u and v to overflow within the first 500 steps."""
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 10, na.PoissonRate(200.0))
+    net.add_population("iz", 5, na.Izhikevich(a=1e6, d=1e9))
+    net.connect("inp", "iz", na.AllToAll(), weight=5.0)
+    net.monitor("iz", "v", every=100)
+    return net
+
+
+@pytest.mark.parametrize("backend, options", [("brian2", {}), ("torch", {}), ("torch", {"dtype": "float64"})])
+def test_a_state_driven_beyond_floating_point_stops_the_run_naming_population_variable_and_time(backend, options):
+    sim = na.Simulator(diverging_izhikevich(), backend, seed=0, **options)
+    with pytest.raises(na.NonFiniteState, match=r"\(\w+\): population 'iz' variable '[uv]' is NaN or infinite at "
+                                                 r"t = 0.05 s \(step 500; every variable was finite at t = 0 s\).*"
+                                                 r"check_finite=False"):
+        sim.run(0.2)
+    assert sim.t < 0.06  # stopped at the first check, not run to the end
+
+
+@pytest.mark.parametrize("backend", ["brian2", "torch"])
+def test_check_finite_false_runs_on_regardless(backend):
+    sim = na.Simulator(diverging_izhikevich(), backend, seed=0, check_finite=False)
+    v = sim.run(0.2).trace("iz.v").values
+    assert sim.t == pytest.approx(0.2) and not np.isfinite(v).all()
+
+
+@pytest.mark.parametrize("backend", ["brian2", "torch"])
+def test_a_projection_variable_that_overflows_is_named_at_the_first_check_after_it(backend):
+    net = na.Network(dt=1e-4)
+    net.add_input("inp", 2, na.PoissonRate(10.0))
+    net.add_population("p", 2)
+    growth = na.SynapseModel("w : 1\ndx/dt = r*x : 1 (clock-driven)", on_pre="v_post += w", method="euler",
+                             parameters={"r": 3e4}, init={"x": 1.0})  # euler: x is multiplied by 1 + r dt = 4
+    net.connect("inp", "p", na.AllToAll(), weight=0.1, synapse_model=growth)
+    overflow = math.floor(math.log(np.finfo(np.float64).max, 4)) + 1  # the first step at which 4**k is inf
+    check, previous = -(-overflow // 500) * 500, (overflow // 500) * 500
+    with pytest.raises(na.NonFiniteState, match=rf"projection 'inp_to_p' variable 'x' is NaN or infinite at "
+                                                 rf"t = {check * 1e-4:g} s \(step {check}; every variable was "
+                                                 rf"finite at t = {previous * 1e-4:g} s\)"):
+        na.Simulator(net, backend, seed=0, dtype="float64").run(0.15) if backend == "torch" else \
+            na.Simulator(net, backend, seed=0).run(0.15)
+
+
+def test_check_finite_must_be_a_bool(net):
+    with pytest.raises(TypeError, match="Simulator: parameter 'check_finite' must be True or False, got 'yes'"):
+        na.Simulator(net, "torch", check_finite="yes")

@@ -17,6 +17,28 @@ class BackendError(RuntimeError):
     own message (the original exception is the ``__cause__``)."""
 
 
+class NonFiniteState(FloatingPointError):
+    """A simulation's state became NaN or infinite: the message names the
+    population or projection, the variable and when it was found. Finite
+    parameters can do this (an Izhikevich neuron with a huge ``d``, a step
+    ``dt`` too large for the model); the run stops there rather than going
+    on with numbers that mean nothing."""
+
+
+#: Steps between two checks for non-finite state during a run (and one at its end).
+FINITE_CHECK_EVERY = 500
+
+
+def nonfinite(backend: str, part: str, variable: str, step: int, finite_step: int, dt: float) -> NonFiniteState:
+    """The error for ``variable`` of ``part`` (e.g. "population 'exc'") found NaN or infinite by the
+    check at ``step``, the previous check (at ``finite_step``) having found every variable finite."""
+    return NonFiniteState(
+        f"Simulator ({backend}): {part} variable {variable!r} is NaN or infinite at t = {step * dt:.6g} s "
+        f"(step {step}; every variable was finite at t = {finite_step * dt:.6g} s). The model's parameters, "
+        f"weights or inputs drive it beyond floating point: check them, or try a smaller dt. To run on "
+        f"regardless, pass check_finite=False to the Simulator")
+
+
 BACKENDS = {"brian2": "neuroai.backends.brian2", "torch": "neuroai.backends.torch"}
 
 

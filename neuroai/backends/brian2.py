@@ -22,7 +22,7 @@ from brian2.core.base import BrianObjectException  # noqa: E402
 from brian2.devices.device import reset_device  # noqa: E402
 from brian2.utils.logger import brian_excepthook  # noqa: E402
 
-from . import BackendError  # noqa: E402
+from . import FINITE_CHECK_EVERY, BackendError, nonfinite  # noqa: E402
 from ..equations import NeuronModel, SynapseModel  # noqa: E402
 from ..network import SIGNS, Network  # noqa: E402
 from ..neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
@@ -372,12 +372,16 @@ class Runner:
     afterwards; running the same network again there recompiles only what
     changed), by default a fresh temporary directory removed after the run;
     ``threads``, the number of OpenMP threads (default: none, one thread).
+    ``check_finite``: a ``NetworkOperation`` checks the state every
+    ``FINITE_CHECK_EVERY`` steps and stops the run at the first NaN or
+    infinite value; every run ends with a check (standalone: only that one).
     A standalone Runner builds its Brian2 objects inside :meth:`run`, supports
     exactly one run, no independent trials and no synaptic normalization (a
     Python ``NetworkOperation``, which standalone code cannot call).
     """
 
-    def __init__(self, network: Network, *, target: str = "numpy", directory=None, threads: int | None = None):
+    def __init__(self, network: Network, *, target: str = "numpy", directory=None, threads: int | None = None,
+                 check_finite: bool = True):
         if target not in (*_RUNTIME_TARGETS, _STANDALONE):
             raise ValueError(f"brian2 backend: 'target' must be 'numpy', 'cython' or {_STANDALONE!r} (the whole "
                              f"run compiled as one C++ program), got {target!r}")
@@ -389,6 +393,7 @@ class Runner:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"brian2 backend: 'threads' must be an integer >= 1, got {threads!r}")
         self.target, self.directory, self.threads = target, directory, threads
+        self.check_finite = check_finite
         self.network = network
         self.dt = network.dt
         self.sizes = {name: pop.n for name, pop in network.populations.items()}
@@ -447,6 +452,48 @@ class Runner:
                     variable = _identifier(network, mon.target, mon.variable)
                 self.state_monitors[mon.key] = self._own(b2.StateMonitor(
                     owner, variable, record=True, dt=mon.every * dt, name=f"neuroai_trace_{mon.target}_{mon.variable}"))
+        if self.check_finite and self.target != _STANDALONE:
+            self._own(b2.NetworkOperation(self._watch, dt=FINITE_CHECK_EVERY * dt, when="start",
+                                          name="neuroai_finite_watch"))
+
+    def _variables(self):
+        """Every stored variable of the populations' and projections' equations (their differential
+        equations and parameters), as (part, neuroai's name, Brian2 object, Brian2's name)."""
+        for name, group in self.groups.items():
+            users = {_identifier(self.network, name, v): v
+                     for v in [c for c, _ in self.network.currents(name)] +
+                     [g for g, _, _ in self.network.conductances(name)]}
+            for var in sorted(group.equations.diff_eq_names | group.equations.parameter_names):
+                yield f"population {name!r}", users.get(var, var), group, var
+        for name, syn in self.synapses.items():
+            for var in sorted(syn.equations.diff_eq_names | syn.equations.parameter_names):
+                yield f"projection {name!r}", var, syn, var
+
+    def _nonfinite(self) -> tuple[str, str] | None:
+        """(part, variable) of the first variable holding NaN or inf, or None."""
+        for part, variable, obj, var in self._variables():
+            if not np.isfinite(getattr(obj, var + "_")[:]).all():
+                return part, variable
+        return None
+
+    def _watch(self, t):
+        """The NetworkOperation of ``check_finite``: stop the run at the first non-finite state."""
+        found = self._nonfinite()
+        step = int(round(float(t / b2.second) / self.dt))  # (the state after ``step`` steps)
+        if found is None:
+            self.finite_step = step
+        else:
+            self.nonfinite_found = (*found, step)
+            self.net.stop()
+
+    def _raise_if_nonfinite(self) -> None:
+        """After a run: the error for non-finite state found during it, or by a last check now."""
+        if self.check_finite and self.nonfinite_found is None:
+            found = self._nonfinite()
+            self.nonfinite_found = None if found is None else (*found, self.step)
+        if self.nonfinite_found is not None:
+            part, variable, step = self.nonfinite_found
+            raise nonfinite("brian2", part, variable, step, self.finite_step, self.dt)
 
     def _own(self, obj):
         """Add a new Brian2 object to this runner's network and return it. It
@@ -480,12 +527,14 @@ class Runner:
         """Advance ``n_steps`` steps; ``input_spikes`` maps each input to a
         boolean raster (n_steps, n), ``signals`` each signal to its values
         (n_steps,). Returns (spikes, traces) of the segment."""
+        self.finite_step, self.nonfinite_found = self.step, None  # (the state a run starts from was checked)
         with _translated_errors(self.network):
             if self.target == _STANDALONE:
                 return self._run_standalone(input_spikes, n_steps, signals)
             seen_spikes = {k: m.num_spikes for k, m in self.spike_monitors.items()}
             seen_samples = {k: len(m.t) for k, m in self.state_monitors.items()}
             self._advance(input_spikes, n_steps, signals)
+            self._raise_if_nonfinite()
             return self._recorded(seen_spikes, seen_samples)
 
     def _advance(self, input_spikes, n_steps: int, signals):
@@ -511,7 +560,7 @@ class Runner:
             finally:
                 if frozen:
                     gc.unfreeze()
-        self.step += n_steps
+        self.step += n_steps if self.target == _STANDALONE else int(round(float(self.net.t / b2.second) / self.dt)) - self.step
 
     def _run_standalone(self, input_spikes, n_steps: int, signals):
         """The one run of a standalone runner: build the objects on Brian2's
@@ -536,6 +585,7 @@ class Runner:
             self.program_seconds = float(device._last_run_time)  # the C++ simulation alone, no compilation
             recorded = self._recorded(dict.fromkeys(self.spike_monitors, 0), dict.fromkeys(self.state_monitors, 0))
             self.final_state = self._state()
+            self._raise_if_nonfinite()
         finally:
             # the objects' values live in the device's result files: drop them with the device's state
             self.net, self.groups, self.generators, self.synapses, self.normalizers = None, {}, {}, {}, []

@@ -26,6 +26,7 @@ from .. import validation as check
 from ..equations import SynapseModel
 from ..network import Network, SIGNS
 from ..results import Spikes, Trace
+from . import FINITE_CHECK_EVERY, nonfinite
 from .torch_neurons import step_for
 from .torch_plasticity import RULE_STEPS, normalize
 from .torch_synapses import SynapseStep
@@ -100,6 +101,15 @@ class TorchState:
                           {name: {k: x if k == "w" else f(x) for k, x in st.items()}
                            for name, st in self.plastic.items()},
                           {name: {k: f(x) for k, x in st.items()} for name, st in self.synapses.items()})
+
+    def variables(self):
+        """Every real-valued state tensor, as (part, variable, tensor): e.g. ("population 'exc'", "v", ...),
+        ("projection 'ee'", "w", ...). (Spike histories and last-spike steps are left out.)"""
+        for kind, groups in (("population", self.neurons), ("population", self.currents),
+                             ("projection", self.plastic), ("projection", self.synapses)):
+            for owner, tensors in groups.items():
+                for variable, x in tensors.items():
+                    yield f"{kind} {owner!r}", variable, x
 
     def copy(self) -> "TorchState":
         """A copy safe to advance: containers are new, plastic weights and
@@ -532,11 +542,13 @@ class Runner:
     differently).
     """
 
-    def __init__(self, network: Network, *, dtype="float32", device=None, sparse: bool | None = None):
+    def __init__(self, network: Network, *, dtype="float32", device=None, sparse: bool | None = None,
+                 check_finite: bool = True):
         if device is None and dtype in ("float64", torch.float64):
             device = "cpu"
         self.module = TorchNetwork(network, dtype=dtype, device=device, sparse=sparse)
         self.network = network
+        self.check_finite = check_finite
         self.state = self.module.initial_state(1)
         self.spike_record = tuple(m.target for m in network.monitors
                                   if m.variable == "spikes" and m.target in network.populations)
@@ -551,26 +563,48 @@ class Runner:
         each input to a raster (n_steps, n), ``signals`` each signal to its values (n_steps,). The weights
         that plasticity (or a SynapseModel) changed are written back to the module's parameters. Returns
         (spikes, traces) of the segment: population name -> :class:`~neuroai.results.Spikes` for the
-        spike-monitored populations, monitor key -> :class:`~neuroai.results.Trace`, at absolute steps."""
+        spike-monitored populations, monitor key -> :class:`~neuroai.results.Trace`, at absolute steps.
+        With ``check_finite``, the state is checked every ``FINITE_CHECK_EVERY`` steps and at the end
+        (:class:`~neuroai.backends.NonFiniteState` if a variable is NaN or infinite)."""
         module = self.module
         inputs = {name: torch.as_tensor(r, dtype=module.dtype, device=module.device).unsqueeze(1)
                   for name, r in input_spikes.items()}
         start = self.state.step
+        every = FINITE_CHECK_EVERY if self.check_finite else n_steps
+        parts = []
         with torch.no_grad():
-            out = module(inputs, steps=n_steps, state=self.state, record=self.spike_record, signals=signals)
-            for name, st in out.state.plastic.items():
+            for a in range(0, n_steps, every):
+                b = min(n_steps, a + every)
+                finite_step = self.state.step
+                out = module({name: x[a:b] for name, x in inputs.items()}, steps=b - a, state=self.state,
+                             record=self.spike_record, signals={name: v[a:b] for name, v in signals.items()})
+                self.state = out.state
+                parts.append(out)
+                if self.check_finite:
+                    self._check_finite(self.state, finite_step)
+            for name, st in self.state.plastic.items():
                 module.weights[name].copy_(st["w"])
             for name, model in module._synapse_models.items():
-                learned = model.learned_weight(out.state.synapses[name])
+                learned = model.learned_weight(self.state.synapses[name])
                 if learned is not None:
                     module.weights[name].copy_(learned)
-        self.state = out.state
         spikes = {}
-        for p, s in out.spikes.items():
-            t, _, idx = torch.nonzero(s > 0, as_tuple=True)
+        for p in self.spike_record:
+            t, _, idx = torch.nonzero(torch.cat([out.spikes[p] for out in parts]) > 0, as_tuple=True)
             spikes[p] = Spikes(t.cpu().numpy() + start, idx.cpu().numpy(), self.network.size(p))
-        traces = {key: Trace(st, vals[:, 0, :].cpu().double().numpy()) for key, (st, vals) in out.traces.items()}
+        traces = {key: Trace(np.concatenate([out.traces[key][0] for out in parts]),
+                             torch.cat([out.traces[key][1] for out in parts])[:, 0, :].cpu().double().numpy())
+                  for key in parts[0].traces}
         return spikes, traces
+
+    def _check_finite(self, state: TorchState, finite_step: int) -> None:
+        """Raise :class:`~neuroai.backends.NonFiniteState` for the first variable of ``state`` that is NaN
+        or infinite (one device synchronization when every variable is finite)."""
+        named = list(state.variables())
+        if not named or bool(torch.stack([torch.isfinite(x).all() for _, _, x in named]).all()):
+            return
+        part, variable, _ = next(v for v in named if not bool(torch.isfinite(v[2]).all()))
+        raise nonfinite("torch", part, variable, state.step, finite_step, self.network.dt)
 
     def run_trials(self, input_spikes: dict[str, np.ndarray], n_steps: int, batch_size: int = 256):
         """Run each trial (``input_spikes[name][k]``, shape (n_steps, n)) from
@@ -587,6 +621,8 @@ class Runner:
                           for name, r in input_spikes.items()}
                 batch = next(iter(inputs.values())).shape[1]
                 out = module(inputs, steps=n_steps, state=self.state.repeat(batch), record=self.spike_record)
+                if self.check_finite:
+                    self._check_finite(out.state, start)
                 for p, s in out.spikes.items():
                     t, b, idx = (x.cpu().numpy() for x in torch.nonzero(s > 0, as_tuple=True))
                     found[p].append(((first + b) * n_steps + t + start, idx))
