@@ -39,6 +39,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
+from . import validation as check
 from .experiments import RunRecord, SweepFailed
 
 SimulationFn = Callable[..., dict]
@@ -96,10 +97,9 @@ def execute(name: str, run: SimulationFn, *, quick: bool = False, seed: int = 0,
 
 
 def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    if not text.strip().isdigit() or int(text) > check.MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {check.MAX_SEED}, got {text!r}")
+    return int(text)
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -161,6 +161,11 @@ def _execute_with(module: ModuleType, name: str, prog: str, argv: list[str] | No
     quick, seed, out = options.pop("quick"), options.pop("seed"), options.pop("out")
     quiet, verbose = options.pop("quiet"), options.pop("verbose")
     _configure_logging(quiet, verbose)
+    try:
+        check.writable_folder(prog, "--out", out)
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
     try:
         with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
             execute(name, module.run, quick=quick, seed=seed, out=out, **options)

@@ -192,8 +192,7 @@ class DeltaEncoder:
         check.real("DeltaEncoder", "threshold", self.threshold, positive=True)
         check.choice("DeltaEncoder", "mode", self.mode, ("on", "off", "both"))
         check.choice("DeltaEncoder", "reference", self.reference, ("previous", "last_event"))
-        if not isinstance(self.padding, (bool, np.bool_)):
-            raise TypeError(f"DeltaEncoder: parameter 'padding' must be True or False, got {self.padding!r}")
+        check.flag("DeltaEncoder", "padding", self.padding)
 
     def encode(self, values, steps: int, dt: float, rng: np.random.Generator | None = None) -> np.ndarray:
         """Boolean raster of the same shape as ``values``, a time series of shape ``(steps, ..., n)``: the
@@ -264,8 +263,7 @@ class PopulationCode:
             check.real("PopulationCode", "sigma", self.sigma, positive=True)
         object.__setattr__(self, "max_rate",
                            check.real("PopulationCode", "max_rate", self.max_rate, nonnegative=True, unit="hertz"))
-        if not isinstance(self.circular, (bool, np.bool_)):
-            raise TypeError(f"PopulationCode: parameter 'circular' must be True or False, got {self.circular!r}")
+        check.flag("PopulationCode", "circular", self.circular)
         if self.size is not None:
             check.integer("PopulationCode", "size", self.size, minimum=1)
 

@@ -231,8 +231,9 @@ class NeuronModel:
                                  f"{n} neurons")
 
     def validate_dt(self, dt: float, owner: str) -> None:
-        """Accept any ``dt`` (s): the integration method written in the model is the user's choice."""
-        return None
+        """Accept any ``dt`` (s) in which ``refractory`` spans at most :data:`~neuroai.validation.MAX_STEPS`
+        steps: the integration method written in the model is the user's choice."""
+        check.whole_steps(owner, "refractory", self.refractory, dt, rounding=True)
 
     def validate_current(self, tau: float, owner: str) -> None:
         """Always raise ValueError (naming ``owner``): a NeuronModel takes no ExponentialCurrent input;

@@ -9,6 +9,7 @@ Nothing here imports Brian2 or torch.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -208,6 +209,9 @@ class Network:
 
     @staticmethod
     def _initial_values(owner: str, model, n: int, init) -> dict[str, np.ndarray]:
+        if init is not None and not isinstance(init, Mapping):
+            raise TypeError(f"{owner}: parameter 'init' must be a mapping of variable -> scalar or array of shape "
+                            f"({n},), e.g. {{'theta': 0.0}}, got {init!r}")
         init = dict(init or {})
         others = tuple(v for v in model.state_variables if v != "v")
         unknown = set(init) - set(others)
@@ -311,9 +315,8 @@ class Network:
             self._check_conductance(owner, post, synapse)
         check.choice(owner, "sign", sign, SIGNS)
         delay = check.real(owner, "delay", delay, nonnegative=True, unit="second")
-        if not isinstance(round_delay, bool):
-            raise TypeError(f"{owner}: parameter 'round_delay' must be True or False, got {round_delay!r}")
-        delay_steps = check.whole_steps(owner, "delay", delay, self.dt, rounding=round_delay,
+        delay_steps = check.whole_steps(owner, "delay", delay, self.dt,
+                                        rounding=check.flag(owner, "round_delay", round_delay),
                                         flag="round_delay=True")
 
         n_pre, n_post = self.size(pre), self.size(post)
@@ -528,9 +531,18 @@ class Network:
         """A copy whose populations start from new values: population ->
         {variable -> values of shape (n,)}; ``"v"`` sets ``v_init``."""
         populations = dict(self.populations)
+        if not isinstance(state, Mapping):
+            raise TypeError(f"Network.with_initial_state: parameter 'state' must be a mapping of population -> "
+                            f"{{variable -> values}}, got {state!r}")
+        unknown = sorted(set(state) - set(populations))
+        if unknown:
+            raise ValueError(f"Network.with_initial_state: parameter 'state' names no population {unknown}; "
+                             f"the populations are {sorted(populations)}")
         for name, values in state.items():
             pop = populations[name]
             owner = f"Population {name!r}"
+            if not isinstance(values, Mapping):
+                raise TypeError(f"{owner}: the initial state must be a mapping of variable -> values, got {values!r}")
             values = dict(values)
             v = check.array(owner, "v_init", values.pop("v"), (pop.n,)) if "v" in values else pop.v_init
             init = {**pop.init, **self._initial_values(owner, pop.model, pop.n, values)}

@@ -132,10 +132,12 @@ class LIF:
         return {"v": v}
 
     def validate_dt(self, dt: float, owner: str) -> None:
-        """Raise ValueError (naming ``owner``) unless ``dt`` (s) is smaller than ``tau_m``."""
+        """Raise ValueError (naming ``owner``) unless ``dt`` (s) is smaller than ``tau_m`` and ``t_ref``
+        spans at most :data:`~neuroai.validation.MAX_STEPS` steps of it."""
         if dt >= self.tau_m:
             raise ValueError(f"{owner}: dt ({dt} s) must be smaller than the membrane "
                              f"time constant tau_m ({self.tau_m} s)")
+        check.whole_steps(owner, "t_ref", self.t_ref, dt, rounding=True)
 
     def validate_current(self, tau: float, owner: str) -> None:
         """A synaptic current with time constant ``tau`` may enter this model."""

@@ -112,8 +112,7 @@ class STDP(_Rule):
     def __post_init__(self):
         super().__post_init__()
         check.choice("STDP", "dependence", self.dependence, ("additive", "multiplicative"))
-        if not isinstance(self.nearest, bool):
-            raise TypeError(f"STDP: parameter 'nearest' must be a bool, got {self.nearest!r}")
+        check.flag("STDP", "nearest", self.nearest)
 
     def equations(self) -> RuleEquations:
         """This rule as :class:`RuleEquations`: clock-driven traces ``apre`` and ``apost``, depression on a

@@ -39,8 +39,7 @@ class Simulator:
                  **options):
         if not isinstance(network, Network):
             raise TypeError(f"Simulator: 'network' must be a neuroai.Network, got {type(network).__name__}")
-        if not isinstance(check_finite, bool):
-            raise TypeError(f"Simulator: parameter 'check_finite' must be True or False, got {check_finite!r}")
+        check.flag("Simulator", "check_finite", check_finite)
         module = backends.load(backend)
         backends.check_supported(network, backend)
         self.network = network
@@ -142,7 +141,7 @@ class Simulator:
         progress: show a progress bar (tqdm) of the simulated time; the numbers are the same.
         """
         steps = self._steps("duration", duration)
-        return self._run(self._encode(inputs, steps), steps, signals=signals, progress=bool(progress))
+        return self._run(self._encode(inputs, steps), steps, signals=signals, progress=check.flag("Simulator.run", "progress", progress))
 
     def to_network(self) -> Network:
         """The simulated Network with its weights as they are now: what
@@ -171,8 +170,7 @@ class Simulator:
         trials out one after another from the present time and holds spikes
         only (no state traces). Needs a network without plasticity.
         """
-        if not isinstance(independent, bool):
-            raise TypeError(f"Simulator: 'independent' must be True or False, got {independent!r}")
+        check.flag("Simulator", "independent", independent)
         plastic = [p.name for p in self.network.projections.values()
                    if p.plasticity is not None or p.normalization is not None]
         if independent and plastic:

@@ -92,6 +92,13 @@ def integer(owner: str, name: str, value, *, minimum: int | None = None) -> int:
     return value
 
 
+def flag(owner: str, name: str, value) -> bool:
+    """True or False (numpy's bool too); anything else, "yes" or 1 included, is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        _fail(owner, name, "True or False", value, TypeError)
+    return bool(value)
+
+
 def choice(owner: str, name: str, value, options) -> str:
     """One of a fixed set of strings."""
     if value not in options:
@@ -109,7 +116,7 @@ def name(owner: str, value) -> str:
 def array(owner: str, name: str, value, shape: tuple[int, ...], *, nonnegative=False) -> np.ndarray:
     """A finite float64 array of exactly ``shape`` (a scalar is broadcast)."""
     arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "iuf":  # booleans are not numbers here: weight=True is a mistake
         _fail(owner, name, f"a real array of shape {shape}", _Described(f"dtype {arr.dtype}"), TypeError)
     arr = arr.astype(np.float64)
     if arr.ndim == 0:
@@ -128,6 +135,10 @@ def array(owner: str, name: str, value, shape: tuple[int, ...], *, nonnegative=F
 MAX_STEPS = 2 ** 31 - 1
 
 
+def _count(k: int, noun: str) -> str:
+    return f"{k} {noun}" if k == 1 else f"{k} {noun}s"
+
+
 def whole_steps(owner: str, name: str, seconds: float, dt: float, *, rounding: bool = False,
                 flag: str = "") -> int:
     """``seconds`` (>= 0) as a whole number of steps ``dt``. A value that is not within rounding noise
@@ -140,8 +151,9 @@ def whole_steps(owner: str, name: str, seconds: float, dt: float, *, rounding: b
     if not rounding and abs(steps - nearest) > 1e-6:
         below, above = math.floor(steps), math.ceil(steps)
         hint = f"; or pass {flag} to round it" if flag else ""
-        _fail(owner, name, f"a whole number of steps of dt={dt:g} s (the nearest are {below * dt:g} s = {below} "
-                           f"steps and {above * dt:g} s = {above} steps{hint})", _Described(f"{seconds:g} s"))
+        _fail(owner, name, f"a whole number of steps of dt={dt:g} s (the nearest are {below * dt:g} s = "
+                           f"{_count(below, 'step')} and {above * dt:g} s = {_count(above, 'step')}{hint})",
+              _Described(f"{seconds:g} s"))
     return int(nearest)
 
 
@@ -196,6 +208,19 @@ def folder(owner: str, name: str, value, expected: str) -> Path:
     return path
 
 
+def writable_folder(owner: str, name: str, value) -> Path:
+    """A folder to write into, created with its parents if missing; one that cannot be created or
+    written is a ``ValueError`` naming it and why (e.g. ``Permission denied``)."""
+    path = file_path(owner, name, value)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        _fail(owner, name, "a folder that can be created", _Described(f"{str(path)!r} ({_reason(err)})"))
+    if not os.access(path, os.W_OK | os.X_OK):
+        _fail(owner, name, "a folder that can be written", _Described(f"{str(path)!r} (not writable)"))
+    return path
+
+
 def _reason(err: BaseException) -> str:
     """The first sentence of an exception's message, after its type unless it is a plain ValueError."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
@@ -235,6 +260,14 @@ def read_file(owner: str, name: str, value, expected: str, parse, errors: tuple 
         raise ValueError(f"{owner}: {str(path)!r} is not {expected}: {_reason(err)}") from err
 
 
+#: The largest seed: 2**32 - 1, the most that every generator neuroai seeds accepts (NumPy's legacy
+#: ``np.random.seed`` and Brian2's ``seed`` take no more; torch and ``default_rng`` take more).
+MAX_SEED = 2 ** 32 - 1
+
+
 def seed(owner: str, value) -> int:
-    """A seed for ``numpy.random.default_rng``."""
-    return integer(owner, "seed", value, minimum=0)
+    """A seed for any of the generators neuroai uses: an integer in [0, :data:`MAX_SEED`]."""
+    value = integer(owner, "seed", value, minimum=0)
+    if value > MAX_SEED:
+        _fail(owner, "seed", f"at most {MAX_SEED} (2**32 - 1)", value)
+    return value

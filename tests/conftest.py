@@ -86,3 +86,15 @@ def grammar_corpus(tmp_path_factory):
 
     return write_corpus({"train": lines(3000, 0), "valid": lines(300, 1), "test": lines(300, 2)},
                         tmp_path_factory.mktemp("grammar"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many generated inputs the fuzz tests (tests/test_fuzz_*.py) tried, per entry point."""
+    import sys
+    fuzzing = sys.modules.get("fuzzing") or sys.modules.get("tests.fuzzing")
+    if fuzzing is None or not fuzzing.TRIED:
+        return
+    terminalreporter.section("fuzzed inputs")
+    for entry, count in sorted(fuzzing.TRIED.items()):
+        terminalreporter.write_line(f"{count:6d}  {entry}")
+    terminalreporter.write_line(f"{sum(fuzzing.TRIED.values()):6d}  in all, over {len(fuzzing.TRIED)} entry points")

@@ -117,11 +117,21 @@ def test_unknown_simulation_exits_2_and_lists_known_ones(capsys):
     assert "unknown simulation 'no_such_study'" in err and "backend_parity" in err
 
 
-def test_negative_seed_is_a_usage_error(capsys):
+@pytest.mark.parametrize("seed", ["-1", "2.5", "4294967296", str(2 ** 70)])
+def test_a_seed_outside_what_every_generator_takes_is_a_usage_error(seed, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["run", "backend_parity", "--seed", "-1"])
+        cli.main(["run", "backend_parity", "--seed", seed])
     assert exit_info.value.code == 2
-    assert "must be >= 0" in capsys.readouterr().err
+    assert f"--seed: must be a whole number from 0 to 4294967295, got {seed!r}" in capsys.readouterr().err
+
+
+def test_an_out_folder_that_cannot_be_created_is_refused_before_the_run(toy_dir, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert cli.main(["run", "toy", "--quick", "--out", str(blocker / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "parameter '--out' must be a folder that can be created" in err and str(blocker) in err
+    assert "Traceback" not in err
 
 
 def test_run_passes_quick_and_seed_and_writes_under_out(toy_dir, tmp_path, capsys):

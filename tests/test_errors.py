@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 import neuroai as na
 from neuroai.backends.torch import TorchNetwork
@@ -288,6 +289,31 @@ def test_a_projection_variable_that_overflows_is_named_at_the_first_check_after_
             na.Simulator(net, backend, seed=0).run(0.15)
 
 
-def test_check_finite_must_be_a_bool(net):
-    with pytest.raises(TypeError, match="Simulator: parameter 'check_finite' must be True or False, got 'yes'"):
-        na.Simulator(net, "torch", check_finite="yes")
+@pytest.mark.parametrize("call, exc, text", [
+    (lambda net: na.Simulator(net, "torch", check_finite="yes"), TypeError,
+     "Simulator: parameter 'check_finite' must be True or False, got 'yes'"),
+    (lambda net: na.Simulator(net, "torch").run(1e-3, progress="yes"), TypeError,
+     "Simulator.run: parameter 'progress' must be True or False, got 'yes'"),
+    (lambda net: na.Simulator(net, "torch", seed=2 ** 32), ValueError,
+     "Simulator: parameter 'seed' must be at most 4294967295 (2**32 - 1), got 4294967296"),
+    (lambda net: net.add_population("q", 3, v_init=True), TypeError,
+     "Population 'q': parameter 'v_init' must be a real array of shape (3,), got dtype bool"),
+    (lambda net: net.connect("inp", "p", weight=True), TypeError,
+     "Projection 'inp_to_p': parameter 'weight' must be a real array of shape (12,), got dtype bool"),
+    (lambda net: net.add_population("q", 3, na.AdaptiveLIF(), init="theta"), TypeError,
+     "Population 'q': parameter 'init' must be a mapping of variable -> scalar or array of shape (3,)"),
+    (lambda net: net.add_population("q", 3, na.LIF(t_ref=2.2e16)), ValueError,
+     "Population 'q': parameter 't_ref' must be at most 2147483647 steps of dt=0.0001 s, got 2.2e+16 s"),
+    (lambda net: net.add_population("q", 3, na.NeuronModel("dv/dt = -v / (10*ms) : 1", threshold="v > 1",
+                                                           reset="v = 0", refractory=1e12)), ValueError,
+     "Population 'q': parameter 'refractory' must be at most 2147483647 steps"),
+    (lambda net: net.with_initial_state({"nope": {"v": 0.0}}), ValueError,
+     "Network.with_initial_state: parameter 'state' names no population ['nope']; the populations are ['p']"),
+    (lambda net: TorchNetwork(net)(torch.zeros(5, 1, 4)), TypeError,
+     "TorchNetwork: 'inputs' must be a mapping of input name -> spike tensor (time, batch, n) for the inputs "
+     "['inp'], got Tensor"),
+])
+def test_a_mistaken_argument_is_refused_where_it_enters(net, call, exc, text):
+    with pytest.raises(exc) as info:
+        call(net)
+    assert text in str(info.value)

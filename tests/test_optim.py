@@ -175,6 +175,9 @@ def test_registry_entries_are_the_methods_they_name():
     ("goldstein", dict(c=0.7), ValueError, r"parameter 'c' must be in \(0, 0\.5\) for the goldstein condition"),
     ("armijo", dict(shrink=1.0), ValueError, r"LineSearchGD: parameter 'shrink' must be in \(0, 1\)"),
     ("svrg", dict(full_closure=None), TypeError, r"SVRG: parameter 'full_closure' must be callable"),
+    ("svrg", dict(lr=1e308, full_closure=lambda: 0), ValueError,
+     r"make_optimizer\('svrg'\): parameter 'lr' must be at most 3.4e\+38, the largest number the parameters' dtype "
+     r"\(torch.float32\) holds, got 1e\+308"),
 ])
 def test_bad_hyper_parameters_are_named(name, hyper, error, text):
     with pytest.raises(error, match=text):

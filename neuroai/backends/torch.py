@@ -14,7 +14,7 @@ Simulator's runner writes them back to the parameters after each run.
 from __future__ import annotations
 
 import functools
-
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -261,6 +261,9 @@ class TorchNetwork(nn.Module):
         return TorchState(0, neurons, currents, last, history, plastic, synapses)
 
     def _check_inputs(self, inputs, steps):
+        if inputs is not None and not isinstance(inputs, Mapping):
+            raise TypeError(f"TorchNetwork: 'inputs' must be a mapping of input name -> spike tensor (time, batch, n) "
+                            f"for the inputs {sorted(self.network.inputs)}, got {type(inputs).__name__}")
         inputs = dict(inputs or {})
         unknown = set(inputs) - set(self.network.inputs)
         missing = set(self.network.inputs) - set(inputs)

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import validation as check
+
 VERSIONED = ("neuroai", "torch", "brian2", "numpy")
 
 
@@ -124,8 +126,7 @@ class RunRecord:
 
     def __init__(self, name: str, root: str | Path = "runs"):
         self.name = name
-        base = Path(root) / name
-        base.mkdir(parents=True, exist_ok=True)
+        base = check.writable_folder("RunRecord", "root", check.file_path("RunRecord", "root", root) / name)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         for k in range(1, 1000):
             path = base / (stamp if k == 1 else f"{stamp}-{k}")

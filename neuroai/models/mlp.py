@@ -79,12 +79,8 @@ class MLP(nn.Module):
         self.dropout = check.real("MLP", "dropout", dropout, nonnegative=True)
         if self.dropout >= 1.0:
             raise ValueError(f"MLP: parameter 'dropout' must be in [0, 1), got {dropout!r}")
-        if not isinstance(batch_norm, bool):
-            raise TypeError(f"MLP: parameter 'batch_norm' must be True or False, got {batch_norm!r}")
-        self.batch_norm = batch_norm
-        if not isinstance(bias, bool):
-            raise TypeError(f"MLP: parameter 'bias' must be True or False, got {bias!r}")
-        self.bias = bias
+        self.batch_norm = check.flag("MLP", "batch_norm", batch_norm)
+        self.bias = check.flag("MLP", "bias", bias)
         self.init = check.choice("MLP", "init", init, INITS)
         self.seed = None if seed is None else check.seed("MLP", seed)
 

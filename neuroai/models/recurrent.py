@@ -273,7 +273,7 @@ class SequenceModel(nn.Module):
             self.steps = check.integer(owner, "steps", steps, minimum=1) if steps is not None else None
             if self.steps is None:
                 raise ValueError(f"{owner}: mode 'one_to_many' needs 'steps', the output length")
-        self.cell, self.bidirectional = cell, bool(bidirectional)
+        self.cell, self.bidirectional = cell, check.flag(owner, "bidirectional", bidirectional)
         self.input_size, self.hidden_size = input_size, hidden_size
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:

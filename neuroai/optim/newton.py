@@ -36,7 +36,7 @@ class _SecondOrder(Optimizer):
         owner = type(self).__name__
         defaults = dict(lr=check.real(owner, "lr", lr, positive=True),
                         damping=check.real(owner, "damping", damping, nonnegative=True),
-                        line_search=bool(line_search),
+                        line_search=check.flag(owner, "line_search", line_search),
                         **check_line_search(owner, c, shrink, max_evaluations, "armijo"), **extra)
         super().__init__(params, defaults)
         single_group(owner, self)
@@ -142,7 +142,7 @@ class Newton(_SecondOrder):
 
     def __init__(self, params, lr: float = 1.0, damping: float = 0.0, saddle_free: bool = True,
                  line_search: bool = True, c: float = 1e-4, shrink: float = 0.5, max_evaluations: int = 30):
-        super().__init__(params, lr, damping, line_search, c, shrink, max_evaluations, saddle_free=bool(saddle_free))
+        super().__init__(params, lr, damping, line_search, c, shrink, max_evaluations, saddle_free=check.flag(type(self).__name__, "saddle_free", saddle_free))
 
     def _step(self, closure):
         params, loss, grads, grad = self._gradient(closure)

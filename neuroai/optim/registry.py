@@ -132,7 +132,24 @@ def make_optimizer(name: str, params, **hyper) -> Optimizer:
     for key, value in hyper.items():
         if not own or key == "lr":  # (neuroai's own optimizers check the rest themselves)
             _check(owner, key, value)
-    return spec.cls(_parameters(owner, params), **{**spec.defaults, **hyper, **spec.fixed})
+    params = _parameters(owner, params)
+    _check_lr_fits(owner, params, hyper.get("lr", spec.defaults.get("lr")))
+    return spec.cls(params, **{**spec.defaults, **hyper, **spec.fixed})
+
+
+def _check_lr_fits(owner: str, params: list, lr) -> None:
+    """Every learning rate must be representable in its parameters' dtype (float32: at most about 3.4e38):
+    a larger one cannot even be applied to them."""
+    groups = [(f"params[{k}]['lr']", p.get("lr", lr), p["params"]) if isinstance(p, dict) else ("lr", lr, [p])
+              for k, p in enumerate(params)]
+    for key, rate, tensors in groups:
+        floats = [t.dtype for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point()]
+        if rate is not None and floats:
+            largest = min(torch.finfo(d).max for d in floats)
+            if rate > largest:
+                raise ValueError(f"{owner}: parameter '{key}' must be at most {largest:.3g}, the largest number "
+                                 f"the parameters' dtype ({min(floats, key=lambda d: torch.finfo(d).max)}) holds, "
+                                 f"got {rate!r}")
 
 
 def _parameters(owner: str, params) -> list:
@@ -147,6 +164,8 @@ def _parameters(owner: str, params) -> list:
         if isinstance(item, dict):
             if "lr" in item:
                 _check(owner, f"params[{k}]['lr']", item["lr"])
+            group = item["params"] if "params" in item else ()
+            params[k] = {**item, "params": [group] if isinstance(group, torch.Tensor) else list(group)}
         elif not isinstance(item, torch.Tensor):
             raise TypeError(f"{owner}: parameter 'params' must hold tensors or param-group dicts, got "
                             f"{type(item).__name__} at position {k}")

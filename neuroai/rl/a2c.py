@@ -73,6 +73,7 @@ def train_a2c(env_id: str = "CartPole-v1", config: A2CConfig = A2CConfig(), *, p
     if not isinstance(config, A2CConfig):
         raise TypeError(f"train_a2c: parameter 'config' must be an A2CConfig, got {type(config).__name__}")
     seed = check.seed("train_a2c", seed)
+    progress = check.flag("train_a2c", "progress", progress)
     checkpoint_every = check.integer("train_a2c", "checkpoint_every", checkpoint_every, minimum=1)
     envs, obs = vector_env(env_id, config.num_envs, seed, mask_velocity=mask_velocity)
     actions = require_discrete("train_a2c", envs)

@@ -125,6 +125,7 @@ def train_dqn(env_id: str = "CartPole-v1", config: DQNConfig = DQNConfig(), *, s
     if not isinstance(config, DQNConfig):
         raise TypeError(f"train_dqn: parameter 'config' must be a DQNConfig, got {type(config).__name__}")
     seed = check.seed("train_dqn", seed)
+    progress = check.flag("train_dqn", "progress", progress)
     checkpoint_every = check.integer("train_dqn", "checkpoint_every", checkpoint_every, minimum=1)
     envs, obs = vector_env(env_id, 1, seed)
     actions = require_discrete("train_dqn", envs)

@@ -109,6 +109,7 @@ def train_ppo(env_id: str = "CartPole-v1", config: PPOConfig = PPOConfig(), *, p
     if not isinstance(config, PPOConfig):
         raise TypeError(f"train_ppo: parameter 'config' must be a PPOConfig, got {type(config).__name__}")
     seed = check.seed("train_ppo", seed)
+    progress = check.flag("train_ppo", "progress", progress)
     envs, obs = vector_env(env_id, config.num_envs, seed, mask_velocity=mask_velocity)
     actions = require_discrete("train_ppo", envs)
     torch.manual_seed(seed)

@@ -50,6 +50,7 @@ def train_reinforce(env_id: str = "CartPole-v1", config: ReinforceConfig = Reinf
         raise TypeError(f"train_reinforce: parameter 'config' must be a ReinforceConfig, "
                         f"got {type(config).__name__}")
     seed = check.seed("train_reinforce", seed)
+    progress = check.flag("train_reinforce", "progress", progress)
     env = env_factory(env_id)()
     if not isinstance(env.action_space, gym().spaces.Discrete):
         raise ValueError(f"train_reinforce: needs a discrete action space, got {env.action_space}")

@@ -244,6 +244,7 @@ def train_rstdp(config: RSTDPConfig = RSTDPConfig(), backend: str = "brian2", se
         raise TypeError(f"train_rstdp: parameter 'config' must be an RSTDPConfig, got {type(config).__name__}")
     check.choice("train_rstdp", "backend", backend, BACKEND_OPTIONS)
     seed = check.seed("train_rstdp", seed)
+    progress = check.flag("train_rstdp", "progress", progress)
     c = config
     rng = np.random.default_rng(seed)
     mapping = rng.integers(c.n_actions, size=c.n_cues)

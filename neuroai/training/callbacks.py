@@ -95,7 +95,7 @@ class EarlyStopping(Callback):
         self.patience = _v.integer("EarlyStopping", "patience", patience, minimum=0)
         self.min_delta = _v.real("EarlyStopping", "min_delta", min_delta, nonnegative=True)
         self.mode = _v.choice("EarlyStopping", "mode", mode, ("min", "max"))
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = _v.flag("EarlyStopping", "restore_best_weights", restore_best_weights)
         self.best = math.inf if mode == "min" else -math.inf
         self.best_epoch = 0
         self.wait = 0
@@ -197,7 +197,7 @@ class DivergenceGuard(Callback):
     order = -100
 
     def __init__(self, check_parameters: bool = True):
-        self.check_parameters = bool(check_parameters)
+        self.check_parameters = _v.flag("DivergenceGuard", "check_parameters", check_parameters)
 
     def on_before_backward(self, trainer, loss):
         """Raise :class:`TrainingDiverged` if ``loss`` has a non-finite element."""

@@ -19,6 +19,7 @@ import math
 import torch
 from torch import nn
 
+from .. import validation as check
 from .callbacks import Callback
 
 #: activation modules monitored by default (with the ``nn.Linear`` layers)
@@ -138,7 +139,7 @@ class GradientMonitor(Callback):
         if not isinstance(model, nn.Module):
             raise TypeError(f"GradientMonitor: parameter 'model' must be a torch.nn.Module, got {model!r}")
         self.model = model
-        self.keep_history = bool(keep_history)
+        self.keep_history = check.flag("GradientMonitor", "keep_history", keep_history)
         self.norms: dict[str, float] = {}
         self.total: float = math.nan
         self.history: list[dict] = []

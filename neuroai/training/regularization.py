@@ -110,7 +110,7 @@ class RegularizedLoss(nn.Module):
         object.__setattr__(self, "_model", model)  # not a submodule
         self.l1 = check.real("RegularizedLoss", "l1", l1, nonnegative=True)
         self.l2 = check.real("RegularizedLoss", "l2", l2, nonnegative=True)
-        self.include_all = bool(include_all)
+        self.include_all = check.flag("RegularizedLoss", "include_all", include_all)
         self.last_base_loss: torch.Tensor | None = None
         self.last_penalty: torch.Tensor | None = None
 

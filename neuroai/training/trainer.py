@@ -120,9 +120,8 @@ class Trainer:
         if own and not any(id(p) in own for group in optimizer.param_groups for p in group["params"]):
             raise ValueError("Trainer: parameter 'optimizer' holds none of the model's parameters, so training "
                              "would change nothing; build it over model.parameters()")
-        for flag, value in (("progress", progress), ("divergence_guard", divergence_guard)):
-            if not isinstance(value, bool):
-                raise TypeError(f"Trainer: parameter '{flag}' must be True or False, got {value!r}")
+        progress = _v.flag("Trainer", "progress", progress)
+        divergence_guard = _v.flag("Trainer", "divergence_guard", divergence_guard)
         callbacks = list(callbacks)
         for cb in callbacks:
             if not isinstance(cb, Callback):
@@ -137,7 +136,7 @@ class Trainer:
         self.scheduler = scheduler
         self.metrics = resolve_metrics(metrics)
         self.callbacks = sorted(callbacks, key=lambda cb: cb.order)  # stable: ties keep the given order
-        self.progress = bool(progress)
+        self.progress = progress
         self.needs_closure = (isinstance(optimizer, torch.optim.LBFGS)
                               or bool(getattr(optimizer, "requires_closure", False)))
         self.train_module = self.model  # what the training step calls (DDP-wrapped under torch.distributed)
