@@ -101,7 +101,11 @@ def flag(owner: str, name: str, value) -> bool:
 
 def choice(owner: str, name: str, value, options) -> str:
     """One of a fixed set of strings."""
-    if value not in options:
+    try:
+        known = value in options
+    except (TypeError, ValueError):  # unhashable (a list), or an array whose comparison has no one truth value
+        known = False
+    if not known:
         _fail(owner, name, f"one of {list(options)}", value)
     return value
 
@@ -115,7 +119,10 @@ def name(owner: str, value) -> str:
 
 def array(owner: str, name: str, value, shape: tuple[int, ...], *, nonnegative=False) -> np.ndarray:
     """A finite float64 array of exactly ``shape`` (a scalar is broadcast)."""
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nesting
+        _fail(owner, name, f"a real array of shape {shape}", _Described(f"a ragged {type(value).__name__}"), TypeError)
     if arr.dtype.kind not in "iuf":  # booleans are not numbers here: weight=True is a mistake
         _fail(owner, name, f"a real array of shape {shape}", _Described(f"dtype {arr.dtype}"), TypeError)
     arr = arr.astype(np.float64)
@@ -145,6 +152,8 @@ def whole_steps(owner: str, name: str, seconds: float, dt: float, *, rounding: b
     (1e-6 of a step) of a whole number is an error naming the nearest whole-step values, unless
     ``rounding`` (then halves round up); ``flag`` names the option that asks for rounding."""
     steps = seconds / dt
+    if not steps < MAX_STEPS + 0.5:  # (infinite too: seconds / dt beyond floating point)
+        _fail(owner, name, f"at most {MAX_STEPS} steps of dt={dt:g} s", _Described(f"{seconds:g} s"))
     nearest = math.floor(steps + 0.5)
     if nearest > MAX_STEPS:
         _fail(owner, name, f"at most {MAX_STEPS} steps of dt={dt:g} s", _Described(f"{seconds:g} s"))
@@ -181,12 +190,12 @@ def torch_device(owner: str, device):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(device)
-    except (RuntimeError, TypeError) as err:
+    except (RuntimeError, TypeError, ValueError, OverflowError) as err:
         raise ValueError(f"{owner}: parameter 'device' must be 'cpu', 'cuda', 'cuda:N' or a torch.device, "
                          f"got {device!r}") from err
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{owner}: parameter 'device' is {str(device)!r} but this torch ({torch.__version__}) "
-                         f"sees no CUDA device; use device='cpu'")
+                         f"sees no CUDA device; it must be a device this torch can use, such as 'cpu'")
     return device
 
 
@@ -194,6 +203,8 @@ def file_path(owner: str, name: str, value) -> Path:
     """A path (``str`` or ``os.PathLike``) as a ``Path``; anything else is a ``TypeError``."""
     if not isinstance(value, (str, os.PathLike)):
         _fail(owner, name, "a file path (str or os.PathLike)", value, TypeError)
+    if "\0" in str(os.fspath(value)):  # (the operating system cannot take it)
+        _fail(owner, name, "a file path without NUL characters", value)
     return Path(value)
 
 
@@ -271,3 +282,22 @@ def seed(owner: str, value) -> int:
     if value > MAX_SEED:
         _fail(owner, "seed", f"at most {MAX_SEED} (2**32 - 1)", value)
     return value
+
+
+def reals(owner: str, name: str, value, *, ndim: int | None = None, finite: bool = True) -> np.ndarray:
+    """A real (integer or float, not boolean) array of any shape as float64, optionally of ``ndim``
+    dimensions and (by default) finite everywhere: for data whose shape is not fixed in advance
+    (:func:`array` checks one exact shape). Ragged nesting, strings and objects are a ``TypeError``."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        _fail(owner, name, "a real array", _Described(f"a {type(value).__name__} that is no array (ragged?)"),
+              TypeError)
+    if arr.dtype.kind not in "iuf":
+        _fail(owner, name, "a real array", _Described(f"{type(value).__name__} of dtype {arr.dtype}"), TypeError)
+    if ndim is not None and arr.ndim != ndim:
+        _fail(owner, name, f"a {ndim}-D array", _Described(f"shape {arr.shape}"))
+    arr = arr.astype(np.float64)
+    if finite and not np.all(np.isfinite(arr)):
+        _fail(owner, name, "finite everywhere", _Described("an array with NaN or inf"))
+    return arr

@@ -1,4 +1,6 @@
-"""Shared fixtures: a seeded random network generator used by the parity tests."""
+"""Shared fixtures: a seeded random network generator (parity tests), scratch folders, the fuzz summary."""
+import os
+
 import numpy as np
 import pytest
 
@@ -57,6 +59,19 @@ def small_net():
     net.monitor("out")
     net.monitor("out", "v", every=4)
     return net
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scratch_folder(request, tmp_path_factory):
+    """The working folder of the fuzz tests (tests/test_fuzz_*.py): relative paths among the generated
+    values (a ``Checkpoint("cuda")``, ``--out b2``) write into a temporary folder, not into the checkout."""
+    if not request.module.__name__.rsplit(".", 1)[-1].startswith("test_fuzz_"):
+        yield
+        return
+    previous = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(previous)
 
 
 @pytest.fixture(scope="module")

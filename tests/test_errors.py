@@ -8,6 +8,7 @@ import torch
 
 import neuroai as na
 from neuroai.backends.torch import TorchNetwork
+from neuroai.data import read_idx
 
 
 @pytest.fixture
@@ -312,6 +313,14 @@ def test_a_projection_variable_that_overflows_is_named_at_the_first_check_after_
     (lambda net: TorchNetwork(net)(torch.zeros(5, 1, 4)), TypeError,
      "TorchNetwork: 'inputs' must be a mapping of input name -> spike tensor (time, batch, n) for the inputs "
      "['inp'], got Tensor"),
+    (lambda net: net.add_population("q", 2, v_init=[[0.1, 0.2], [0.3]]), TypeError,
+     "Population 'q': parameter 'v_init' must be a real array of shape (2,), got a ragged list"),
+    (lambda net: TorchNetwork(net, device=2 ** 63), ValueError,
+     "TorchNetwork: parameter 'device' must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got 9223372036854775808"),
+    (lambda net: net.add_population("q", 2, na.LIF(reset=torch.zeros(2))), ValueError,
+     "LIF: parameter 'reset' must be one of ['value', 'subtract'], got tensor([0., 0.])"),
+    (lambda net: read_idx("images\0.idx"), ValueError,
+     "read_idx: parameter 'path' must be a file path without NUL characters, got 'images\\x00.idx'"),
 ])
 def test_a_mistaken_argument_is_refused_where_it_enters(net, call, exc, text):
     with pytest.raises(exc) as info:
