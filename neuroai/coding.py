@@ -16,8 +16,16 @@ import numpy as np
 from . import validation as check
 
 
+def _as_array(owner: str, what: str, values) -> np.ndarray:
+    """``np.asarray(values)``, or a TypeError naming ``owner`` for ragged nesting."""
+    try:
+        return np.asarray(values)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{owner}: {what} must be a real array, got a ragged {type(values).__name__}") from err
+
+
 def _unit_interval(owner: str, values) -> np.ndarray:
-    arr = np.asarray(values)
+    arr = _as_array(owner, "stimulus values", values)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{owner}: stimulus values must be a real array, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
@@ -25,6 +33,16 @@ def _unit_interval(owner: str, values) -> np.ndarray:
         raise ValueError(f"{owner}: stimulus values must lie in [0, 1], got values in "
                          f"[{arr.min()}, {arr.max()}]")
     return arr
+
+
+def _window(owner: str, steps, dt, size: int) -> tuple[int, float]:
+    """``steps`` (an integer >= 0) and ``dt`` (seconds > 0), checked; ``size``: values per step, for the memory
+    a raster of ``steps`` steps needs (about 9 bytes each)."""
+    steps = check.integer(owner, "steps", steps, minimum=0)
+    dt = check.real(owner, "dt", dt, positive=True, unit="second")
+    check.memory(owner, 9.0 * steps * size, f"a raster of {steps} steps x {size} values",
+                 "encode fewer steps at a time")
+    return steps, dt
 
 
 @dataclass(frozen=True)
@@ -46,9 +64,12 @@ class PoissonRate:
         """Boolean raster ``(steps, ..., n)`` for ``values`` in [0, 1] of shape ``(..., n)``: a spike
         with probability ``value * max_rate * dt`` per step (``dt`` in seconds), drawn from ``rng``. Raises
         ValueError if ``max_rate * dt`` exceeds 1."""
-        p = _unit_interval("PoissonRate", values) * (self.max_rate * dt)
+        values = _unit_interval("PoissonRate", values)
+        steps, dt = _window("PoissonRate", steps, dt, values.size)
+        p = values * (self.max_rate * dt)
         if p.max(initial=0.0) > 1.0:
-            raise ValueError(f"PoissonRate: max_rate * dt = {self.max_rate * dt} exceeds 1 spike per step")
+            raise ValueError(f"PoissonRate: max_rate * dt = {self.max_rate * dt} exceeds 1 spike per step; it must "
+                             f"be at most 1 (lower max_rate or dt)")
         return rng.random((steps,) + p.shape) < p
 
 
@@ -71,9 +92,12 @@ class RegularRate:
         """Boolean raster ``(steps, ..., n)`` for ``values`` in [0, 1] of shape ``(..., n)``: evenly
         spaced spikes at ``value * max_rate`` Hz (``dt`` in seconds; ``rng`` is unused). Raises ValueError if
         ``max_rate * dt`` exceeds 1."""
-        per_step = _unit_interval("RegularRate", values) * (self.max_rate * dt)
+        values = _unit_interval("RegularRate", values)
+        steps, dt = _window("RegularRate", steps, dt, values.size)
+        per_step = values * (self.max_rate * dt)
         if per_step.max(initial=0.0) > 1.0:
-            raise ValueError(f"RegularRate: max_rate * dt = {self.max_rate * dt} exceeds 1 spike per step")
+            raise ValueError(f"RegularRate: max_rate * dt = {self.max_rate * dt} exceeds 1 spike per step; it must "
+                             f"be at most 1 (lower max_rate or dt)")
         k = np.arange(steps + 1).reshape((-1,) + (1,) * per_step.ndim)
         count = np.floor(per_step * k + 1e-9)
         return np.diff(count, axis=0) > 0
@@ -119,7 +143,9 @@ class Latency:
         """Boolean raster ``(steps, ..., n)`` for ``values`` in [0, 1] of shape ``(..., n)``: one spike
         per neuron at step ``round(spike_times(values) / dt)`` (``dt`` in seconds), none if that step falls
         outside the window or the value is silent; ``rng`` is unused."""
-        step = np.round(self.spike_times(values) / dt)
+        times = self.spike_times(values)
+        steps, dt = _window("Latency", steps, dt, times.size)
+        step = np.round(times / dt)
         k = np.arange(steps).reshape((-1,) + (1,) * step.ndim)
         return k == step
 
@@ -135,7 +161,12 @@ class SpikeArray:
     def encode(self, values, steps: int, dt: float, rng: np.random.Generator | None = None) -> np.ndarray:
         """The spikes ``values`` themselves as a boolean raster, checked to have shape ``(steps, ..., n)``;
         0/1 numbers are converted, anything else raises TypeError. ``dt`` and ``rng`` are unused."""
-        arr = np.asarray(values)
+        steps = check.integer("SpikeArray", "steps", steps, minimum=0)
+        try:
+            arr = np.asarray(values)
+        except (TypeError, ValueError) as err:  # ragged nesting
+            raise TypeError(f"SpikeArray: spikes must be a boolean or 0/1 array, got a ragged "
+                            f"{type(values).__name__}") from err
         if arr.dtype != bool:
             if arr.dtype.kind not in "iuf" or not np.all((arr == 0) | (arr == 1)):
                 raise TypeError(f"SpikeArray: spikes must be boolean or 0/1, got dtype {arr.dtype}")
@@ -147,7 +178,7 @@ class SpikeArray:
 
 def _real_array(owner: str, name: str, values) -> np.ndarray:
     """``values`` as a finite float64 array, or an error naming ``owner`` and ``name``."""
-    arr = np.asarray(values)
+    arr = _as_array(owner, name, values)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{owner}: {name} must be a real array, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
@@ -197,6 +228,7 @@ class DeltaEncoder:
     def encode(self, values, steps: int, dt: float, rng: np.random.Generator | None = None) -> np.ndarray:
         """Boolean raster of the same shape as ``values``, a time series of shape ``(steps, ..., n)``: the
         ON, OFF or both events picked by ``mode`` (see the class). ``dt`` and ``rng`` are unused."""
+        steps = check.integer("DeltaEncoder", "steps", steps, minimum=0)
         x = _real_array("DeltaEncoder", "stimulus values", values)
         if x.ndim < 2 or x.shape[0] != steps:
             raise ValueError(f"DeltaEncoder: stimulus values must be a time series of shape "
@@ -269,6 +301,7 @@ class PopulationCode:
 
     def _group(self, n) -> int:
         n = check.integer("PopulationCode", "n", n, minimum=1)
+        check.memory("PopulationCode", 24.0 * n, f"{n} neurons", "use fewer neurons")
         p = n if self.size is None else self.size
         if n % p:
             raise ValueError(f"PopulationCode: an input of n={n} neurons cannot be split into groups of "
@@ -331,9 +364,12 @@ class PopulationCode:
         """Boolean raster of shape ``(steps, ..., n)`` for per-neuron stimulus ``values`` of shape ``(..., n)``:
         a spike with probability ``rates(values) * dt`` per step (``dt`` in seconds), drawn from ``rng``.
         Raises ValueError if ``max_rate * dt`` exceeds 1."""
-        p = self.rates(values) * dt
+        rates = self.rates(values)
+        steps, dt = _window("PopulationCode", steps, dt, rates.size)
+        p = rates * dt
         if self.max_rate * dt > 1.0:
-            raise ValueError(f"PopulationCode: max_rate * dt = {self.max_rate * dt} exceeds 1 spike per step")
+            raise ValueError(f"PopulationCode: max_rate * dt = {self.max_rate * dt} exceeds 1 spike per step; it "
+                             f"must be at most 1 (lower max_rate or dt)")
         return rng.random((steps,) + p.shape) < p
 
 

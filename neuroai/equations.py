@@ -62,7 +62,7 @@ def _parameter_values(owner: str, parameters, declared, used: set[str], per_elem
     undefined = sorted(used - known - set(parameters) - {"xi"} - {n for n in used if n.startswith("xi_")})
     if undefined:
         raise ValueError(f"{owner}: {undefined} are used but neither declared in the equations nor given "
-                         f"in 'parameters'")
+                         f"in 'parameters'; each name must be one or the other")
     values, dims = {}, {}
     for name, value in parameters.items():
         where = f"parameters[{name!r}]"
@@ -70,7 +70,7 @@ def _parameter_values(owner: str, parameters, declared, used: set[str], per_elem
             raise ValueError(f"{owner}: parameter names must be identifiers not starting with '_', got {name!r}")
         if name in declared or name in BUILTINS or name in RESERVED:
             raise ValueError(f"{owner}: parameter {name!r} is also a variable of the model (or a name Brian2 "
-                             f"reserves); a parameter is a value the equations use")
+                             f"reserves); a parameter must be a value the equations use")
         if name not in used:
             raise ValueError(f"{owner}: parameter {name!r} is not used by the model's equations or statements")
         if isinstance(value, units.Quantity):  # (a dimensionless quantity too: its unit is given)
@@ -144,7 +144,8 @@ class NeuronModel:
         except Exception as exc:  # Brian2 raises SyntaxError, EquationError, ValueError, TypeError
             raise ValueError(f"{owner}: the equations do not parse: {exc}") from exc
         if not eqs.diff_eq_names and not eqs.parameter_names:
-            raise ValueError(f"{owner}: the equations declare no state variable")
+            raise ValueError(f"{owner}: the equations must declare at least one state variable (such as "
+                             f"'dv/dt = -v/tau : 1' or 'v : 1'), got none")
         for name, text in (("threshold", self.threshold), ("reset", self.reset)):
             if text is not None and (not isinstance(text, str) or not text.strip()):
                 raise TypeError(f"{owner}: '{name}' must be a non-empty string or None, got {text!r}")
@@ -153,10 +154,11 @@ class NeuronModel:
         object.__setattr__(self, "refractory",
                            check.real(owner, "refractory", self.refractory, nonnegative=True, unit="second"))
         self._check_method(owner)
+        _check_integrable(owner, eqs, self.method)
         declared = {eq.varname: eq for eq in eqs.ordered}
         bad = sorted(set(declared) & RESERVED)
         if bad:
-            raise ValueError(f"{owner}: {bad} are Brian2's own variables (refractoriness, noise); rename them")
+            raise ValueError(f"{owner}: {bad} are Brian2's own variables (refractoriness, noise); they must be renamed")
         threshold = _parse(owner, "threshold", self.threshold, "eval") if self.threshold is not None else None
         if threshold is not None and not _is_condition(threshold.body, declared):
             raise ValueError(f"{owner}: the threshold {self.threshold!r} is not a condition (a comparison such "
@@ -228,7 +230,7 @@ class NeuronModel:
         for name, value in self.parameters.items():
             if np.ndim(value) == 1 and len(value) != n:
                 raise ValueError(f"{owner}: NeuronModel parameter {name!r} has {len(value)} values, the population "
-                                 f"{n} neurons")
+                                 f"{n} neurons: it must have one value per neuron")
 
     def validate_dt(self, dt: float, owner: str) -> None:
         """Accept any ``dt`` (s) in which ``refractory`` spans at most :data:`~neuroai.validation.MAX_STEPS`
@@ -240,7 +242,8 @@ class NeuronModel:
         synaptic currents are written into its equations and fed through :class:`~neuroai.Delta` synapses."""
         raise ValueError(f"{owner}: a NeuronModel population takes its input through Delta synapses aimed at one of "
                          f"its variables {list(self.state_variables)}; write a synaptic current into its "
-                         f"equations (e.g. 'dI_syn/dt = -I_syn/tau_syn : 1') and connect with Delta('I_syn')")
+                         f"equations (e.g. 'dI_syn/dt = -I_syn/tau_syn : 1') and connect with Delta('I_syn'), "
+                         f"not ExponentialCurrent")
 
     def refractory_steps(self, dt: float) -> int:
         """``refractory`` in whole steps of ``dt`` (both in seconds)."""
@@ -330,7 +333,7 @@ class SynapseModel:
             odd = set(eq.flags) - _SYNAPSE_FLAGS
             if odd:
                 raise ValueError(f"{owner}: {eq.varname!r} has flags {sorted(odd)}; a synapse model knows "
-                                 f"{sorted(_SYNAPSE_FLAGS)}")
+                                 f"{sorted(_SYNAPSE_FLAGS)} only, not others")
             if eq.type == "differential equation" and not {"clock-driven", "event-driven"} & set(eq.flags):
                 raise ValueError(f"{owner}: the differential equation of {eq.varname!r} must be flagged "
                                  f"(clock-driven) or (event-driven)")
@@ -340,12 +343,14 @@ class SynapseModel:
         declared = {eq.varname: eq for eq in eqs.values() if "summed" not in eq.flags}
         bad = sorted(set(declared) & (RESERVED | SYNAPSE_BUILTINS))
         if bad:
-            raise ValueError(f"{owner}: {bad} are Brian2's own names; rename them")
+            raise ValueError(f"{owner}: {bad} are Brian2's own names; they must be renamed")
         variables = tuple(name for name, eq in declared.items() if eq.type != "subexpression")
         if not isinstance(self.weight, str) or self.weight not in variables:
             raise ValueError(f"{owner}: 'weight' must name a per-synapse variable of the model {list(variables)}, "
                              f"got {self.weight!r} (declare it, e.g. 'w : 1')")
         NeuronModel._check_method(self, owner)
+        clock_driven = [eq for eq in eqs.values() if "event-driven" not in eq.flags and "summed" not in eq.flags]
+        _check_integrable(owner, equations.Equations(clock_driven), self.method)
         statements = {}
         for what in ("on_pre", "on_post"):
             text = getattr(self, what)
@@ -424,13 +429,13 @@ class SynapseModel:
             hidden = sorted(p for p in self.parameters if p.endswith("_" + side) and p[:-len(side) - 1] in sides[side])
             if hidden:
                 raise ValueError(f"{owner}: parameters {hidden} would read the {side}synaptic neurons' variables "
-                                 f"of that name in Brian2; rename them")
+                                 f"of that name in Brian2; they must be renamed")
             missing = sorted(set(names) - set(sides[side]))
             if missing:
                 where = "an input, which has no variables" if side == "pre" and pre is None else \
                     f"its {side}synaptic population, whose variables are {sorted(sides[side])}"
                 raise ValueError(f"{owner}: the synapse model uses {[f'{n}_{side}' for n in missing]}, but "
-                                 f"{where}")
+                                 f"{where}; it must use variables that exist there")
             known.update({f"{n}_{side}": np.asarray(sides[side][n], dtype=np.float64) for n in names})
         for name in self.summed:
             side = "pre" if name.endswith("_pre") else "post"
@@ -441,7 +446,7 @@ class SynapseModel:
             declared = np.asarray(self._eqs[name].dim._dims, dtype=np.float64)
             if np.any(declared != sides[side][var]):
                 raise ValueError(f"{owner}: the summed variable {name!r} is declared in other units than "
-                                 f"{var!r} of the {side}synaptic population")
+                                 f"{var!r} of the {side}synaptic population; they must agree")
             known[name] = declared
         known.update(self._given_dims)
         known.update({"t": _SECOND, "dt": _SECOND, "lastupdate": _SECOND,
@@ -481,6 +486,24 @@ class SynapseModel:
 
 
 _OPERATORS = {"Add": "+=", "Sub": "-=", "Mult": "*=", "Div": "/="}
+
+
+def _check_integrable(owner: str, eqs, method) -> None:
+    """Raise ValueError (naming ``owner``) if Brian2's integration ``method`` (a name or a tuple of them to try;
+    None: Brian2 chooses, always something) cannot integrate the differential equations of ``eqs``, as Brian2
+    would find when the model is built. Tried symbolically, without the model's variables: where that is
+    inconclusive, the backend's build decides."""
+    from brian2.stateupdaters.base import StateUpdateMethod, UnsupportedEquationsException
+
+    if method is None or not eqs.diff_eq_names:
+        return
+    try:
+        StateUpdateMethod.apply_stateupdater(eqs, {}, method)
+    except UnsupportedEquationsException as exc:
+        raise ValueError(f"{owner}: 'method' must be able to integrate the equations, but Brian2's {method!r} "
+                         f"cannot: {exc}") from exc
+    except Exception:  # noqa: BLE001 -- inconclusive without the model's variables: the build decides
+        return
 
 
 def _is_neuron_side(name: str) -> bool:
@@ -632,7 +655,7 @@ class _Constraints:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             return self._call(node, where)
         raise ValueError(f"{self.owner}: {where}: cannot read {ast.unparse(node)!r} (unsupported construct "
-                         f"{type(node).__name__})")
+                         f"{type(node).__name__}, not one of Brian2's expressions)")
 
     def _same(self, na, a, nb, b, where):
         """The dimension of ``a + b``: they must agree (as Brian2 checks them, a literal 0 included)."""
@@ -675,13 +698,14 @@ class _Constraints:
             ambiguous = [names[k] for k in range(len(names)) if np.any(np.abs(free[k]) > 1e-9) and A[:, k].any()]
             if ambiguous:
                 raise ValueError(f"{self.owner}: the units of parameters {ambiguous} cannot be told apart from the "
-                                 f"equations; give them as Brian2 quantities (e.g. 10*ms, 2*nS)")
+                                 f"equations; they must be given as Brian2 quantities (e.g. 10*ms, 2*nS)")
             solution = np.round(solution * 2) / 2  # dimensions are whole or half exponents
         for diff, where in self.rows:
             residual = diff.known + sum((a * solution[col[n]] for n, a in diff.unknown.items()), np.zeros(_BASE))
             if np.any(np.abs(residual) > 1e-9):
                 involved = f" (parameters involved: {sorted(diff.unknown)})" if diff.unknown else ""
-                raise ValueError(f"{self.owner}: inconsistent units in {where}{involved}")
+                raise ValueError(f"{self.owner}: inconsistent units in {where}{involved}; the terms must have the same "
+                                 f"units")
         return {name: solution[col[name]] for name in names}
 
 

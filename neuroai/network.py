@@ -176,10 +176,17 @@ class Network:
 
     # --- building -----------------------------------------------------------
 
+    @staticmethod
+    def _owner(kind: str, call: str, name) -> str:
+        """Who speaks in the messages about a new part: ``kind 'name'``, or ``Network.call`` while ``name`` is not
+        a valid name (it could not be told from the message around it)."""
+        return f"{kind} {name!r}" if isinstance(name, str) and name.isidentifier() else f"Network.{call}"
+
     def _check_new_name(self, owner: str, name: str) -> str:
         check.name(owner, name)
         if name in self.populations or name in self.inputs or name in self.projections or name in self.signals:
-            raise ValueError(f"{owner}: the name {name!r} is already used in this network")
+            raise ValueError(f"{owner}: the name {name!r} is already used in this network; each population, input, "
+                             f"projection and signal needs a name of its own")
         return name
 
     def add_population(self, name: str, n: int, model: LIF | None = None, v_init=None,
@@ -191,7 +198,7 @@ class Network:
         state variables' starting values (variable -> scalar or array (n,)),
         e.g. ``{"theta": learned_theta}`` for :class:`AdaptiveLIF`.
         """
-        owner = f"Population {name!r}"
+        owner = self._owner("Population", "add_population", name)
         self._check_new_name(owner, name)
         n = check.integer(owner, "n", n, minimum=1)
         check.memory(owner, 64.0 * n, f"{n} neurons", "use fewer neurons")  # (state, initial values, spikes)
@@ -222,7 +229,7 @@ class Network:
 
     def add_input(self, name: str, n: int, encoder=None) -> Input:
         """Add ``n`` spike sources driven by ``encoder`` (default :class:`PoissonRate`)."""
-        owner = f"Input {name!r}"
+        owner = self._owner("Input", "add_input", name)
         self._check_new_name(owner, name)
         n = check.integer(owner, "n", n, minimum=1)
         check.memory(owner, 64.0 * n, f"{n} neurons", "use fewer neurons")  # (state, initial values, spikes)
@@ -238,13 +245,16 @@ class Network:
         """Add a global scalar signal (a reward, a neuromodulator) whose values
         the simulator takes at run time, one per step; rules such as
         :class:`neuroai.plasticity.RewardSTDP` read it by name."""
-        self._check_new_name(f"Signal {name!r}", name)
+        self._check_new_name(self._owner("Signal", "add_signal", name), name)
         self.signals.append(name)
         return name
 
     def signal_values(self, signals: dict | None, steps: int, owner: str) -> dict[str, np.ndarray]:
         """Each network signal as a float64 array (steps,), from a mapping of
         signal name to a scalar (held) or one value per step; absent signals are 0."""
+        if signals is not None and not isinstance(signals, Mapping):
+            raise TypeError(f"{owner}: parameter 'signals' must be a mapping of signal name -> a scalar or one value "
+                            f"per step, got {signals!r}")
         signals = dict(signals or {})
         unknown = set(signals) - set(self.signals)
         if unknown:
@@ -291,8 +301,12 @@ class Network:
         """
         pre = getattr(pre, "name", pre)
         post = getattr(post, "name", post)
-        name = name or self._free_name(f"{pre}_to_{post}")
-        owner = f"Projection {name!r}"
+        for side, value in (("pre", pre), ("post", post)):
+            if not isinstance(value, str):
+                raise TypeError(f"Network.connect: parameter '{side}' must be a population or input (or its name), "
+                                f"got {value!r}")
+        name = self._free_name(f"{pre}_to_{post}") if name is None else name
+        owner = self._owner("Projection", "connect", name)
         self._check_new_name(owner, name)
         if pre not in self.populations and pre not in self.inputs:
             raise ValueError(f"{owner}: 'pre' must name a population or input of this network, got {pre!r}")
@@ -356,7 +370,7 @@ class Network:
         given = sorted(name for name, value in others.items() if value is not None)
         if given:
             raise ValueError(f"{owner}: a SynapseModel says itself what a spike does and how the synapse learns; "
-                             f"leave out {given} (write them into its equations and statements)")
+                             f"leave out {given} (write them into its equations and statements): they must be None")
         source = self.populations.get(pre)
         return model.bound_to(owner, None if source is None else variable_dimensions(source.model),
                               variable_dimensions(self.populations[post].model))
@@ -369,10 +383,10 @@ class Network:
         signal = getattr(rule, "signal", None)
         if signal is not None and signal not in self.signals:
             raise ValueError(f"{owner}: the rule reads signal {signal!r}, which the network lacks; "
-                             f"add it with net.add_signal({signal!r}) (signals: {self.signals})")
+                             f"add it with net.add_signal({signal!r}) (signals: {self.signals}): it must exist first")
         if isinstance(rule, RATE_RULES) and self.populations[post].model.units != "dimensionless":
             raise ValueError(f"{owner}: {type(rule).__name__} acts on dimensionless weights, but population "
-                             f"{post!r} uses physical units")
+                             f"{post!r} uses physical units; the target must be dimensionless")
         if sign is not None and rule.w_min < 0:
             raise ValueError(f"{owner}: with sign={sign!r} weights are magnitudes, so the rule's w_min must be "
                              f">= 0, got {rule.w_min}")
@@ -394,7 +408,8 @@ class Network:
         self.populations[post].model.validate_current(synapse.tau, owner)
         self._check_synaptic_name(owner, post, synapse.current)
         if synapse.current in {c for c, _, _ in self.conductances(post)}:
-            raise ValueError(f"{owner}: {synapse.current!r} is already a conductance of population {post!r}")
+            raise ValueError(f"{owner}: {synapse.current!r} is already a conductance of population {post!r}; a current "
+                             f"needs a name of its own")
         for tau_current in self.currents(post):
             if tau_current[0] == synapse.current and tau_current[1] != synapse.tau:
                 raise ValueError(f"{owner}: current {synapse.current!r} of population {post!r} already has "
@@ -414,7 +429,7 @@ class Network:
         if name in model.state_variables:
             raise ValueError(f"{owner}: the synaptic variable {name!r} would clash with the state variable of that "
                              f"name of population {post!r} ({type(model).__name__}: {list(model.state_variables)}); "
-                             f"choose another name")
+                             f"it must have another name")
 
     def _check_conductance(self, owner: str, post: str, synapse: ExponentialConductance) -> None:
         if self.dt >= synapse.tau:
@@ -423,11 +438,12 @@ class Network:
         model = self.populations[post].model
         if not isinstance(model, LIF):
             raise ValueError(f"{owner}: ExponentialConductance targets LIF populations; population {post!r} "
-                             f"is {type(model).__name__} (use ExponentialCurrent)")
+                             f"is {type(model).__name__}, not LIF (use ExponentialCurrent)")
         self._check_synaptic_name(owner, post, synapse.conductance)
         names = {c for c, _ in self.currents(post)}
         if synapse.conductance in names:
-            raise ValueError(f"{owner}: {synapse.conductance!r} is already a current of population {post!r}")
+            raise ValueError(f"{owner}: {synapse.conductance!r} is already a current of population {post!r}; a "
+                             f"conductance needs a name of its own")
         for name, tau, e_rev in self.conductances(post):
             if name == synapse.conductance and (tau, e_rev) != (synapse.tau, synapse.E_rev):
                 raise ValueError(f"{owner}: conductance {name!r} of population {post!r} already has tau={tau} s "
@@ -437,14 +453,17 @@ class Network:
     def monitor(self, target, variable: str = "spikes", every: int = 1) -> Monitor:
         """Record ``variable`` of ``target`` every ``every`` steps (see :class:`Monitor`)."""
         target = getattr(target, "name", target)
+        parts = sorted(self.populations) + sorted(self.inputs) + sorted(self.projections)
+        if not isinstance(target, str) or target not in parts:
+            raise ValueError(f"Network.monitor: parameter 'target' must name a population, input or projection of "
+                             f"this network {parts}, got {target!r}")
         owner = f"Monitor of {target!r}"
         every = check.integer(owner, "every", every, minimum=1)
         allowed = self.recordable(target)
-        if variable not in allowed:
-            raise ValueError(f"{owner}: 'variable' must be one of {list(allowed)}, got {variable!r}")
+        check.choice(owner, "variable", variable, allowed)
         mon = Monitor(target, variable, every)
         if any(m.key == mon.key for m in self.monitors):
-            raise ValueError(f"{owner}: {mon.key} is already monitored")
+            raise ValueError(f"{owner}: {mon.key} is already monitored; a variable must be monitored once only")
         self.monitors.append(mon)
         return mon
 
@@ -461,7 +480,7 @@ class Network:
         if target in self.projections:
             synapse = self.projections[target].synapse
             return synapse.variables if isinstance(synapse, SynapseModel) else ("w",)
-        raise ValueError(f"Network: no population, input or projection named {target!r}")
+        raise ValueError(f"Network: {target!r} is not a population, input or projection of this network")
 
     def currents(self, population: str) -> tuple[tuple[str, float], ...]:
         """(name, tau) of each synaptic current of ``population``, sorted by name."""

@@ -1,7 +1,9 @@
 """Simulator: the one entry point that runs a Network on a chosen backend."""
 from __future__ import annotations
 
+import inspect
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -41,6 +43,10 @@ class Simulator:
             raise TypeError(f"Simulator: 'network' must be a neuroai.Network, got {type(network).__name__}")
         check.flag("Simulator", "check_finite", check_finite)
         module = backends.load(backend)
+        known = [p for p in inspect.signature(module.Runner).parameters if p not in ("network", "check_finite")]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise TypeError(f"Simulator: unknown options {unknown} for backend {backend!r}; it takes {known}")
         backends.check_supported(network, backend)
         self.network = network
         self.backend = backend
@@ -56,7 +62,8 @@ class Simulator:
         duration = check.real("Simulator", name, duration, positive=True, unit="second")
         steps = check.whole_steps("Simulator", name, duration, self.network.dt, rounding=True)
         if steps < 1:
-            raise ValueError(f"Simulator: '{name}' ({duration} s) is shorter than one step dt={self.network.dt} s")
+            raise ValueError(f"Simulator: '{name}' ({duration} s) is shorter than one step dt={self.network.dt} s; "
+                             f"it must span at least one step")
         net = self.network
         per_step = sum(i.n for i in net.inputs.values()) + sum(  # input rasters (1 byte), traces (8 bytes)
             8 * net.size(m.target) / m.every if m.target in net.populations and m.variable != "spikes" else
@@ -68,6 +75,9 @@ class Simulator:
         return steps
 
     def _encode(self, inputs: dict, steps: int) -> dict[str, np.ndarray]:
+        if inputs is not None and not isinstance(inputs, Mapping):
+            raise TypeError(f"Simulator: parameter 'inputs' must be a mapping of input name -> stimulus values, "
+                            f"got {inputs!r}")
         inputs = dict(inputs or {})
         unknown = set(inputs) - set(self.network.inputs)
         if unknown:

@@ -111,6 +111,9 @@ class AllToAll:
 
     allow_self: bool = True
 
+    def __post_init__(self):
+        check.flag("AllToAll", "allow_self", self.allow_self)
+
     def resolve(self, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
         """The connected pairs as index arrays ``(pre, post)``, each of shape (n_synapses,), sorted by
         (pre, post): all ``n_pre * n_post`` pairs, without those with i == j if ``allow_self`` is False."""
@@ -153,6 +156,7 @@ class FixedProbability:
         p = check.real("FixedProbability", "p", self.p)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"FixedProbability: parameter 'p' must be in [0, 1], got {p}")
+        check.flag("FixedProbability", "allow_self", self.allow_self)
         check.seed("FixedProbability", self.seed)
 
     def resolve(self, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
@@ -270,5 +274,5 @@ def resolve_values(owner: str, name: str, value, pre: np.ndarray | None, post: n
     else:
         out = check.array(owner, name, value, (size,))
     if not np.all(np.isfinite(out)):
-        raise ValueError(f"{owner}: parameter '{name}' produced non-finite values")
+        raise ValueError(f"{owner}: parameter '{name}' produced NaN or infinite values; they must be finite")
     return out

@@ -44,7 +44,7 @@ BACKENDS = {"brian2": "neuroai.backends.brian2", "torch": "neuroai.backends.torc
 
 def load(name: str):
     """The backend module called ``name``."""
-    if name not in BACKENDS:
+    if not isinstance(name, str) or name not in BACKENDS:
         raise ValueError(f"Simulator: 'backend' must be one of {list(BACKENDS)}, got {name!r}")
     return importlib.import_module(BACKENDS[name])
 

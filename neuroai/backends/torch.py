@@ -162,12 +162,14 @@ class TorchNetwork(nn.Module):
         super().__init__()
         if not isinstance(network, Network):
             raise TypeError(f"TorchNetwork: 'network' must be a neuroai.Network, got {type(network).__name__}")
-        if dtype not in _DTYPES:
+        if not isinstance(dtype, (str, torch.dtype)) or dtype not in _DTYPES:
             raise ValueError(f"TorchNetwork: 'dtype' must be 'float32' or 'float64', got {dtype!r}")
         dtype = _DTYPES[dtype]
         device = check.torch_device("TorchNetwork", device)
+        if sparse is not None and not isinstance(sparse, (bool, np.bool_)):
+            raise ValueError(f"TorchNetwork: 'sparse' must be None (automatic), True or False, got {sparse!r}")
         self.network = network
-        self.spike_fn = surrogate_fn or surrogate.atan()
+        self.spike_fn = surrogate.atan() if surrogate_fn is None else _checked_surrogate(surrogate_fn, dtype, device)
         self.register_buffer("_anchor", torch.zeros((), dtype=dtype, device=device))  # follows .to()
         self.weights = nn.ParameterDict()
         self._models = {}
@@ -175,8 +177,6 @@ class TorchNetwork(nn.Module):
             self._models[pop.name] = step_for(network, pop)
             for var, value in pop.initial_state().items():
                 self.register_buffer(f"init__{pop.name}__{var}", torch.as_tensor(value, dtype=dtype, device=device))
-        if sparse not in (None, True, False):
-            raise ValueError(f"TorchNetwork: 'sparse' must be None (automatic), True or False, got {sparse!r}")
         self._synapse_models = {p.name: SynapseStep(network, p) for p in network.projections.values()
                                 if isinstance(p.synapse, SynapseModel)}
         self.sparse = frozenset(p.name for p in network.projections.values()
@@ -243,8 +243,13 @@ class TorchNetwork(nn.Module):
     def initial_state(self, batch_size: int = 1) -> TorchState:
         """The state at step 0: ``v = v_init`` (other variables from the
         model's ``initial_state``), currents zero, no spikes yet."""
+        batch_size = check.integer("TorchNetwork.initial_state", "batch_size", batch_size, minimum=1)
         kw = dict(dtype=self.dtype, device=self.device)
         net = self.network
+        per_copy = sum(pop.n * (len(pop.model.state_variables) + len(net.currents(p)) + len(net.conductances(p)) + 1)
+                       for p, pop in net.populations.items()) + sum(net.size(s) * d for s, d in self.max_delay.items())
+        check.memory("TorchNetwork.initial_state", 8.0 * batch_size * per_copy, f"the state of {batch_size} copies",
+                     "use a smaller batch")
         neurons = {p: {var: getattr(self, f"init__{p}__{var}").expand(batch_size, -1).clone()
                        for var in pop.model.state_variables} for p, pop in net.populations.items()}
         currents = {p: {c: torch.zeros(batch_size, pop.n, **kw)
@@ -292,7 +297,8 @@ class TorchNetwork(nn.Module):
         if shapes:
             t, b = shapes.pop()
             if steps is not None and steps != t:
-                raise ValueError(f"TorchNetwork: 'steps' ({steps}) disagrees with the inputs' time length ({t})")
+                raise ValueError(f"TorchNetwork: 'steps' ({steps}) disagrees with the inputs' time length ({t}); "
+                                 f"it must be None or equal to it")
             return inputs, t, b
         if steps is None:
             raise ValueError("TorchNetwork: a network without inputs needs 'steps'")
@@ -322,29 +328,27 @@ class TorchNetwork(nn.Module):
             raise TypeError(f"TorchNetwork: 'state' must be a TorchState (from initial_state or a previous "
                             f"output) or None, got {type(state).__name__}")
         if record is not None:
-            if isinstance(record, str) or not all(isinstance(r, str) for r in record):
-                raise TypeError(f"TorchNetwork: 'record' must be a tuple of population names, got {record!r}")
-            unknown = sorted(set(record) - set(self.network.populations))
-            if unknown:
-                raise ValueError(f"TorchNetwork: 'record' names unknown populations {unknown}; the network has "
-                                 f"{sorted(self.network.populations)}")
+            record = self._population_names("record", record)
+        exclusive = self._population_names("exclusive", exclusive)
+        if steps is not None:
+            steps = check.integer("TorchNetwork", "steps", steps, minimum=0)
         inputs, steps, batch = self._check_inputs(inputs, steps)
+        self._check_memory(steps, batch or 1, record)
+        if state is not None:
+            self._check_state(state)
         signals = {name: values.tolist()
                    for name, values in self.network.signal_values(signals, steps, "TorchNetwork").items()}
         state = self.initial_state(batch or 1) if state is None else state
         batch_size = next(iter(state.last_spike.values())).shape[0] if state.last_spike else 1
         if batch is not None and batch_size != batch:
-            raise ValueError(f"TorchNetwork: 'state' has batch size {batch_size}, the inputs {batch}")
+            raise ValueError(f"TorchNetwork: 'state' has batch size {batch_size}, the inputs {batch}: they must "
+                             f"agree")
         single = sorted(name for name in state.plastic if not self._rules[name].batched)
         if single and batch_size != 1:
             raise ValueError(f"TorchNetwork: the rules of plastic projections {single} learn from one copy of "
                              f"the network at a time, so they need batch size 1, got {batch_size} (STDP learns "
                              f"from batches)")
         net = self.network
-        unknown = sorted(set(exclusive) - set(net.populations))
-        if unknown:
-            raise ValueError(f"TorchNetwork: 'exclusive' names unknown populations {unknown}; the network has "
-                             f"{sorted(net.populations)}")
         owners = {p: torch.full((net.size(p),), -1, dtype=torch.long, device=self.device) for p in exclusive}
         record = tuple(net.populations) if record is None else tuple(record)
         W = {name: self.effective_weight(name) for name in net.projections if name not in self._rules}
@@ -367,6 +371,37 @@ class TorchNetwork(nn.Module):
                           else self._sample(m, work).unsqueeze(0)[:0])
                   for m in trace_mons}
         return TorchOutput(spikes, traces, work)
+
+    def _check_memory(self, steps: int, batch: int, record) -> None:
+        """Fail at once if the spikes and traces that ``steps`` steps would record cannot fit in memory."""
+        net = self.network
+        per_step = sum(net.size(p) for p in (net.populations if record is None else record))
+        for m in net.monitors:
+            if m.variable != "spikes":
+                per_step += (net.projections[m.target].n_synapses if m.target in net.projections
+                             else net.size(m.target)) / m.every
+        check.memory("TorchNetwork", 2.0 * self._anchor.element_size() * batch * per_step * steps,
+                     f"{steps} steps", "run fewer steps at a time (pass the returned state on), or record less")
+
+    def _check_state(self, state: TorchState) -> None:
+        """``state`` must have been made by this network (its populations, plastic projections, synapse models
+        and delay histories)."""
+        parts = (set(state.neurons), set(state.plastic), set(state.synapses), set(state.history))
+        ours = (set(self.network.populations), set(self._rules), set(self._synapse_models),
+                {s for s, d in self.max_delay.items() if d > 0})
+        if parts != ours:
+            raise ValueError(f"TorchNetwork: 'state' must be a state of this network (from its initial_state or "
+                             f"a previous output), got one of populations {sorted(state.neurons)}")
+
+    def _population_names(self, name: str, value) -> tuple[str, ...]:
+        """``value`` (a tuple or list of population names, for parameter ``name``) as a tuple, checked."""
+        if not isinstance(value, (tuple, list)) or not all(isinstance(r, str) for r in value):
+            raise TypeError(f"TorchNetwork: '{name}' must be a tuple of population names, got {value!r}")
+        unknown = sorted(set(value) - set(self.network.populations))
+        if unknown:
+            raise ValueError(f"TorchNetwork: '{name}' names unknown populations {unknown}; the network has "
+                             f"{sorted(self.network.populations)}")
+        return tuple(value)
 
     def _step(self, state: TorchState, input_spikes, W, signals, owners) -> dict[str, torch.Tensor]:
         """Advance ``state`` by one step (in place); returns every source's
@@ -469,6 +504,22 @@ class TorchNetwork(nn.Module):
             name: {var: state.neurons[name][var][0].detach().cpu().double().numpy() for var in pop.model.learned_state}
             for name, pop in self.network.populations.items() if pop.model.learned_state}
         return self.network.with_weights(weights).with_initial_state(learned)
+
+
+def _checked_surrogate(fn, dtype, device):
+    """``fn``, a surrogate spike function, if it maps a tensor to spikes of the same shape (tried once)."""
+    expected = "an snnTorch surrogate spike function such as surrogate.atan() (tensor -> spikes of its shape) or None"
+    if not callable(fn):
+        raise TypeError(f"TorchNetwork: 'surrogate_fn' must be {expected}, got {fn!r}")
+    probe = torch.zeros(2, dtype=dtype, device=device)
+    try:
+        out = fn(probe)
+    except Exception as err:  # noqa: BLE001 -- whatever it raises, it is not a spike function
+        raise TypeError(f"TorchNetwork: 'surrogate_fn' must be {expected}; calling it on a tensor raised "
+                        f"{type(err).__name__}: {err}") from err
+    if not isinstance(out, torch.Tensor) or out.shape != probe.shape:
+        raise TypeError(f"TorchNetwork: 'surrogate_fn' must be {expected}; it returned {type(out).__name__}")
+    return fn
 
 
 _COUNTS = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)

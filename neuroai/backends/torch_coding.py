@@ -28,7 +28,8 @@ def _per_step(owner: str, max_rate: float, values: torch.Tensor, dt: float) -> t
             raise ValueError(f"{owner}: stimulus values must lie in [0, 1], got values in [{low}, {high}]")
     p = x * (max_rate * dt)
     if p.numel() and float(p.max()) > 1.0:
-        raise ValueError(f"{owner}: max_rate * dt = {max_rate * dt} exceeds 1 spike per step")
+        raise ValueError(f"{owner}: max_rate * dt = {max_rate * dt} exceeds 1 spike per step; it must be at most 1 "
+                         f"(lower max_rate or dt)")
     return p
 
 

@@ -148,8 +148,9 @@ class ScalarCode:
         t = (np.float64(step) * self.dt).item()
         if block in self._cached:
             return {**self._cached[block], "t": t}  # (the vector code may read the time)
-        env = {**self.constants, "dt": self.dt, "t": t}
-        exec(self._code[block], self._globals, env)
+        env = {**{k: np.float64(v) for k, v in self.constants.items()}, "dt": self.dt, "t": t}
+        with np.errstate(all="ignore"):  # as in Brian2's numpy code, 1/0 is inf (and the run stops with NonFiniteState)
+            exec(self._code[block], self._globals, env)
         env = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in env.items()}
         if block in self._timeless:
             self._cached[block] = env
