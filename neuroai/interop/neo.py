@@ -33,10 +33,12 @@ Needs the ``neo`` extra: ``pip install "neuroai[neo]"``.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import validation as check
 from ..results import SimulationResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,7 +84,21 @@ def to_neo(result: SimulationResult, *, units: dict[str, str] | None = None, net
     """
     if not isinstance(result, SimulationResult):
         raise TypeError(f"to_neo: 'result' must be a neuroai.SimulationResult, got {type(result).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"to_neo: parameter 'name' must be a str or None, got {name!r}")
     neo, pq = _import_neo()
+    if units is not None:
+        if not isinstance(units, Mapping):
+            raise TypeError(f"to_neo: parameter 'units' must be a mapping {{trace key or variable: unit}} such as "
+                            f"{{'v': 'V'}}, got {units!r}")
+        for key, unit in units.items():
+            try:
+                ok = isinstance(key, str) and isinstance(unit, str) and pq.Quantity(1.0, unit) is not None
+            except (LookupError, ValueError, TypeError, AttributeError):
+                ok = False
+            if not ok:
+                raise ValueError(f"to_neo: parameter 'units' must map names to unit strings Neo understands "
+                                 f"('V', 'mV', 'A', 'dimensionless'), got {key!r}: {unit!r}")
     dt = result.dt
     t_start = result.start_step * dt * pq.s
     t_stop = (result.start_step + result.n_steps) * dt * pq.s
@@ -155,30 +171,40 @@ def raster_from_neo(spiketrains, dt: float, *, t_start: float | None = None,
     Spike trains exported by :func:`to_neo` come back exactly:
     ``raster_from_neo(group, result.dt)`` equals ``result.raster(group.name)``.
     """
+    owner = "raster_from_neo"
     neo, pq = _import_neo()
-    trains = list(getattr(spiketrains, "spiketrains", spiketrains))
+    trains = getattr(spiketrains, "spiketrains", spiketrains)
+    if isinstance(trains, (str, bytes, neo.SpikeTrain)) or not hasattr(trains, "__iter__"):
+        raise TypeError(f"{owner}: parameter 'spiketrains' must be a sequence of neo.SpikeTrain (or a Group/Segment), "
+                        f"got {type(spiketrains).__name__}")
+    trains = list(trains)
     if not all(isinstance(st, neo.SpikeTrain) for st in trains):
-        raise TypeError("raster_from_neo: 'spiketrains' must be neo.SpikeTrain objects (or a Group/Segment)")
-    dt = float(dt)
-    if not dt > 0 or not np.isfinite(dt):
-        raise ValueError(f"raster_from_neo: parameter 'dt' must be > 0 (seconds), got {dt!r}")
+        raise TypeError(f"{owner}: 'spiketrains' must be neo.SpikeTrain objects (or a Group/Segment)")
+    dt = check.real(owner, "dt", dt, positive=True)
     if not trains:
-        raise ValueError("raster_from_neo: no spike trains given")
-    if t_start is None:
-        t_start = min(float(st.t_start.rescale("s").magnitude) for st in trains)
-    if t_stop is None:
-        t_stop = max(float(st.t_stop.rescale("s").magnitude) for st in trains)
-    steps = int(round((t_stop - t_start) / dt))
+        raise ValueError(f"{owner}: parameter 'spiketrains' must hold at least one neo.SpikeTrain, got none")
+    t_start = (min(float(st.t_start.rescale("s").magnitude) for st in trains) if t_start is None
+               else check.real(owner, "t_start", t_start))
+    t_stop = (max(float(st.t_stop.rescale("s").magnitude) for st in trains) if t_stop is None
+              else check.real(owner, "t_stop", t_stop))
+    span = (t_stop - t_start) / dt
+    if not np.isfinite(span) or span >= check.MAX_STEPS:
+        raise ValueError(f"{owner}: the span [{t_start}, {t_stop}) s must be at most {check.MAX_STEPS} steps of "
+                         f"dt={dt} s, got {span:g} steps")
+    steps = int(round(span))
     if steps < 1:
-        raise ValueError(f"raster_from_neo: the span [{t_start}, {t_stop}) s is shorter than one step dt={dt} s")
+        raise ValueError(f"{owner}: the span [{t_start}, {t_stop}) s is shorter than one step dt={dt} s; t_stop "
+                         f"must exceed t_start by at least dt")
+    check.memory(owner, float(steps) * len(trains), f"a raster of {steps} steps x {len(trains)} trains",
+                 "give a shorter span (t_start, t_stop) or a larger dt")
     out = np.zeros((steps, len(trains)), dtype=bool)
     for i, st in enumerate(trains):
         k = np.round((st.rescale("s").magnitude - t_start) / dt).astype(np.int64)
         if len(k) and (k.min() < 0 or k.max() >= steps):
-            raise ValueError(f"raster_from_neo: train {i} ({st.name!r}) has spikes outside "
-                             f"[{t_start}, {t_stop}) s")
+            raise ValueError(f"{owner}: train {i} ({st.name!r}) has spikes outside [{t_start}, {t_stop}) s; "
+                             f"t_start and t_stop must span every spike")
         if len(np.unique(k)) != len(k):
-            raise ValueError(f"raster_from_neo: train {i} ({st.name!r}) has two spikes in one step of "
-                             f"dt={dt} s; use a smaller dt")
+            raise ValueError(f"{owner}: train {i} ({st.name!r}) has two spikes in one step of dt={dt} s; dt must "
+                             f"be smaller")
         out[k, i] = True
     return out

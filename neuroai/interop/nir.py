@@ -194,34 +194,34 @@ def _exportable(network: Network) -> dict[str, float | None]:
         owner = f"to_nir: projection {proj.name!r}"
         if not isinstance(proj.synapse, (Delta, ExponentialCurrent, ExponentialConductance)):
             raise ValueError(f"{owner} has synapses written as equations ({type(proj.synapse).__name__}); NIR's "
-                             f"graphs hold the standard synapse kinds only (Delta, ExponentialCurrent)")
+                             f"graphs hold the standard synapse kinds only: it must use Delta or ExponentialCurrent")
         rule = proj.plasticity or proj.normalization
         if rule is not None:
-            raise ValueError(f"{owner} is plastic ({type(rule).__name__}); NIR holds fixed weights only: export "
-                             f"network.without_plasticity() (after a run: sim.to_network().without_plasticity())")
+            raise ValueError(f"{owner} is plastic ({type(rule).__name__}); NIR holds fixed weights, not plasticity: "
+                             f"export network.without_plasticity() (after a run: sim.to_network().without_plasticity())")
         if proj.delay_steps:
-            raise ValueError(f"{owner} has a delay of {proj.delay_steps} steps; NIR's Affine and Linear nodes "
-                             f"have no delay")
+            raise ValueError(f"{owner} has a delay of {proj.delay_steps} steps; it must have none: NIR's Affine "
+                             f"and Linear nodes have no delay")
         if isinstance(proj.synapse, ExponentialConductance):
             raise ValueError(f"{owner} is conductance-based ({proj.synapse.conductance!r}); NIR's neurons take "
-                             f"currents only (use Delta or ExponentialCurrent)")
+                             f"currents, not conductances (use Delta or ExponentialCurrent)")
     taus = {}
     for pop in network.populations.values():
         owner = f"to_nir: population {pop.name!r}"
         if type(pop.model) is not LIF:
             raise ValueError(f"{owner} is {type(pop.model).__name__}; NIR holds LIF neurons only "
-                             f"(nir.LIF, nir.CubaLIF)")
+                             f"(nir.LIF, nir.CubaLIF), not {type(pop.model).__name__}")
         if pop.model.t_ref > 0:
-            raise ValueError(f"{owner} has a refractory period (t_ref={pop.model.t_ref} s); NIR's LIF has none "
-                             f"(t_ref=0 exports)")
+            raise ValueError(f"{owner} has a refractory period (t_ref={pop.model.t_ref} s); NIR's LIF has none: "
+                             f"t_ref must be 0")
         currents = network.currents(pop.name)
         delta = [p.name for p in network.projections.values() if p.post == pop.name and isinstance(p.synapse, Delta)]
         if len(currents) > 1:
             raise ValueError(f"{owner} has {len(currents)} synaptic currents {[c for c, _ in currents]}; "
-                             f"NIR's CubaLIF has one")
+                             f"NIR's CubaLIF has one, so it must take one")
         if currents and delta:
             raise ValueError(f"{owner} takes delta synapses {delta} and the current {currents[0][0]!r}; "
-                             f"a NIR neuron node takes one kind of input")
+                             f"a NIR neuron node takes one kind of input, not both")
         taus[pop.name] = currents[0][1] if currents else None
     return taus
 
@@ -250,8 +250,8 @@ def _snntorch_plan(network: Network, taus: dict[str, float | None]) -> list[str]
     owner = "to_nir(target='snntorch')"
     if len(network.inputs) != 1:
         raise ValueError(f"{owner}: the network has {len(network.inputs)} inputs {list(network.inputs)}; snnTorch's "
-                         f"import_from_nir (nirtorch) runs graphs with exactly one Input node: merge them into one "
-                         f"input")
+                         f"import_from_nir (nirtorch) runs graphs with exactly one Input node: they must be merged "
+                         f"into one input")
     for pop in network.populations.values():
         m, who = pop.model, f"{owner}: population {pop.name!r}"
         if taus[pop.name] is None:
@@ -259,13 +259,13 @@ def _snntorch_plan(network: Network, taus: dict[str, float | None]) -> list[str]
                 f"{who} takes delta synapses; snnTorch's import_from_nir makes every nir.LIF a Leaky that resets "
                 f"to zero within the step and keeps the next step's input, while neuroai (Brian2's order) loses "
                 f"the input that arrives in a spike's step (reset='value') or subtracts (reset='subtract'): no "
-                f"neuroai delta LIF steps like it. Feed it through an ExponentialCurrent (nir.CubaLIF) with "
+                f"neuroai delta LIF steps like it. It must be fed through an ExponentialCurrent (nir.CubaLIF) with "
                 f"reset='value' and v_reset = v_rest + R*i_bias, or export with target='neuroai'")
         v_leak = m.v_rest + m.R * m.i_bias
         if m.reset != "value" or m.v_reset != v_leak:
             what = "resets by subtraction" if m.reset == "subtract" else f"resets to v_reset={m.v_reset}"
             raise ValueError(f"{who} {what}; snnTorch's import_from_nir resets every neuron to zero, its resting "
-                             f"potential: use reset='value' with v_reset = v_rest + R*i_bias ({v_leak})")
+                             f"potential: it must use reset='value' with v_reset = v_rest + R*i_bias ({v_leak})")
         if not np.all(np.asarray(pop.v_init) == v_leak):
             raise ValueError(f"{who} does not start at rest (v_init != v_rest + R*i_bias = {v_leak}); snnTorch's "
                              f"neurons start at rest")
@@ -276,14 +276,15 @@ def _snntorch_plan(network: Network, taus: dict[str, float | None]) -> list[str]
     for name, projs in incoming.items():
         if not projs:
             raise ValueError(f"{owner}: population {name!r} receives no projection from the input or another "
-                             f"population; nirtorch cannot run a node without input")
+                             f"population; nirtorch does not run a node without input")
     depth, pending = {name: 0 for name in network.inputs}, dict(incoming)
     while pending:  # depth: 1 + the deepest source, as nir_latency counts it
         ready = [name for name, projs in pending.items() if all(p.pre in depth for p in projs)]
         if not ready:
             loop = next(p for projs in pending.values() for p in projs if p.pre in pending)
             raise ValueError(f"{owner}: projection {loop.name!r} closes a loop through several populations; "
-                             f"snnTorch's layers take recurrent input only from themselves (self-projections)")
+                             f"snnTorch's layers take recurrent input only from themselves (self-projections), not "
+                             f"through other layers")
         for name in ready:
             depth[name] = 1 + max(depth[p.pre] for p in pending.pop(name))
     for projs in incoming.values():
@@ -293,14 +294,14 @@ def _snntorch_plan(network: Network, taus: dict[str, float | None]) -> list[str]
                     f"{owner}: projection {proj.name!r} skips from depth {depth[proj.pre]} to {depth[proj.post]}; "
                     f"snnTorch passes spikes through every layer within one step, neuroai one layer per step, so "
                     f"its spikes would arrive {depth[proj.post] - depth[proj.pre] - 1} step(s) early in snnTorch: "
-                    f"connect consecutive layers only")
+                    f"projections must connect consecutive layers only")
     sources = []
     for mon in network.monitors:
         if mon.variable == "spikes" and mon.target not in network.projections and mon.target not in sources:
             sources.append(mon.target)
     if not sources:
         raise ValueError(f"{owner}: the network monitors no spikes; the graph's one Output carries the spikes of "
-                         f"the monitored populations: monitor at least one")
+                         f"the monitored populations: it must monitor at least one")
     feeding = {p.pre for p in network.projections.values() if p.pre != p.post}
     for name in network.populations:
         if name not in feeding and name not in sources:
@@ -345,7 +346,7 @@ def to_nir(network: Network, *, target: str = "neuroai") -> "nir.NIRGraph":
     nir = _import_nir()
     if not isinstance(network, Network):
         raise TypeError(f"to_nir: 'network' must be a neuroai.Network, got {type(network).__name__}")
-    if target not in TARGETS:
+    if not isinstance(target, str) or target not in TARGETS:
         raise ValueError(f"to_nir: 'target' must be one of {list(TARGETS)}, got {target!r}")
     taus = _exportable(network)
     snntorch = target == "snntorch"
@@ -937,6 +938,14 @@ def _read(owner: str, graph, nir):
     return check.read_file(owner, "graph", graph, NIR_FILE, nir.read, errors=(Exception,))
 
 
+def _graph(owner: str, graph, nir):
+    """``graph`` (or the graph read from the path it is), which must be a ``nir.NIRGraph``."""
+    graph = _read(owner, graph, nir)
+    if not isinstance(graph, nir.NIRGraph):
+        raise TypeError(f"{owner}: 'graph' must be a nir.NIRGraph or a file path, got {type(graph).__name__}")
+    return graph
+
+
 def from_nir(graph, *, dt: float | None = None, reset: str = "subtract") -> Network:
     """A :class:`~neuroai.Network` from a NIR graph (a ``nir.NIRGraph`` or the
     path of a file written by ``nir.write``).
@@ -962,11 +971,11 @@ def from_nir(graph, *, dt: float | None = None, reset: str = "subtract") -> Netw
     exception chained).
     """
     nir = _import_nir()
-    graph = _read("from_nir", graph, nir)
-    if not isinstance(graph, nir.NIRGraph):
-        raise TypeError(f"from_nir: 'graph' must be a nir.NIRGraph or a file path, got {type(graph).__name__}")
-    if reset not in RESET_MODES:
+    if not isinstance(reset, str) or reset not in RESET_MODES:
         raise ValueError(f"from_nir: 'reset' must be one of {list(RESET_MODES)}, got {reset!r}")
+    if dt is not None:
+        dt = check.real("from_nir", "dt", dt, positive=True)
+    graph = _graph("from_nir", graph, nir)
     if (graph.metadata or {}).get("format") == FORMAT:
         try:
             net = _rebuild(graph)
@@ -990,6 +999,6 @@ def nir_latency(graph) -> dict[str, int]:
     input, itself included (1 for the first layer). ``graph``: a
     ``nir.NIRGraph`` or a file path (errors as in :func:`from_nir`)."""
     nir = _import_nir()
-    parsed = _Graph(_read("nir_latency", graph, nir), nir)
+    parsed = _Graph(_graph("nir_latency", graph, nir), nir)
     names = parsed.names()
     return {names[k]: parsed.depth[k] for k in parsed.neurons}

@@ -14,6 +14,7 @@ the model.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -21,42 +22,51 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from .. import validation as check
+
 LossFn = Callable[[Tensor, Tensor], Tensor]
 ParamSelection = str | Iterable[str] | None
 Seed = int | torch.Generator
 
 
-def select_parameters(model: nn.Module, params: ParamSelection = None) -> dict[str, nn.Parameter]:
+def select_parameters(model: nn.Module, params: ParamSelection = None, *,
+                      owner: str = "select_parameters") -> dict[str, nn.Parameter]:
     """The named parameters of ``model`` chosen by ``params``, in model order.
 
     ``params`` is ``None`` (every parameter with ``requires_grad``), a string
     (a module prefix: the parameter of that name, or every parameter whose name
     starts with ``params + "."``, e.g. ``"0"`` or ``"encoder.layer1"``) or an
-    iterable of exact parameter names (see :func:`parameter_groups`).
+    iterable of exact parameter names (see :func:`parameter_groups`). ``owner``: the function the errors name.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(f"{owner}: parameter 'model' must be a torch.nn.Module, got {type(model).__name__}")
     named = dict(model.named_parameters())
     if params is None:
         chosen = {n: p for n, p in named.items() if p.requires_grad}
     elif isinstance(params, str):
         chosen = {n: p for n, p in named.items() if n == params or n.startswith(params + ".")}
         if not chosen:
-            raise ValueError(f"params={params!r} matches no parameter name or module prefix; "
-                             f"names are {list(named)}")
+            raise ValueError(f"{owner}: params={params!r} matches no parameter name or module prefix; "
+                             f"it must be one of the names {list(named)} or a module prefix")
     else:
+        if isinstance(params, (bytes, dict)) or not hasattr(params, "__iter__"):
+            raise TypeError(f"{owner}: parameter 'params' must be None, a module prefix or a list of parameter "
+                            f"names, got {params!r}")
         wanted = list(params)
-        unknown = [n for n in wanted if n not in named]
+        unknown = [n for n in wanted if not isinstance(n, str) or n not in named]
         if unknown:
-            raise ValueError(f"params names unknown parameters {unknown}; names are {list(named)}")
+            raise ValueError(f"{owner}: params names unknown parameters {unknown}; names must be among "
+                             f"{list(named)}")
         chosen = {n: p for n, p in named.items() if n in set(wanted)}
     if not chosen:
-        raise ValueError("params selects no parameters (the model has no parameter with requires_grad)")
+        raise ValueError(f"{owner}: params selects no parameters (the model has no parameter with requires_grad); "
+                         f"it must select at least one")
     dtypes = {p.dtype for p in chosen.values()}
     if len(dtypes) != 1 or not next(iter(dtypes)).is_floating_point:
-        raise ValueError(f"the selected parameters must share one floating dtype, got {sorted(map(str, dtypes))}")
+        raise ValueError(f"{owner}: the selected parameters must share one floating dtype, "
+                         f"got {sorted(map(str, dtypes))}")
     if len({p.device for p in chosen.values()}) != 1:
-        raise ValueError("the selected parameters must all live on one device")
+        raise ValueError(f"{owner}: the selected parameters must all live on one device")
     return chosen
 
 
@@ -84,29 +94,29 @@ def _is_batch(data: Any) -> bool:
             and all(isinstance(t, Tensor) for t in data))
 
 
-def collect_batches(data: Any, num_batches: int | None = None,
-                    device: torch.device | None = None) -> list[tuple[Tensor, Tensor]]:
+def collect_batches(data: Any, num_batches: int | None = None, device: torch.device | None = None, *,
+                    owner: str = "collect_batches") -> list[tuple[Tensor, Tensor]]:
     """Stored ``(inputs, targets)`` batches from a batch or an iterable of batches.
 
     ``data`` is one batch ``(inputs, targets)`` (two tensors, batch dimension
     first) or an iterable of such batches (a list, a ``DataLoader``). At most
     ``num_batches`` batches are taken (all when ``None``); they are kept, so
     every later evaluation sees the very same data even from a shuffling
-    loader. Tensors are moved to ``device``.
+    loader. Tensors are moved to ``device``. ``owner``: the function the errors name.
     """
     if num_batches is not None and (isinstance(num_batches, bool) or not isinstance(num_batches, int)
                                     or num_batches < 1):
-        raise ValueError(f"num_batches must be a positive int or None, got {num_batches!r}")
-    if isinstance(data, Tensor):
-        raise TypeError("data must be a batch (inputs, targets) or an iterable of such batches, "
-                        "got a single tensor")
+        raise ValueError(f"{owner}: num_batches must be a positive int or None, got {num_batches!r}")
+    if isinstance(data, (Tensor, str, bytes, dict)):
+        raise TypeError(f"{owner}: data must be a batch (inputs, targets) or an iterable of such batches, "
+                        f"got a {type(data).__name__}")
     if _is_batch(data):
         raw = [data]
     else:
         try:
             iterator = iter(data)
         except TypeError:
-            raise TypeError("data must be a batch (inputs, targets) or an iterable of such batches, "
+            raise TypeError(f"{owner}: data must be a batch (inputs, targets) or an iterable of such batches, "
                             f"got {type(data).__name__}") from None
         raw = []
         for batch in iterator:
@@ -116,29 +126,67 @@ def collect_batches(data: Any, num_batches: int | None = None,
     batches = []
     for i, batch in enumerate(raw):
         if not _is_batch(batch):
-            raise TypeError(f"data batch {i} must be a pair (inputs, targets) of tensors, "
+            raise TypeError(f"{owner}: data batch {i} must be a pair (inputs, targets) of tensors, "
                             f"got {type(batch).__name__}")
         x, y = batch
-        if x.shape[0] == 0:
-            raise ValueError(f"data batch {i} is empty (inputs of shape {tuple(x.shape)})")
+        if x.ndim == 0 or x.shape[0] == 0:
+            raise ValueError(f"{owner}: data batch {i} is empty (inputs of shape {tuple(x.shape)}); it must "
+                             f"hold at least one sample along its first dimension")
         batches.append((x.to(device), y.to(device)) if device is not None else (x, y))
     if not batches:
-        raise ValueError("data is empty: it yielded no batch")
+        raise ValueError(f"{owner}: data is empty: it yielded no batch, and it must hold at least one")
     return batches
 
 
-def make_generator(seed: Seed) -> torch.Generator:
-    """A CPU ``torch.Generator``: seeded from an int, or ``seed`` itself."""
+def make_generator(seed: Seed, owner: str = "make_generator") -> torch.Generator:
+    """A CPU ``torch.Generator``: seeded from an int (as ``torch.Generator.manual_seed`` takes it: in
+    [-2**63, 2**64 - 1]), or ``seed`` itself."""
     if isinstance(seed, torch.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int or a torch.Generator, got {type(seed).__name__}")
+        raise TypeError(f"{owner}: seed must be an int or a torch.Generator, got {type(seed).__name__}")
+    if not -2 ** 63 <= seed < 2 ** 64:
+        raise ValueError(f"{owner}: seed must be in [-2**63, 2**64 - 1], got {seed!r}")
     return torch.Generator().manual_seed(seed)
 
 
-def check_positive_int(name: str, value: Any) -> int:
+def check_positive_int(name: str, value: Any, owner: str = "check_positive_int") -> int:
+    """``value``, an int >= 1 (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+    return value
+
+
+def scalar_loss(owner: str, loss) -> Tensor:
+    """``loss``, which ``loss_fn`` returned: it must be a one-element tensor."""
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
+        shown = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else repr(loss)
+        raise ValueError(f"{owner}: loss_fn must return a scalar tensor (use mean reduction), got {shown}")
+    return loss.reshape(())
+
+
+def first_loss(owner: str, model: nn.Module, evaluate, batch: tuple[Tensor, Tensor]) -> float:
+    """``evaluate(batch)``, the loss of the first batch, checked at entry: that the model takes the inputs and
+    ``loss_fn`` the outputs and targets, and returns a finite scalar. A model or loss that fails on them is a
+    ``ValueError`` naming the shapes (the original exception chained). The model's buffers (batch-norm
+    statistics) are left as they were."""
+    x, y = batch
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    try:
+        with torch.no_grad():
+            value = float(scalar_loss(owner, evaluate(batch)))
+    except (RuntimeError, TypeError, IndexError) as err:
+        if isinstance(err, torch.OutOfMemoryError):
+            raise
+        raise ValueError(f"{owner}: data batch 0 (inputs of shape {tuple(x.shape)}, targets of shape "
+                         f"{tuple(y.shape)}) does not fit the model and loss_fn: {check._reason(err)}") from err
+    finally:
+        with torch.no_grad():
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: the loss on data batch 0 is {value} at the model's weights; it must be finite "
+                         f"(are there NaN or infinite weights or data?)")
     return value
 
 
@@ -160,20 +208,24 @@ class Objective:
     """
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: Any, *,
-                 params: ParamSelection = None, num_batches: int | None = None):
+                 params: ParamSelection = None, num_batches: int | None = None, owner: str | None = None):
+        owner = type(self).__name__ if owner is None else owner
+        self.owner = owner
         if not callable(loss_fn):
-            raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+            raise TypeError(f"{owner}: parameter 'loss_fn' must be callable (output, target) -> loss, "
+                            f"got {type(loss_fn).__name__}")
         self.model = model
         self.loss_fn = loss_fn
-        selected = select_parameters(model, params)
+        selected = select_parameters(model, params, owner=owner)
         self.names = list(selected)
         self.shapes = [p.shape for p in selected.values()]
         self.numels = [p.numel() for p in selected.values()]
         self.num_params = sum(self.numels)
         first = next(iter(selected.values()))
         self.dtype, self.device = first.dtype, first.device
-        self.batches = collect_batches(data, num_batches, self.device)
+        self.batches = collect_batches(data, num_batches, self.device, owner=owner)
         self._selected = selected
+        first_loss(owner, model, lambda b: self.batch_loss(self.flat_params(), b), self.batches[0])
 
     def flat_params(self) -> Tensor:
         """The current selected parameters as one detached vector, shape ``[n]``."""
@@ -182,7 +234,8 @@ class Objective:
     def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
         """Split a flat vector ``[n]`` into ``{name: tensor of the parameter's shape}``."""
         if theta.shape != (self.num_params,):
-            raise ValueError(f"expected a vector of shape ({self.num_params},), got {tuple(theta.shape)}")
+            raise ValueError(f"{self.owner}: expected a vector of shape ({self.num_params},), "
+                             f"got {tuple(theta.shape)}")
         return {n: t.view(s) for n, t, s in zip(self.names, theta.split(self.numels), self.shapes)}
 
     def flatten(self, tensors: dict[str, Tensor]) -> Tensor:
@@ -194,7 +247,7 @@ class Objective:
         frozen = {n: p.detach() for n, p in self.model.named_parameters() if n not in self._selected}
         frozen.update(self.unflatten(theta))
         x, y = batch
-        return self.loss_fn(functional_call(self.model, frozen, (x,)), y)
+        return scalar_loss(self.owner, self.loss_fn(functional_call(self.model, frozen, (x,)), y))
 
     def loss(self, theta: Tensor | None = None) -> Tensor:
         """The mean batch loss at ``theta`` (default: the current parameters), a scalar."""

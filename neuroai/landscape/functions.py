@@ -80,18 +80,40 @@ class BenchmarkFunction:
         object.__setattr__(self, "start", tuple(float(v) for v in start))
 
     def __call__(self, x) -> Tensor:
-        """``f(x)`` for ``x`` of shape ``[..., dim]``; returns shape ``[...]``."""
-        x = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float64))
+        """``f(x)`` for ``x`` of shape ``[..., dim]``, real and finite; returns shape ``[...]`` (inf where ``f``
+        overflows the dtype)."""
+        if not isinstance(x, Tensor):
+            try:
+                array = np.asarray(x)
+            except (TypeError, ValueError) as err:  # a ragged list
+                raise TypeError(f"{self.name}: parameter 'x' must be a real tensor or array of shape "
+                                f"[..., {self.dim}], got {x!r}") from err
+            if array.dtype.kind not in "iuf":
+                raise TypeError(f"{self.name}: parameter 'x' must be a real tensor or array of shape "
+                                f"[..., {self.dim}], got {x!r}")
+            x = torch.as_tensor(array.astype(np.float64))
+        if x.is_complex() or x.dtype == torch.bool:
+            raise TypeError(f"{self.name}: parameter 'x' must be a real tensor, got dtype {x.dtype}")
         if not x.is_floating_point():
             x = x.double()
         if x.ndim == 0 or x.shape[-1] != self.dim:
             raise ValueError(f"{self.name}: parameter 'x' must be of shape [..., {self.dim}], "
                              f"got shape {tuple(x.shape)}")
-        return self.fn(x)
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{self.name}: parameter 'x' must be finite, got NaN or infinite coordinates")
+        return self.fn(x)  # (inf where f overflows the dtype: line searches take it as a step too long)
+
+
+def _dim(owner: str, dim, minimum: int) -> int:
+    """``dim``, an integer >= ``minimum`` whose description (minima, bounds, start: a few hundred bytes per
+    coordinate) fits in memory."""
+    dim = check.integer(owner, "dim", dim, minimum=minimum)
+    check.memory(owner, 256.0 * dim, f"the description of {dim} coordinates", "lower dim")
+    return dim
 
 
 def _two_dimensional(owner: str, dim) -> None:
-    check.choice(owner, "dim", dim, (2,))
+    check.choice(owner, "dim", check.integer(owner, "dim", dim), (2,))
 
 
 def _rosenbrock(x: Tensor) -> Tensor:
@@ -109,7 +131,7 @@ def rosenbrock(dim: int = 2) -> BenchmarkFunction:
     ...)`` (Moré, Garbow & Hillstrom 1981); bounds alike, ``[-2, 2]`` and
     ``[-1, 3]`` in turn (the classic picture in 2-D).
     """
-    dim = check.integer("rosenbrock", "dim", dim, minimum=2)
+    dim = _dim("rosenbrock", dim, 2)
     bounds = tuple((-2.0, 2.0) if i % 2 == 0 else (-1.0, 3.0) for i in range(dim))
     start = tuple(-1.2 if i % 2 == 0 else 1.0 for i in range(dim))
     return BenchmarkFunction("rosenbrock", _rosenbrock, dim, ((1.0,) * dim,), 0.0, bounds, start)
@@ -129,7 +151,7 @@ def rastrigin(dim: int = 2) -> BenchmarkFunction:
     ``(-2, 3)`` (off the half-integer grid, where the cosine terms' gradients
     vanish and a halved trial step would land exactly on the global minimum).
     """
-    dim = check.integer("rastrigin", "dim", dim, minimum=1)
+    dim = _dim("rastrigin", dim, 1)
     return BenchmarkFunction("rastrigin", _rastrigin, dim, ((0.0,) * dim,), 0.0, ((-5.12, 5.12),) * dim,
                              tuple(-2.2 if i % 2 == 0 else 3.3 for i in range(dim)))
 
@@ -190,7 +212,7 @@ def ackley(dim: int = 2) -> BenchmarkFunction:
     ``[-5, 5]`` (the usual plot; the search domain is often ``[-32.768,
     32.768]``); start ``(3, 3, ...)``.
     """
-    dim = check.integer("ackley", "dim", dim, minimum=1)
+    dim = _dim("ackley", dim, 1)
     return BenchmarkFunction("ackley", _ackley, dim, ((0.0,) * dim,), 0.0, ((-5.0, 5.0),) * dim, (3.0,) * dim)
 
 
@@ -212,7 +234,7 @@ def styblinski_tang(dim: int = 2) -> BenchmarkFunction:
     ``f(-2.903534, ..., -2.903534) = -39.166166 d``. Bounds ``[-5, 5]``;
     start ``(0.5, ..., 0.5)``, in the basin of the worst local minimum.
     """
-    dim = check.integer("styblinski_tang", "dim", dim, minimum=1)
+    dim = _dim("styblinski_tang", dim, 1)
     return BenchmarkFunction("styblinski_tang", _styblinski_tang, dim, ((_STYBLINSKI_TANG_ARGMIN,) * dim,),
                              _STYBLINSKI_TANG_MIN_PER_DIM * dim, ((-5.0, 5.0),) * dim, (0.5,) * dim)
 

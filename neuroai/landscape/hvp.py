@@ -24,7 +24,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import grad, jvp, vmap
 
-from ._objective import LossFn, Objective, ParamSelection
+from .. import validation as check
+from ._objective import LossFn, Objective, ParamSelection, check_positive_int
 
 
 class HessianOperator(Objective):
@@ -51,10 +52,10 @@ class HessianOperator(Objective):
     MODES = ("auto", "forward-over-reverse", "reverse-over-forward")
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: Any, *,
-                 params: ParamSelection = None, num_batches: int | None = None, mode: str = "auto"):
-        if mode not in self.MODES:
-            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
-        super().__init__(model, loss_fn, data, params=params, num_batches=num_batches)
+                 params: ParamSelection = None, num_batches: int | None = None, mode: str = "auto",
+                 owner: str | None = None):
+        check.choice(type(self).__name__ if owner is None else owner, "mode", mode, self.MODES)
+        super().__init__(model, loss_fn, data, params=params, num_batches=num_batches, owner=owner)
         self.theta = self.flat_params()
         self.mode = mode
         if mode == "auto":
@@ -79,8 +80,12 @@ class HessianOperator(Objective):
     def _check(self, v: Tensor, ndim: int) -> Tensor:
         if not isinstance(v, Tensor) or v.ndim != ndim or v.shape[-1] != self.num_params:
             want = "[n]" if ndim == 1 else "[m, n]"
-            raise ValueError(f"expected a tensor of shape {want} with n = {self.num_params}, "
+            raise ValueError(f"{self.owner}: expected a tensor of shape {want} with n = {self.num_params}, "
                              f"got {tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__}")
+        if v.is_complex() or v.dtype == torch.bool:
+            raise TypeError(f"{self.owner}: expected a real tensor, got dtype {v.dtype}")
+        if not bool(torch.isfinite(v).all()):
+            raise ValueError(f"{self.owner}: the vector must be finite, got one with NaN or inf")
         return v.to(self.device, self.dtype)
 
     def matvec(self, v: Tensor) -> Tensor:
@@ -98,6 +103,8 @@ class HessianOperator(Objective):
         (memory); ``None`` does all ``m`` together.
         """
         vs = self._check(vs, 2)
+        if chunk_size is not None:
+            check_positive_int("chunk_size", chunk_size, self.owner)
         out = sum(vmap(self._batch_hvp(b), chunk_size=chunk_size)(vs) for b in self.batches)
         return out / len(self.batches)
 

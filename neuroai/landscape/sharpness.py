@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import grad_and_value
 
+from .. import validation as check
 from ._objective import LossFn, Objective, ParamSelection, Seed, check_positive_int, make_generator
 from .spectrum import as_operator, hessian_trace, top_eigenvalues
 
@@ -60,17 +61,15 @@ def keskar_sharpness(model: nn.Module, loss_fn: LossFn, data: Any, *, epsilon: f
     Returns:
         :class:`Sharpness`; ``sharpness`` is in percent.
     """
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon >= 0 \
-            or not math.isfinite(epsilon):
-        raise ValueError(f"epsilon must be a finite number >= 0, got {epsilon!r}")
-    steps = check_positive_int("steps", steps)
-    step = 2.5 / steps if step_size is None else step_size
-    if not step > 0:
-        raise ValueError(f"step_size must be positive, got {step_size!r}")
-    obj = Objective(model, loss_fn, data, params=params, num_batches=num_batches)
+    owner = "keskar_sharpness"
+    epsilon = check.real(owner, "epsilon", epsilon, nonnegative=True)
+    steps = check_positive_int("steps", steps, owner)
+    step = 2.5 / steps if step_size is None else check.real(owner, "step_size", step_size, positive=True)
+    random_start = check.flag(owner, "random_start", random_start)
+    gen = make_generator(seed, owner)
+    obj = Objective(model, loss_fn, data, params=params, num_batches=num_batches, owner=owner)
     x = obj.flat_params()
     bound = epsilon * (x.abs() + 1)  # [n], box half-widths
-    gen = make_generator(seed)
     if random_start:
         u = torch.rand(obj.num_params, generator=gen, dtype=torch.float64).to(x.device, x.dtype)
         y = (2 * u - 1) * bound
@@ -89,6 +88,9 @@ def keskar_sharpness(model: nn.Module, loss_fn: LossFn, data: Any, *, epsilon: f
     if value > best:
         best, best_y = value, y
     best = max(best, f0)
+    if not (math.isfinite(best) and math.isfinite(float(torch.linalg.vector_norm(best_y)))):
+        raise ValueError(f"{owner}: the loss is NaN or infinite within the box of epsilon={epsilon!r}; epsilon must "
+                         f"be small enough for the loss to stay finite near the weights")
     return Sharpness(100.0 * (best - f0) / (1.0 + f0), f0, best, best_y.detach())
 
 
@@ -129,8 +131,10 @@ def flatness(model: nn.Module, loss_fn: LossFn, data: Any, *, num_probes: int = 
              params: ParamSelection = None, num_batches: int | None = None) -> Flatness:
     """Top Hessian eigenvalue (Lanczos) and trace (Hutchinson, ``num_probes``)
     of the loss at the model's weights; see :class:`Flatness`."""
-    H = as_operator(model, loss_fn, data, params, num_batches)
-    gen = make_generator(seed)
+    owner = "flatness"
+    check_positive_int("num_probes", num_probes, owner)
+    gen = make_generator(seed, owner)
+    H = as_operator(model, loss_fn, data, params, num_batches, owner=owner)
     top = top_eigenvalues(H, k=1, seed=gen).eigenvalues[0]
     tr = hessian_trace(H, num_probes=num_probes, seed=gen)
     return Flatness(float(top), tr.trace, H.num_params, float(torch.linalg.vector_norm(H.theta)))

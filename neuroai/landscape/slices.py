@@ -15,6 +15,7 @@ call ``model.eval()`` first for models with dropout or batch norm.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -22,7 +23,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ._objective import LossFn, ParamSelection, Seed, collect_batches, make_generator, select_parameters
+from .. import validation as check
+from ._objective import (LossFn, ParamSelection, Seed, collect_batches, first_loss, make_generator, scalar_loss,
+                         select_parameters)
 
 Direction = dict[str, Tensor]
 
@@ -43,11 +46,12 @@ def random_direction(model: nn.Module, *, normalization: str | None = "filter", 
         - seed: int or ``torch.Generator``; entries drawn on the CPU in model order.
         - params: restrict to some named parameters (others get no entry).
     """
-    if normalization not in ("filter", "layer", None):
-        raise ValueError(f"normalization must be 'filter', 'layer' or None, got {normalization!r}")
-    gen = make_generator(seed)
+    owner = "random_direction"
+    check.choice(owner, "normalization", normalization, ("filter", "layer", None))
+    ignore_1d = check.flag(owner, "ignore_1d", ignore_1d)
+    gen = make_generator(seed, owner)
     direction = {}
-    for name, p in select_parameters(model, params).items():
+    for name, p in select_parameters(model, params, owner=owner).items():
         w = p.detach()
         d = torch.randn(w.shape, generator=gen, dtype=torch.float64).to(w.device, w.dtype)
         if w.ndim <= 1:
@@ -86,27 +90,66 @@ def _device(model: nn.Module) -> torch.device | None:
     return None if p is None else p.device
 
 
-def _mean_loss(model: nn.Module, loss_fn: LossFn, batches: list[tuple[Tensor, Tensor]]) -> float:
-    return float(sum(float(loss_fn(model(x), y)) for x, y in batches) / len(batches))
+def _mean_loss(owner: str, model: nn.Module, loss_fn: LossFn, batches: list[tuple[Tensor, Tensor]]) -> float:
+    return float(sum(float(scalar_loss(owner, loss_fn(model(x), y))) for x, y in batches) / len(batches))
 
 
-def _check_direction(direction: Direction, named: dict[str, nn.Parameter], label: str) -> Direction:
+def _check_model(owner: str, name: str, model) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{owner}: parameter '{name}' must be a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
+def _check_loss(owner: str, loss_fn) -> LossFn:
+    if not callable(loss_fn):
+        raise TypeError(f"{owner}: parameter 'loss_fn' must be callable (output, target) -> loss, "
+                        f"got {type(loss_fn).__name__}")
+    return loss_fn
+
+
+def _check_direction(owner: str, direction: Direction, named: dict[str, nn.Parameter], label: str) -> Direction:
     if not isinstance(direction, dict) or not direction:
-        raise ValueError(f"{label} must be a non-empty dict {{parameter name: tensor}}")
+        raise ValueError(f"{owner}: {label} must be a non-empty dict {{parameter name: tensor}}, "
+                         f"got {type(direction).__name__}")
     for name, d in direction.items():
-        if name not in named:
-            raise ValueError(f"{label} names an unknown parameter {name!r}")
+        if not isinstance(name, str) or name not in named:
+            raise ValueError(f"{owner}: {label} names an unknown parameter {name!r}; names must be among "
+                             f"{list(named)}")
+        if not isinstance(d, Tensor) or d.is_complex() or d.dtype == torch.bool:
+            raise TypeError(f"{owner}: {label}[{name!r}] must be a real tensor, got {type(d).__name__}")
         if tuple(d.shape) != tuple(named[name].shape):
-            raise ValueError(f"{label}[{name!r}] has shape {tuple(d.shape)}, "
-                             f"the parameter has {tuple(named[name].shape)}")
+            raise ValueError(f"{owner}: {label}[{name!r}] has shape {tuple(d.shape)}, "
+                             f"the parameter has {tuple(named[name].shape)}; they must agree")
+        if not bool(torch.isfinite(d).all()):
+            raise ValueError(f"{owner}: {label}[{name!r}] must be finite, got a tensor with NaN or inf")
     return direction
 
 
-def _grid(values: Any, label: str) -> Tensor:
-    t = torch.as_tensor(values, dtype=torch.float64).flatten()
-    if t.numel() == 0 or not torch.isfinite(t).all():
-        raise ValueError(f"{label} must be a non-empty sequence of finite numbers")
+def _grid(owner: str, values: Any, label: str) -> Tensor:
+    try:
+        t = torch.as_tensor(values, dtype=torch.float64).flatten()
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        t = None
+    if isinstance(values, (str, bytes)) or t is None or t.numel() == 0 or not torch.isfinite(t).all():
+        raise ValueError(f"{owner}: {label} must be a non-empty sequence of finite numbers, got {values!r}")
     return t
+
+
+def _checked_data(owner: str, model, loss_fn, data, num_batches) -> list[tuple[Tensor, Tensor]]:
+    """The stored batches of ``data``, after checking that the model and ``loss_fn`` take them and give a
+    finite scalar loss at the model's weights (see :func:`~._objective.first_loss`)."""
+    _check_model(owner, "model", model)
+    _check_loss(owner, loss_fn)
+    batches = collect_batches(data, num_batches, _device(model), owner=owner)
+    first_loss(owner, model, lambda b: loss_fn(model(b[0]), b[1]), batches[0])
+    return batches
+
+
+def _finite(owner: str, value: float, where: str) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: the loss is {value} at {where}; the grid must keep the weights where the loss "
+                         f"is finite")
+    return value
 
 
 class LossSlice1D(NamedTuple):
@@ -137,10 +180,11 @@ def loss_slice_1d(model: nn.Module, loss_fn: LossFn, data: Any, *, direction: Di
         direction: ``{name: tensor}``; default :func:`random_direction` with ``seed``, ``params``.
         alphas: step sizes, default ``linspace(-1, 1, 21)`` (``0`` is ``theta``).
     """
-    alphas = _grid(torch.linspace(-1, 1, 21) if alphas is None else alphas, "alphas")
-    batches = collect_batches(data, num_batches, _device(model))
+    owner = "loss_slice_1d"
+    alphas = _grid(owner, torch.linspace(-1, 1, 21) if alphas is None else alphas, "alphas")
+    batches = _checked_data(owner, model, loss_fn, data, num_batches)
     named = dict(model.named_parameters())
-    d = _check_direction(random_direction(model, seed=seed, params=params) if direction is None
+    d = _check_direction(owner, random_direction(model, seed=seed, params=params) if direction is None
                          else direction, named, "direction")
     losses = torch.empty(len(alphas), dtype=torch.float64)
     with preserved(model), torch.no_grad():
@@ -148,7 +192,7 @@ def loss_slice_1d(model: nn.Module, loss_fn: LossFn, data: Any, *, direction: Di
         for i, a in enumerate(alphas.tolist()):
             for n, dn in d.items():
                 named[n].copy_(base[n] + a * dn)
-            losses[i] = _mean_loss(model, loss_fn, batches)
+            losses[i] = _finite(owner, _mean_loss(owner, model, loss_fn, batches), f"alpha={a!r}")
     return LossSlice1D(alphas, losses, d)
 
 
@@ -165,18 +209,19 @@ def loss_slice_2d(model: nn.Module, loss_fn: LossFn, data: Any, *,
 
         Others as :func:`loss_slice_1d`.
     """
-    alphas = _grid(torch.linspace(-1, 1, 21) if alphas is None else alphas, "alphas")
-    betas = _grid(torch.linspace(-1, 1, 21) if betas is None else betas, "betas")
-    batches = collect_batches(data, num_batches, _device(model))
+    owner = "loss_slice_2d"
+    alphas = _grid(owner, torch.linspace(-1, 1, 21) if alphas is None else alphas, "alphas")
+    betas = _grid(owner, torch.linspace(-1, 1, 21) if betas is None else betas, "betas")
+    batches = _checked_data(owner, model, loss_fn, data, num_batches)
     named = dict(model.named_parameters())
     if directions is None:
-        gen = make_generator(seed)
+        gen = make_generator(seed, owner)
         directions = (random_direction(model, seed=gen, params=params),
                       random_direction(model, seed=gen, params=params))
-    if len(directions) != 2:
-        raise ValueError(f"directions must be a pair (d1, d2), got {len(directions)} items")
-    d1 = _check_direction(directions[0], named, "directions[0]")
-    d2 = _check_direction(directions[1], named, "directions[1]")
+    if not isinstance(directions, (tuple, list)) or len(directions) != 2:
+        raise ValueError(f"{owner}: directions must be a pair (d1, d2), got {directions!r}")
+    d1 = _check_direction(owner, directions[0], named, "directions[0]")
+    d2 = _check_direction(owner, directions[1], named, "directions[1]")
     names = list(dict.fromkeys([*d1, *d2]))
     losses = torch.empty(len(alphas), len(betas), dtype=torch.float64)
     with preserved(model), torch.no_grad():
@@ -186,7 +231,7 @@ def loss_slice_2d(model: nn.Module, loss_fn: LossFn, data: Any, *,
             for j, b in enumerate(betas.tolist()):
                 for n in names:
                     named[n].copy_(base[n] + a * d1.get(n, zero[n]) + b * d2.get(n, zero[n]))
-                losses[i, j] = _mean_loss(model, loss_fn, batches)
+                losses[i, j] = _finite(owner, _mean_loss(owner, model, loss_fn, batches), f"(alpha, beta)={a, b!r}")
     return LossSlice2D(alphas, betas, losses, (d1, d2))
 
 
@@ -211,12 +256,14 @@ def linear_interpolation(model_a: nn.Module, model_b: nn.Module, loss_fn: LossFn
         ts: interpolation coefficients, default ``linspace(0, 1, 21)``
             (``0``: ``model_a``, ``1``: ``model_b``; values outside extrapolate).
     """
-    ts = _grid(torch.linspace(0, 1, 21) if ts is None else ts, "ts")
-    batches = collect_batches(data, num_batches, _device(model_a))
+    owner = "linear_interpolation"
+    ts = _grid(owner, torch.linspace(0, 1, 21) if ts is None else ts, "ts")
+    _check_model(owner, "model_b", model_b)
+    batches = _checked_data(owner, model_a, loss_fn, data, num_batches)
     sa = model_a.state_dict(keep_vars=True)
     sb = model_b.state_dict(keep_vars=True)
     if list(sa) != list(sb) or any(sa[k].shape != sb[k].shape for k in sa):
-        raise ValueError("model_a and model_b must have the same parameter/buffer names and shapes")
+        raise ValueError(f"{owner}: model_a and model_b must have the same parameter/buffer names and shapes")
     keys = [k for k in sa if sa[k].is_floating_point()]
     losses = torch.empty(len(ts), dtype=torch.float64)
     with preserved(model_a), torch.no_grad():
@@ -225,5 +272,5 @@ def linear_interpolation(model_a: nn.Module, model_b: nn.Module, loss_fn: LossFn
         for i, t in enumerate(ts.tolist()):
             for k in keys:
                 sa[k].copy_((1 - t) * wa[k] + t * wb[k])
-            losses[i] = _mean_loss(model_a, loss_fn, batches)
+            losses[i] = _finite(owner, _mean_loss(owner, model_a, loss_fn, batches), f"t={t!r}")
     return Interpolation(ts, losses)

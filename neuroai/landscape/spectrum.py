@@ -23,21 +23,23 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from .. import validation as check
 from ._objective import LossFn, ParamSelection, Seed, check_positive_int, make_generator
 from .hvp import HessianOperator
 
 
 def as_operator(model: nn.Module | HessianOperator, loss_fn: LossFn | None = None, data: Any = None,
-                params: ParamSelection = None, num_batches: int | None = None) -> HessianOperator:
-    """``model`` itself if it is a :class:`HessianOperator`, else a new one."""
+                params: ParamSelection = None, num_batches: int | None = None, *,
+                owner: str = "as_operator") -> HessianOperator:
+    """``model`` itself if it is a :class:`HessianOperator`, else a new one (its errors naming ``owner``)."""
     if isinstance(model, HessianOperator):
         if loss_fn is not None or data is not None or params is not None or num_batches is not None:
-            raise ValueError("got a HessianOperator: give loss_fn, data, params and num_batches "
-                             "when building the operator, not here")
+            raise ValueError(f"{owner}: got a HessianOperator: give loss_fn, data, params and num_batches "
+                             "when building the operator, not here (they must be None)")
         return model
     if loss_fn is None or data is None:
-        raise TypeError("pass a HessianOperator, or model, loss_fn and data")
-    return HessianOperator(model, loss_fn, data, params=params, num_batches=num_batches)
+        raise TypeError(f"{owner}: pass a HessianOperator, or model, loss_fn and data (they must not be None)")
+    return HessianOperator(model, loss_fn, data, params=params, num_batches=num_batches, owner=owner)
 
 
 def _rademacher(shape: tuple[int, ...], gen: torch.Generator, like: HessianOperator) -> Tensor:
@@ -75,7 +77,7 @@ def lanczos(matvec: Callable[[Tensor], Tensor], v0: Tensor, num_iter: int,
     The run also ends when the Krylov space becomes invariant
     (``beta < 1e-10 * ||T||``).
     """
-    num_iter = min(check_positive_int("num_iter", num_iter), v0.numel())
+    num_iter = min(check_positive_int("num_iter", num_iter, "lanczos"), v0.numel())
     q = v0 / torch.linalg.vector_norm(v0)
     Q = torch.empty(num_iter, v0.numel(), dtype=v0.dtype, device=v0.device)
     alphas: list[Tensor] = []
@@ -199,21 +201,21 @@ def top_eigenvalues(model: nn.Module | HessianOperator, loss_fn: LossFn | None =
         :class:`Eigenpairs` ``(eigenvalues [k], eigenvectors [k, n])``, sorted
         by ``which`` (descending value, or descending magnitude).
     """
-    H = as_operator(model, loss_fn, data, params, num_batches)
+    owner = "top_eigenvalues"
+    H = as_operator(model, loss_fn, data, params, num_batches, owner=owner)
     n = H.num_params
-    k = check_positive_int("k", k)
+    k = check_positive_int("k", k, owner)
     if k > n:
-        raise ValueError(f"k must be at most the number of parameters n = {n}, got {k}")
-    if which not in ("largest", "magnitude"):
-        raise ValueError(f"which must be 'largest' or 'magnitude', got {which!r}")
-    if not tol > 0:
-        raise ValueError(f"tol must be positive, got {tol!r}")
-    gen = make_generator(seed)
+        raise ValueError(f"{owner}: k must be at most the number of parameters n = {n}, got {k}")
+    check.choice(owner, "method", method, ("lanczos", "power"))
+    check.choice(owner, "which", which, ("largest", "magnitude"))
+    tol = check.real(owner, "tol", tol, positive=True)
+    if max_iter is not None:
+        check_positive_int("max_iter", max_iter, owner)
+    gen = make_generator(seed, owner)
     if method == "lanczos":
         return _lanczos_top(H, k, which, max_iter, tol, gen)
-    if method == "power":
-        return _power_top(H, k, which, max_iter, tol, gen)
-    raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}")
+    return _power_top(H, k, which, max_iter, tol, gen)
 
 
 def _order(values: Tensor, which: str) -> Tensor:
@@ -223,7 +225,7 @@ def _order(values: Tensor, which: str) -> Tensor:
 def _lanczos_top(H: HessianOperator, k: int, which: str, max_iter: int | None, tol: float,
                  gen: torch.Generator) -> Eigenpairs:
     n = H.num_params
-    m = min(n, max(60, 4 * k)) if max_iter is None else check_positive_int("max_iter", max_iter)
+    m = min(n, max(60, 4 * k)) if max_iter is None else max_iter
     v0 = torch.randn(n, generator=gen, dtype=torch.float64).to(H.device, H.dtype)
 
     def converged(alpha, beta, basis, beta_next):
@@ -272,7 +274,7 @@ def _power(H: HessianOperator, shift: float, found: list[Tensor], max_iter: int,
 
 def _power_top(H: HessianOperator, k: int, which: str, max_iter: int | None, tol: float,
                gen: torch.Generator) -> Eigenpairs:
-    iters = 1000 if max_iter is None else check_positive_int("max_iter", max_iter)
+    iters = 1000 if max_iter is None else max_iter
     shift = 0.0
     if which == "largest":
         lam, _ = _power(H, 0.0, [], iters, tol, gen)
@@ -313,11 +315,15 @@ def hessian_trace(model: nn.Module | HessianOperator, loss_fn: LossFn | None = N
           cannot handle).
         - seed: int or ``torch.Generator`` for the probes.
     """
-    H = as_operator(model, loss_fn, data, params, num_batches)
-    P = check_positive_int("num_probes", num_probes)
+    owner = "hessian_trace"
+    H = as_operator(model, loss_fn, data, params, num_batches, owner=owner)
+    P = check_positive_int("num_probes", num_probes, owner)
     if probe_batch is not None:
-        check_positive_int("probe_batch", probe_batch)
-    gen = make_generator(seed)
+        check_positive_int("probe_batch", probe_batch, owner)
+    gen = make_generator(seed, owner)
+    itemsize = torch.empty((), dtype=H.dtype).element_size()
+    check.memory(owner, 3.0 * P * H.num_params * itemsize, f"{P} probes of {H.num_params} parameters",
+                 "lower num_probes")
     V = _rademacher((P, H.num_params), gen, H)
     if probe_batch == 1:
         HV = torch.stack([H.matvec(v) for v in V])
@@ -373,14 +379,19 @@ def spectral_density(model: nn.Module | HessianOperator, loss_fn: LossFn | None 
         sigma: kernel width in eigenvalue units; default 1% of the Ritz range.
         seed: int or ``torch.Generator`` for the starting vectors.
     """
-    H = as_operator(model, loss_fn, data, params, num_batches)
-    R = check_positive_int("num_runs", num_runs)
-    check_positive_int("num_iter", num_iter)
-    P = check_positive_int("num_points", num_points)
-    if sigma is not None and not sigma > 0:
-        raise ValueError(f"sigma must be positive, got {sigma!r}")
-    gen = make_generator(seed)
+    owner = "spectral_density"
+    H = as_operator(model, loss_fn, data, params, num_batches, owner=owner)
+    R = check_positive_int("num_runs", num_runs, owner)
+    check_positive_int("num_iter", num_iter, owner)
+    P = check_positive_int("num_points", num_points, owner)
+    if sigma is not None:
+        sigma = check.real(owner, "sigma", sigma, positive=True)
+    gen = make_generator(seed, owner)
     m = min(num_iter, H.num_params)
+    itemsize = torch.empty((), dtype=H.dtype).element_size()
+    check.memory(owner, 3.0 * R * m * H.num_params * itemsize, f"{R} Lanczos runs of {m} steps over "
+                 f"{H.num_params} parameters", "lower num_runs or num_iter")
+    check.memory(owner, 16.0 * P * R * m, f"a grid of {P} points for {R * m} Ritz values", "lower num_points")
     V0 = _rademacher((R, H.num_params), gen, H)
     alpha, beta, lengths = _block_lanczos(H.matmat, V0, m)
     nodes = torch.zeros(R, m, dtype=torch.float64)
@@ -395,6 +406,9 @@ def spectral_density(model: nn.Module | HessianOperator, loss_fn: LossFn | None 
     if sigma is None:
         sigma = 0.01 * (hi - lo) if hi > lo else 1e-3 * max(1.0, abs(hi))
     grid = torch.linspace(lo - 6 * sigma, hi + 6 * sigma, P, dtype=torch.float64)
+    if not bool(torch.isfinite(grid).all()):
+        raise ValueError(f"{owner}: parameter 'sigma' must be small enough for the grid (the Ritz values "
+                         f"+- 6 sigma) to be finite, got {sigma!r}")
     z = (grid[:, None] - nodes.reshape(1, -1)) / sigma
     kernel = torch.exp(-0.5 * z**2) / (sigma * math.sqrt(2 * math.pi))
     density = kernel @ weights.reshape(-1) / R

@@ -111,8 +111,13 @@ def network(config: DiehlCook, n_inputs: int, *, weights=None, theta=None, learn
     circuit: no plasticity, no normalization, and thresholds held fixed.
     Spikes of the input and both populations are monitored.
     """
+    if not isinstance(config, DiehlCook):
+        raise TypeError(f"diehl_cook.network: parameter 'config' must be a DiehlCook, got {type(config).__name__}")
     c = config
     n_inputs = check.integer("diehl_cook.network", "n_inputs", n_inputs, minimum=1)
+    synapses = c.n_neurons * (n_inputs + c.n_neurons + 1)
+    check.memory("diehl_cook.network", 32.0 * synapses, f"{synapses} synapses", "use fewer inputs or neurons")
+    learning = check.flag("diehl_cook.network", "learning", learning)
     net = Network(dt=c.dt)
     net.add_input("input", n_inputs, PoissonRate(max_rate=c.max_rate))
     exc = AdaptiveLIF(tau_m=100e-3, v_rest=-65e-3, v_reset=-65e-3, v_th=-52e-3, R=1 / NS, t_ref=5e-3,

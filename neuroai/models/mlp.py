@@ -75,6 +75,8 @@ class MLP(nn.Module):
             if isinstance(s, bool) or not isinstance(s, Integral) or s < 1:
                 raise ValueError(f"MLP: parameter 'sizes' must hold positive integers, got {list(sizes)}")
         self.sizes = tuple(int(s) for s in sizes)
+        weights = sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        check.memory("MLP", 8.0 * weights, f"{weights} parameters", "use narrower layers")
         self.activation = check.choice("MLP", "activation", activation, tuple(ACTIVATIONS))
         self.dropout = check.real("MLP", "dropout", dropout, nonnegative=True)
         if self.dropout >= 1.0:

@@ -184,6 +184,9 @@ def make_recurrent(cell: str, input_size: int, hidden_size: int, layers: int = 1
     dropout = check.real(owner, "dropout", dropout, nonnegative=True)
     if dropout >= 1:
         raise ValueError(f"{owner}: parameter 'dropout' must be in [0, 1), got {dropout!r}")
+    bidirectional = check.flag(owner, "bidirectional", bidirectional)
+    weights = 4 * hidden_size * (input_size + hidden_size + 2) * layers * (2 if bidirectional else 1)
+    check.memory(owner, 8.0 * weights, f"about {weights} parameters", "use fewer or smaller layers")
     if cell in SPIKING_CELLS:
         if bidirectional:
             raise ValueError(f"{owner}: cell {cell!r} runs forward in time only; bidirectional needs one of "
@@ -267,6 +270,11 @@ class SequenceModel(nn.Module):
                  spiking_options: dict | None = None, seed: int | None = None):
         super().__init__()
         owner = "SequenceModel"
+        input_size = check.integer(owner, "input_size", input_size, minimum=1)
+        hidden_size = check.integer(owner, "hidden_size", hidden_size, minimum=1)
+        output_size = check.integer(owner, "output_size", output_size, minimum=1)
+        check.memory(owner, 8.0 * hidden_size * output_size, f"a {hidden_size} x {output_size} read-out",
+                     "use a smaller hidden_size or output_size")
         self.mode = check.choice(owner, "mode", mode, MODES)
         init = check.choice(owner, "init", init, ("default", "orthogonal"))
         if self.mode == "one_to_many":

@@ -72,6 +72,9 @@ class RNNLanguageModel(nn.Module):
         dropout = check.real(owner, "dropout", dropout, nonnegative=True)
         if dropout >= 1:
             raise ValueError(f"{owner}: parameter 'dropout' must be in [0, 1), got {dropout!r}")
+        tie_weights = check.flag(owner, "tie_weights", tie_weights)
+        check.memory(owner, 8.0 * vocab_size * (embedding + hidden), f"the embedding and decoder of "
+                     f"{vocab_size} words", "use a smaller vocabulary, embedding or hidden size")
         if tie_weights and embedding != hidden:
             raise ValueError(f"{owner}: tie_weights needs embedding == hidden, got embedding {embedding} and "
                              f"hidden {hidden}")
@@ -179,8 +182,9 @@ def train_epoch(model: RNNLanguageModel, data: torch.Tensor, optimizer: torch.op
         logits, state = model(inputs.to(device), state)
         loss = nn.functional.cross_entropy(logits.flatten(0, 1), targets.to(device).flatten())
         if not torch.isfinite(loss):
-            raise TrainingDiverged(f"fit_language_model: the training loss became {float(loss.detach())} at window {k}; "
-                                   "lower the learning rate or clip the gradients", epoch=0, step=k, global_step=k)
+            raise TrainingDiverged(f"fit_language_model: the training loss became {float(loss.detach())} (NaN or "
+                                   f"infinite) at window {k}; lower the learning rate or clip the gradients",
+                                   epoch=0, step=k, global_step=k)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip > 0:

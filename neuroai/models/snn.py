@@ -82,6 +82,8 @@ def feedforward_network(sizes: Sequence[int], weights=None, *, neuron=None, dt: 
     owner = "feedforward_network"
     sizes = _sizes(owner, sizes)
     n_layers = len(sizes) - 1
+    synapses = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    check.memory(owner, 32.0 * synapses, f"{synapses} all-to-all synapses", "use smaller layers")
     seed = check.seed(owner, seed)
     gain = check.real(owner, "gain", gain, positive=True)
     if weights is not None:

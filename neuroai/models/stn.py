@@ -82,6 +82,13 @@ def localization_network(in_channels: int, size: Sequence[int], outputs: int, hi
     return nn.Sequential(features, nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
 
 
+def _pair(owner: str, name: str, value) -> tuple[int, int]:
+    """``value``, a pair (H, W) of positive integers."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ValueError(f"{owner}: parameter '{name}' must be a pair (H, W) of positive integers, got {value!r}")
+    return tuple(check.integer(owner, name, s, minimum=1) for s in value)
+
+
 class SpatialTransformer(nn.Module):
     """A spatial transformer module: ``(B, C, H, W) -> (B, C, H', W')``.
 
@@ -104,11 +111,15 @@ class SpatialTransformer(nn.Module):
         owner = "SpatialTransformer"
         self.transform = check.choice(owner, "transform", transform, tuple(TRANSFORMS))
         in_channels = check.integer(owner, "in_channels", in_channels, minimum=1)
-        if len(size) != 2:
-            raise ValueError(f"{owner}: parameter 'size' must be (H, W), got {size!r}")
-        self.size = tuple(check.integer(owner, "size", s, minimum=1) for s in size)
-        self.out_size = self.size if out_size is None else tuple(check.integer(owner, "out_size", s, minimum=1)
-                                                                 for s in out_size)
+        self.size = _pair(owner, "size", size)
+        self.out_size = self.size if out_size is None else _pair(owner, "out_size", out_size)
+        hidden = check.integer(owner, "hidden", hidden, minimum=1)
+        pixels = in_channels * self.size[0] * self.size[1]
+        check.memory(owner, 16.0 * pixels * (hidden + 10), f"a localization network for {pixels} input values",
+                     "use smaller images or a smaller hidden width")
+        if localization is not None and not isinstance(localization, nn.Module):
+            raise TypeError(f"{owner}: parameter 'localization' must be a torch.nn.Module or None, "
+                            f"got {type(localization).__name__}")
         self.in_channels = in_channels
         k = TRANSFORMS[transform]
         self.localization = (localization_network(in_channels, self.size, k, hidden) if localization is None

@@ -16,6 +16,7 @@ from numbers import Integral, Real
 import torch
 from torch.optim import Optimizer
 
+from .. import validation as check
 from .bfgs import BFGS
 from .langevin import Langevin
 from .line_search import LineSearchGD
@@ -83,30 +84,84 @@ def _in_unit(closed: bool):
     return lambda v: 0 <= v <= 1 if closed else 0 <= v < 1
 
 
-#: Ranges checked for the wrapped torch optimizers (neuroai's own check their arguments themselves).
+#: Ranges checked for the wrapped torch optimizers (neuroai's own check their arguments themselves); every
+#: number must also be finite.
 RULES = {
-    "lr": ("finite and > 0", lambda v: math.isfinite(v) and v > 0),
+    "lr": ("finite and > 0", lambda v: v > 0),
     "history_size": ("an integer >= 1", lambda v: isinstance(v, Integral) and v >= 1),
+    "max_iter": ("an integer >= 1", lambda v: isinstance(v, Integral) and v >= 1),
+    "max_eval": ("an integer >= 1 or None", lambda v: isinstance(v, Integral) and v >= 1),
     "momentum": ("in [0, 1)", _in_unit(False)),
     "dampening": ("in [0, 1]", _in_unit(True)),
-    "weight_decay": (">= 0", lambda v: v >= 0),
-    "eps": ("> 0", lambda v: v > 0),
+    "weight_decay": (">= 0 and finite", lambda v: v >= 0),
+    "eps": ("> 0 and finite", lambda v: v > 0),
     "alpha": ("in [0, 1)", _in_unit(False)),
     "rho": ("in [0, 1)", _in_unit(False)),
-    "lr_decay": (">= 0", lambda v: v >= 0),
-    "initial_accumulator_value": (">= 0", lambda v: v >= 0),
+    "lr_decay": (">= 0 and finite", lambda v: v >= 0),
+    "initial_accumulator_value": (">= 0 and finite", lambda v: v >= 0),
+    "tolerance_grad": (">= 0 and finite", lambda v: v >= 0),
+    "tolerance_change": (">= 0 and finite", lambda v: v >= 0),
 }
+#: Options of the wrapped torch optimizers that are True or False (None too: torch picks).
+FLAGS = ("nesterov", "maximize", "amsgrad", "centered", "capturable", "differentiable", "decoupled_weight_decay")
+OPTIONAL_FLAGS = ("foreach", "fused")
+#: Options that may be None (torch's default).
+NONE_ALLOWED = ("max_eval",)
 
 
-def _check(owner: str, key: str, value) -> None:
-    if key == "betas":
+#: Options that are integers; the other numbers of RULES are passed on as floats (torch takes a Python int
+#: ``lr`` as an int64 ``alpha``, which overflows beyond 2**63).
+INTEGERS = ("history_size", "max_iter", "max_eval")
+
+
+def _check(owner: str, key: str, value):
+    """Check the torch optimizer option ``key`` (also a param group's ``"params[k]['key']"``); returns it,
+    a real number as a float."""
+    option = key.split("[")[-1].strip("']")
+    if option == "betas":
         if (not isinstance(value, (tuple, list)) or len(value) != 2
-                or not all(isinstance(b, Real) and 0 <= b < 1 for b in value)):
-            raise ValueError(f"{owner}: parameter 'betas' must be a pair of numbers in [0, 1), got {value!r}")
-    elif key.split("[")[-1].strip("']") in RULES:  # (also a param group's "params[k]['lr']")
-        expected, ok = RULES[key.split("[")[-1].strip("']")]
-        if isinstance(value, bool) or not isinstance(value, Real) or not ok(value):
+                or not all(not isinstance(b, bool) and isinstance(b, Real) and 0 <= b < 1 for b in value)):
+            raise ValueError(f"{owner}: parameter '{key}' must be a pair of numbers in [0, 1), got {value!r}")
+        value = (float(value[0]), float(value[1]))
+    elif option in RULES:
+        expected, ok = RULES[option]
+        if value is None and option in NONE_ALLOWED:
+            return value
+        if (isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value)
+                or not ok(value)):
             raise ValueError(f"{owner}: parameter '{key}' must be {expected}, got {value!r}")
+        return int(value) if option in INTEGERS else float(value)
+    elif option in FLAGS or option in OPTIONAL_FLAGS:
+        if not (value is None and option in OPTIONAL_FLAGS):
+            value = check.flag(owner, key, value)
+    elif option == "line_search_fn":
+        if value is not None and value != "strong_wolfe":
+            raise ValueError(f"{owner}: parameter '{key}' must be 'strong_wolfe' or None (torch's LBFGS has no "
+                             f"other line search), got {value!r}")
+    return value
+
+
+def _check_combination(owner: str, spec: OptimizerSpec, options: dict, params: list) -> None:
+    """Combinations of torch options that torch itself would refuse (at creation or at the first step)."""
+    if options.get("nesterov") and (not options.get("momentum", 0) > 0 or options.get("dampening", 0) != 0):
+        raise ValueError(f"{owner}: Nesterov momentum needs parameter 'momentum' > 0 and 'dampening' 0, got "
+                         f"momentum={options.get('momentum', 0)!r} and dampening={options.get('dampening', 0)!r}")
+    if options.get("differentiable"):
+        raise ValueError(f"{owner}: parameter 'differentiable' must be False: the suite steps leaf parameters in "
+                         f"place, which autograd cannot differentiate through (use torch.func for that)")
+    if options.get("fused") and options.get("foreach"):
+        raise ValueError(f"{owner}: parameters 'fused' and 'foreach' must not both be True")
+    if options.get("capturable"):
+        devices = {t.device.type for t in _tensors(params)}
+        if devices - {"cuda", "xpu", "hpu"}:
+            raise ValueError(f"{owner}: parameter 'capturable' must be False for parameters on {sorted(devices)} "
+                             f"(CUDA-graph capture needs them on a GPU)")
+    if spec.cls is torch.optim.LBFGS and sum(isinstance(p, dict) for p in params) > 1:
+        raise ValueError(f"{owner}: torch's LBFGS takes one parameter group, got {len(params)} groups")
+
+
+def _tensors(params: list) -> list:
+    return [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
 
 
 def make_optimizer(name: str, params, **hyper) -> Optimizer:
@@ -115,26 +170,34 @@ def make_optimizer(name: str, params, **hyper) -> Optimizer:
     ``hyper`` overrides the entry's defaults (see :data:`OPTIMIZERS`);
     unknown names, unknown hyper-parameters, settings that define the entry
     (``nesterov`` of ``"nesterov"``) and values out of range raise errors
-    that say which and why.
+    that say which and why. Param-group dicts may set any of the entry's
+    hyper-parameters (but ``params``), checked in the same way.
     """
-    if name not in OPTIMIZERS:
+    if not isinstance(name, str) or name not in OPTIMIZERS:
         raise ValueError(f"make_optimizer: unknown optimizer {name!r}; the suite has {sorted(OPTIMIZERS)}")
     spec = OPTIMIZERS[name]
     owner = f"make_optimizer({name!r})"
     fixed = sorted(set(hyper) & set(spec.fixed))
     if fixed:
-        raise ValueError(f"{owner}: {fixed} define this entry ({dict(spec.fixed)}) and cannot be changed")
-    accepted = [p for p in inspect.signature(spec.cls).parameters if p not in ("params", "self", *spec.fixed)]
+        raise ValueError(f"{owner}: {fixed} define this entry ({dict(spec.fixed)}) and must not be given")
+    signature = inspect.signature(spec.cls).parameters
+    accepted = [p for p in signature if p not in ("params", "self", *spec.fixed)]
     unknown = sorted(set(hyper) - set(accepted))
     if unknown:
         raise TypeError(f"{owner}: unknown hyper-parameters {unknown}; {spec.cls.__name__} accepts {accepted}")
+    required = [p for p in accepted if signature[p].default is inspect.Parameter.empty and p not in hyper]
+    if required:
+        raise TypeError(f"{owner}: {spec.cls.__name__} needs the hyper-parameter(s) {required}")
     own = issubclass(spec.cls, (BFGS, Langevin, LineSearchGD, Newton, NewtonCG, SVRG))
     for key, value in hyper.items():
         if not own or key == "lr":  # (neuroai's own optimizers check the rest themselves)
-            _check(owner, key, value)
-    params = _parameters(owner, params)
+            hyper[key] = _check(owner, key, value)
+    params = _parameters(owner, params, spec, accepted, own, {**spec.defaults, **hyper})
     _check_lr_fits(owner, params, hyper.get("lr", spec.defaults.get("lr")))
-    return spec.cls(params, **{**spec.defaults, **hyper, **spec.fixed})
+    options = {**spec.defaults, **hyper, **spec.fixed}
+    if not own:
+        _check_combination(owner, spec, options, params)
+    return spec.cls(params, **options)
 
 
 def _check_lr_fits(owner: str, params: list, lr) -> None:
@@ -152,21 +215,74 @@ def _check_lr_fits(owner: str, params: list, lr) -> None:
                                  f"got {rate!r}")
 
 
-def _parameters(owner: str, params) -> list:
-    """``params`` as a non-empty list of tensors or of param-group dicts (each ``lr`` checked)."""
-    if isinstance(params, torch.Tensor) or isinstance(params, dict) or not hasattr(params, "__iter__"):
+def _parameters(owner: str, params, spec: OptimizerSpec, accepted: list, own: bool, hyper: dict) -> list:
+    """``params`` as a non-empty list of tensors or of param-group dicts (each option of a group checked)."""
+    if isinstance(params, (torch.Tensor, dict, str, bytes)) or not hasattr(params, "__iter__"):
         raise TypeError(f"{owner}: parameter 'params' must be an iterable of tensors or of param-group dicts "
                         f"(e.g. model.parameters()), got {type(params).__name__}")
     params = list(params)
     if not params:
-        raise ValueError(f"{owner}: parameter 'params' is empty: there is nothing to optimize")
+        raise ValueError(f"{owner}: parameter 'params' is empty: there is nothing to optimize; it must hold at "
+                         f"least one tensor or param-group dict")
     for k, item in enumerate(params):
         if isinstance(item, dict):
-            if "lr" in item:
-                _check(owner, f"params[{k}]['lr']", item["lr"])
-            group = item["params"] if "params" in item else ()
-            params[k] = {**item, "params": [group] if isinstance(group, torch.Tensor) else list(group)}
+            params[k] = _group(owner, k, item, spec, accepted, own, hyper)
         elif not isinstance(item, torch.Tensor):
             raise TypeError(f"{owner}: parameter 'params' must hold tensors or param-group dicts, got "
                             f"{type(item).__name__} at position {k}")
+        else:
+            _leaf(owner, f"params[{k}]", item)
+    if len({isinstance(item, dict) for item in params}) > 1:
+        raise TypeError(f"{owner}: parameter 'params' must hold tensors or param-group dicts, not both")
+    seen: set[int] = set()
+    for t in _tensors(params):
+        if id(t) in seen:
+            raise ValueError(f"{owner}: parameter 'params' must name each tensor once, got one tensor of shape "
+                             f"{tuple(t.shape)} twice")
+        seen.add(id(t))
     return params
+
+
+def _leaf(owner: str, where: str, tensor: torch.Tensor) -> None:
+    if not tensor.is_leaf:
+        raise ValueError(f"{owner}: parameter '{where}' must be a leaf tensor (a parameter, not the result of "
+                         f"a computation), got one computed by {type(tensor.grad_fn).__name__}")
+    if not (tensor.is_floating_point() or tensor.is_complex()):
+        raise TypeError(f"{owner}: parameter '{where}' must be a floating-point tensor, got dtype {tensor.dtype}")
+
+
+def _group(owner: str, k: int, item: dict, spec: OptimizerSpec, accepted: list, own: bool, hyper: dict) -> dict:
+    """A param-group dict with its ``params`` as a list of tensors and each option checked."""
+    if "params" not in item:
+        raise ValueError(f"{owner}: param group {k} must have a 'params' entry (its tensors), got keys "
+                         f"{sorted(map(str, item))}")
+    group = item["params"]
+    if isinstance(group, torch.Tensor):
+        group = [group]
+    elif isinstance(group, (dict, set, str, bytes)) or not hasattr(group, "__iter__"):
+        raise TypeError(f"{owner}: parameter 'params[{k}]['params']' must be a tensor or a list of tensors, got "
+                        f"{type(group).__name__}")
+    group = list(group)
+    for j, t in enumerate(group):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{owner}: parameter 'params[{k}]['params']' must hold tensors, got "
+                            f"{type(t).__name__} at position {j}")
+        _leaf(owner, f"params[{k}]['params'][{j}]", t)
+    options = {key: value for key, value in item.items() if key not in ("params", "initial_lr")}
+    per_group = [key for key in accepted if key in _group_options(spec)]
+    unknown = sorted(map(str, set(options) - set(per_group)))  # ("initial_lr": a scheduler's record)
+    if unknown:
+        raise TypeError(f"{owner}: param group {k} sets unknown hyper-parameters {unknown}; a group of "
+                        f"{spec.cls.__name__} takes {per_group}")
+    options = {key: _check(owner, f"params[{k}]['{key}']", value) for key, value in options.items()}
+    if own and options:  # neuroai's own optimizers check a group's options as they check their arguments
+        spec.cls([torch.zeros(1, requires_grad=True)], **{**hyper, **options, **spec.fixed})
+    elif options:
+        _check_combination(owner, spec, {**hyper, **options, **spec.fixed}, [{"params": group}])
+    return {**item, **options, "params": group}
+
+
+def _group_options(spec: OptimizerSpec) -> set:
+    """The hyper-parameters ``spec``'s optimizer keeps per param group (its ``defaults``)."""
+    extra = {"full_closure": lambda: None} if spec.cls is SVRG else {}
+    return set(spec.cls([torch.zeros(1, requires_grad=True)], **{**spec.defaults, **spec.fixed, **extra}).defaults)

@@ -14,7 +14,7 @@ under ``torchrun`` (:mod:`~neuroai.training.distributed`).
 ...                       resume="runs/x/checkpoint.pt")                  # doctest: +SKIP
 """
 from . import distributed, schedules
-from .callbacks import Callback, DivergenceGuard, EarlyStopping, GradientClipping, TrainingDiverged
+from .callbacks import Callback, DivergenceGuard, EarlyStopping, GradientClipping, MetricNotLogged, TrainingDiverged
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .loggers import CSVLogger, TensorBoardLogger
 from .metrics import METRICS, accuracy, generalization_gap
@@ -25,7 +25,7 @@ from .trainer import Trainer
 
 __all__ = [
     "Trainer", "distributed", "Callback", "EarlyStopping", "Checkpoint", "GradientClipping", "DivergenceGuard",
-    "TrainingDiverged", "CSVLogger", "TensorBoardLogger", "SnapshotEnsemble", "schedules", "make_scheduler",
+    "TrainingDiverged", "MetricNotLogged", "CSVLogger", "TensorBoardLogger", "SnapshotEnsemble", "schedules", "make_scheduler",
     "SCHEDULES", "METRICS", "accuracy", "generalization_gap", "load_checkpoint", "save_checkpoint",
     "Augmented", "RegularizedLoss", "l1_penalty", "l2_penalty", "penalized_parameters",
     "ActivationMonitor", "GradientMonitor", "activation_stats",

@@ -25,6 +25,7 @@ import math
 import torch
 
 from .. import validation as _v
+from ..backends import NonFiniteState
 from .metrics import is_finite_number
 
 
@@ -73,6 +74,13 @@ def _clone_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
+class MetricNotLogged(KeyError, ValueError):
+    """A callback monitors a metric the Trainer does not log (a ``KeyError`` and a ``ValueError``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved for ``patience`` epochs.
 
@@ -111,8 +119,8 @@ class EarlyStopping(Callback):
         """Compare ``logs[monitor]`` with the best so far (keeping the weights of a new best) and stop
         training once it has not improved for ``patience`` epochs; ``KeyError`` if it is not logged."""
         if self.monitor not in logs:
-            raise KeyError(f"EarlyStopping: metric {self.monitor!r} is not logged; logged metrics: "
-                           f"{sorted(logs)} (val_* metrics need a val_loader)")
+            raise MetricNotLogged(f"EarlyStopping: metric {self.monitor!r} is not logged; parameter 'monitor' must "
+                                  f"be one of the logged metrics {sorted(logs)} (val_* metrics need a val_loader)")
         value = float(logs[self.monitor])
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
@@ -155,9 +163,10 @@ class GradientClipping(Callback):
         self.max_norm = None if max_norm is None else _v.real("GradientClipping", "max_norm", max_norm, positive=True)
         self.max_value = (None if max_value is None
                           else _v.real("GradientClipping", "max_value", max_value, positive=True))
-        norm_type = float(norm_type)
-        if not (norm_type == math.inf or norm_type > 0):
+        if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float)) or not (
+                norm_type == math.inf or (math.isfinite(norm_type) and norm_type > 0)):
             raise ValueError(f"GradientClipping: parameter 'norm_type' must be > 0 or inf, got {norm_type!r}")
+        norm_type = float(norm_type)
         self.norm_type = norm_type
         self.last_norm: float | None = None
 
@@ -173,10 +182,11 @@ class GradientClipping(Callback):
             torch.nn.utils.clip_grad_value_(params, self.max_value)
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(NonFiniteState, RuntimeError):
     """A non-finite loss (or parameter, or epoch metric) during training.
     ``epoch`` (from 1), ``step`` (batch in the epoch, from 0; None for an
-    epoch-end check) and ``global_step`` say where."""
+    epoch-end check) and ``global_step`` say where. A
+    :class:`~neuroai.NonFiniteState` (as a simulation that diverges raises) and a ``RuntimeError``."""
 
     def __init__(self, message: str, epoch: int, step: int | None, global_step: int):
         super().__init__(message)
@@ -203,10 +213,10 @@ class DivergenceGuard(Callback):
         """Raise :class:`TrainingDiverged` if ``loss`` has a non-finite element."""
         if not bool(torch.isfinite(loss.detach()).all()):
             raise TrainingDiverged(
-                f"training diverged: non-finite loss ({float(loss.detach().reshape(-1)[0])}) at epoch "
-                f"{trainer.epoch}, step {trainer.batch} (global step {trainer.global_step}); no step was "
-                f"taken with it and no checkpoint was written for epoch {trainer.epoch}", trainer.epoch, trainer.batch,
-                trainer.global_step)
+                f"DivergenceGuard: training diverged: non-finite loss ({float(loss.detach().reshape(-1)[0])}, "
+                f"NaN or infinite) at epoch {trainer.epoch}, step {trainer.batch} (global step "
+                f"{trainer.global_step}); no step was taken with it and no checkpoint was written for epoch "
+                f"{trainer.epoch}", trainer.epoch, trainer.batch, trainer.global_step)
 
     def on_epoch_end(self, trainer, epoch, logs):
         """Raise :class:`TrainingDiverged` if a logged float or tensor is non-finite, or (with
@@ -217,6 +227,6 @@ class DivergenceGuard(Callback):
                     if not bool(torch.isfinite(p.detach()).all())]
         if bad:
             raise TrainingDiverged(
-                f"training diverged: non-finite {', '.join(bad)} at the end of epoch {epoch} (global step "
-                f"{trainer.global_step}); no checkpoint was written for epoch {epoch}",
+                f"DivergenceGuard: training diverged: non-finite {', '.join(bad)} (NaN or infinite) at the end of "
+                f"epoch {epoch} (global step {trainer.global_step}); no checkpoint was written for epoch {epoch}",
                 epoch, None, trainer.global_step)

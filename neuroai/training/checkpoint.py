@@ -61,13 +61,41 @@ def set_rng_state(state: dict, generators=()) -> None:
         g.set_state(s)
 
 
+def file_to_write(owner: str, name: str, path) -> Path:
+    """``path`` (a ``str`` or ``os.PathLike``) as a ``Path`` that is not an existing folder."""
+    path = _v.file_path(owner, name, path)
+    if "\x00" in str(path):
+        raise ValueError(f"{owner}: parameter '{name}' must be a path without NUL characters, got {str(path)!r}")
+    if path.is_dir():
+        raise ValueError(f"{owner}: parameter '{name}' must name a file to write, got {str(path)!r}, "
+                         f"which is a folder")
+    return path
+
+
+def write_file(owner: str, name: str, path: Path, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` atomically, creating its folder; a folder that cannot be created or a
+    file that cannot be written is a ``ValueError`` naming it and why (the original exception chained)."""
+    path = file_to_write(owner, name, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return atomic_write(path, data)
+    except OSError as err:
+        raise ValueError(f"{owner}: {str(path)!r} cannot be written ({_v._reason(err)}); parameter '{name}' "
+                         f"must name a file in a folder that can be created and written") from err
+
+
 def save_checkpoint(state: dict, path: str | Path) -> Path:
-    """Write ``state`` to ``path`` atomically (``torch.save`` then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``state`` (tensors and plain containers) to ``path`` atomically (``torch.save`` then rename),
+    creating its folder. Raises ``TypeError`` if ``path`` is not a path or ``state`` holds what
+    ``torch.save`` cannot pickle, and ``ValueError`` if ``path`` is a folder or cannot be written."""
+    path = file_to_write("save_checkpoint", "path", path)
     buf = io.BytesIO()
-    torch.save(state, buf)
-    return atomic_write(path, buf.getvalue())
+    try:
+        torch.save(state, buf)
+    except (pickle.PicklingError, TypeError, AttributeError) as err:
+        raise TypeError(f"save_checkpoint: parameter 'state' must hold tensors and plain containers only, "
+                        f"got something torch.save cannot write ({_v._reason(err)})") from err
+    return write_file("save_checkpoint", "path", path, buf.getvalue())
 
 
 #: What :func:`load_checkpoint` reads, as its errors name it.
@@ -119,7 +147,11 @@ def load_checkpoint(path: str | Path, keys: Iterable[str] = (), *, owner: str = 
     holds objects other than tensors and plain containers (refused unread),
     is not a dict, or lacks one of ``keys``.
     """
+    if isinstance(keys, (str, bytes)) or not hasattr(keys, "__iter__"):
+        raise TypeError(f"{owner}: parameter 'keys' must be a list of key names, got {keys!r}")
     keys = tuple(keys)
+    if not all(isinstance(k, str) for k in keys):
+        raise TypeError(f"{owner}: parameter 'keys' must hold key names (str), got {keys!r}")
     # torch's unpickler fails on arbitrary bytes with any exception type (IndexError, KeyError, ...)
     return _v.read_file(owner, name, path, CHECKPOINT, lambda p: _torch_load(p, keys), errors=(Exception,))
 
@@ -134,7 +166,7 @@ class Checkpoint(Callback):
     order = 100
 
     def __init__(self, path: str | Path, every: int = 1):
-        self.path = Path(path)
+        self.path = file_to_write("Checkpoint", "path", path)
         self.every = _v.integer("Checkpoint", "every", every, minimum=1)
         self.last_saved_epoch = 0
 

@@ -5,9 +5,10 @@ import csv
 import io
 from pathlib import Path
 
-from ..experiments.records import atomic_write
+from .. import validation as _v
 from . import distributed
 from .callbacks import Callback
+from .checkpoint import file_to_write, write_file
 
 
 class CSVLogger(Callback):
@@ -19,7 +20,7 @@ class CSVLogger(Callback):
     order = 50
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = file_to_write("CSVLogger", "path", path)
 
     def on_epoch_end(self, trainer, epoch, logs):
         """Rewrite ``path`` with all of ``trainer.history`` (columns: every key of any row, in order of first
@@ -32,8 +33,7 @@ class CSVLogger(Callback):
         writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, buf.getvalue())
+        write_file("CSVLogger", "path", self.path, buf.getvalue())
 
 
 class TensorBoardLogger(Callback):
@@ -50,7 +50,7 @@ class TensorBoardLogger(Callback):
         except ImportError as err:
             raise ImportError("TensorBoardLogger needs the 'tensorboard' package, which is not installed: "
                               "pip install tensorboard (or use CSVLogger)") from err
-        self.log_dir = Path(log_dir)
+        self.log_dir = _v.file_path("TensorBoardLogger", "log_dir", log_dir)
         self.writer = SummaryWriter(log_dir=str(self.log_dir)) if distributed.is_main() else None
 
     def on_epoch_end(self, trainer, epoch, logs):

@@ -23,18 +23,28 @@ def accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     ``[batch]`` or ``[batch, 1]`` is read as a binary logit: the prediction is
     ``output > 0``, compared with ``target > 0.5``.
     """
+    for name, value in (("output", output), ("target", target)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"accuracy: parameter '{name}' must be a tensor, got {type(value).__name__}")
+        if value.is_complex():
+            raise TypeError(f"accuracy: parameter '{name}' must be a real tensor, got dtype {value.dtype}")
+    if output.numel() == 0:
+        raise ValueError(f"accuracy: parameter 'output' must hold at least one prediction, got shape "
+                         f"{tuple(output.shape)}")
     if output.dim() >= 2 and output.shape[-1] > 1:
         pred = output.argmax(dim=-1)
         if target.dim() == output.dim() and target.shape == output.shape:
             target = target.argmax(dim=-1)
         if pred.shape != target.shape:
             raise ValueError(f"accuracy: targets of shape {tuple(target.shape)} do not match "
-                             f"predictions of shape {tuple(pred.shape)} (from outputs {tuple(output.shape)})")
+                             f"predictions of shape {tuple(pred.shape)} (from outputs {tuple(output.shape)}); "
+                             f"they must have one label per prediction")
         return (pred == target).float().mean()
     pred = output.reshape(-1) > 0
     truth = target.reshape(-1) > 0.5
     if pred.shape != truth.shape:
-        raise ValueError(f"accuracy: {truth.numel()} binary targets for {pred.numel()} outputs")
+        raise ValueError(f"accuracy: {truth.numel()} binary targets for {pred.numel()} outputs; 'target' must "
+                         f"have one per output")
     return (pred == truth).float().mean()
 
 
@@ -62,6 +72,8 @@ def resolve_metrics(metrics) -> dict[str, Callable]:
                         f"names/callables, got {metrics!r}")
     out: dict[str, Callable] = {}
     for name, m in items:
+        if not isinstance(name, str):
+            raise TypeError(f"Trainer: parameter 'metrics' must name each metric with a str, got {name!r}")
         if isinstance(m, str):
             if m not in METRICS:
                 raise ValueError(f"Trainer: unknown metric {m!r}; known metrics: {sorted(METRICS)}")
@@ -81,12 +93,19 @@ def generalization_gap(logs: Mapping[str, float], prefix: str = "val_") -> dict[
     The sign is the same for every quantity (held-out minus training): an
     overfitting model has ``gap_loss > 0`` and ``gap_accuracy < 0``.
     """
+    if not isinstance(logs, Mapping):
+        raise TypeError(f"generalization_gap: parameter 'logs' must be a mapping {{name: value}}, "
+                        f"got {type(logs).__name__}")
+    if not isinstance(prefix, str):
+        raise TypeError(f"generalization_gap: parameter 'prefix' must be a str such as 'val_', got {prefix!r}")
     gaps = {}
     for key, value in logs.items():
+        if not isinstance(key, str):
+            continue
         held = logs.get(prefix + key)
         if key.startswith((prefix, "gap_")) or held is None:
             continue
-        if isinstance(value, (int, float)) and isinstance(held, (int, float)) and not isinstance(value, bool):
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (value, held)):
             gaps[f"gap_{key}"] = float(held) - float(value)
     return gaps
 

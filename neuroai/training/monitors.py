@@ -70,8 +70,12 @@ class ActivationMonitor(Callback):
     def __init__(self, model: nn.Module, types: tuple[type[nn.Module], ...] | None = None, margin: float = 0.01):
         if not isinstance(model, nn.Module):
             raise TypeError(f"ActivationMonitor: parameter 'model' must be a torch.nn.Module, got {model!r}")
+        if types is not None and (isinstance(types, (str, bytes, type)) or not hasattr(types, "__iter__")
+                                  or not all(isinstance(t, type) and issubclass(t, nn.Module) for t in types)):
+            raise TypeError(f"ActivationMonitor: parameter 'types' must be a tuple of nn.Module classes such as "
+                            f"(nn.Linear, nn.ReLU), got {types!r}")
         self.types = (nn.Linear, *ACTIVATION_TYPES) if types is None else tuple(types)
-        self.margin = float(margin)
+        self.margin = check.real("ActivationMonitor", "margin", margin, nonnegative=True)
         self.names: list[str] = []
         self.kinds: dict[str, str] = {}
         self.stats: dict[str, dict] = {}
@@ -85,7 +89,8 @@ class ActivationMonitor(Callback):
                 self._handles.append(module.register_forward_hook(self._hook(name)))
         if not self.names:
             raise ValueError(f"ActivationMonitor: the model has no module of the types "
-                             f"{[t.__name__ for t in self.types]}")
+                             f"{[t.__name__ for t in self.types]}; parameter 'types' must name a kind of module "
+                             f"the model holds")
 
     def _hook(self, name: str):
         def hook(module, inputs, output):

@@ -47,7 +47,7 @@ def penalized_parameters(model: nn.Module, include_all: bool = False) -> list[to
     if not isinstance(model, nn.Module):
         raise TypeError(f"penalized_parameters: parameter 'model' must be a torch.nn.Module, "
                         f"got {type(model).__name__}")
-    if include_all:
+    if check.flag("penalized_parameters", "include_all", include_all):
         return list(model.parameters())
     seen: set[int] = set()
     params = []
@@ -64,26 +64,40 @@ def penalized_parameters(model: nn.Module, include_all: bool = False) -> list[to
     return params
 
 
-def _penalty(owner: str, model, weight, include_all, term) -> torch.Tensor:
-    weight = check.real(owner, "weight", weight, nonnegative=True)
-    params = penalized_parameters(model, include_all)
+def _l1(p: torch.Tensor) -> torch.Tensor:
+    return p.abs().sum()
+
+
+def _l2(p: torch.Tensor) -> torch.Tensor:
+    return p.pow(2).sum() / 2
+
+
+def _penalty(owner: str, model, weight, include_all, term, name: str = "weight") -> torch.Tensor:
+    weight = check.real(owner, name, weight, nonnegative=True)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{owner}: parameter 'model' must be a torch.nn.Module, got {type(model).__name__}")
+    params = penalized_parameters(model, check.flag(owner, "include_all", include_all))
     if not params:
         return torch.zeros(())
     total = sum(term(p) for p in params)
-    return weight * total
+    penalty = weight * total
+    if not bool(torch.isfinite(penalty)) and bool(torch.isfinite(total)):
+        raise ValueError(f"{owner}: the penalty overflows {total.dtype} with {name}={weight!r}; parameter "
+                         f"'{name}' must be smaller")
+    return penalty
 
 
 def l1_penalty(model: nn.Module, weight: float, include_all: bool = False) -> torch.Tensor:
     """``weight * sum(|w|)`` over :func:`penalized_parameters` (a scalar
     tensor in the autograd graph). Drives many weights to (near) zero."""
-    return _penalty("l1_penalty", model, weight, include_all, lambda p: p.abs().sum())
+    return _penalty("l1_penalty", model, weight, include_all, _l1)
 
 
 def l2_penalty(model: nn.Module, weight: float, include_all: bool = False) -> torch.Tensor:
     """``weight / 2 * sum(w**2)`` over :func:`penalized_parameters`. Its
     gradient ``weight * w`` equals the term SGD's ``weight_decay=weight``
     adds, so the two are interchangeable for plain SGD."""
-    return _penalty("l2_penalty", model, weight, include_all, lambda p: p.pow(2).sum()) / 2
+    return _penalty("l2_penalty", model, weight, include_all, _l2)
 
 
 class RegularizedLoss(nn.Module):
@@ -123,9 +137,9 @@ class RegularizedLoss(nn.Module):
         """The current penalty (0 when ``l1 == l2 == 0``)."""
         total = torch.zeros(())
         if self.l1 > 0:
-            total = total + l1_penalty(self._model, self.l1, self.include_all)
+            total = total + _penalty("RegularizedLoss", self._model, self.l1, self.include_all, _l1, "l1")
         if self.l2 > 0:
-            total = total + l2_penalty(self._model, self.l2, self.include_all)
+            total = total + _penalty("RegularizedLoss", self._model, self.l2, self.include_all, _l2, "l2")
         return total
 
     def forward(self, output, target) -> torch.Tensor:
@@ -158,7 +172,7 @@ class Augmented:
     """
 
     def __init__(self, loader, transform: Callable):
-        if not hasattr(loader, "__iter__"):
+        if isinstance(loader, (str, bytes, dict, torch.Tensor)) or not hasattr(loader, "__iter__"):
             raise TypeError(f"Augmented: parameter 'loader' must be an iterable of (inputs, targets) batches, "
                             f"got {type(loader).__name__}")
         if not callable(transform):

@@ -27,6 +27,7 @@ snapshots and averages their predictions.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -36,8 +37,16 @@ from .. import validation as _v
 from .callbacks import Callback
 
 
+def _optimizer(owner: str, optimizer) -> torch.optim.Optimizer:
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"{owner}: parameter 'optimizer' must be a torch.optim.Optimizer, "
+                        f"got {type(optimizer).__name__}")
+    return optimizer
+
+
 def step(optimizer: torch.optim.Optimizer, step_size: int, gamma: float = 0.1) -> _sched.StepLR:
     """Multiply the learning rate by ``gamma`` every ``step_size`` steps."""
+    _optimizer("step schedule", optimizer)
     step_size = _v.integer("step schedule", "step_size", step_size, minimum=1)
     gamma = _v.real("step schedule", "gamma", gamma, positive=True)
     return _sched.StepLR(optimizer, step_size=step_size, gamma=gamma)
@@ -45,6 +54,7 @@ def step(optimizer: torch.optim.Optimizer, step_size: int, gamma: float = 0.1) -
 
 def cosine(optimizer: torch.optim.Optimizer, t_max: int, eta_min: float = 0.0) -> _sched.CosineAnnealingLR:
     """Cosine annealing from the initial rate to ``eta_min`` over ``t_max`` steps."""
+    _optimizer("cosine schedule", optimizer)
     t_max = _v.integer("cosine schedule", "t_max", t_max, minimum=1)
     eta_min = _v.real("cosine schedule", "eta_min", eta_min, nonnegative=True)
     return _sched.CosineAnnealingLR(optimizer, T_max=t_max, eta_min=eta_min)
@@ -54,6 +64,7 @@ def cosine_warm_restarts(optimizer: torch.optim.Optimizer, t_0: int, t_mult: int
                          eta_min: float = 0.0) -> _sched.CosineAnnealingWarmRestarts:
     """Cosine annealing restarted every cycle (SGDR, Loshchilov & Hutter
     2017); cycle ``i`` lasts ``t_0 * t_mult ** i`` steps."""
+    _optimizer("cosine_warm_restarts schedule", optimizer)
     t_0 = _v.integer("cosine_warm_restarts schedule", "t_0", t_0, minimum=1)
     t_mult = _v.integer("cosine_warm_restarts schedule", "t_mult", t_mult, minimum=1)
     eta_min = _v.real("cosine_warm_restarts schedule", "eta_min", eta_min, nonnegative=True)
@@ -67,6 +78,7 @@ def one_cycle(optimizer: torch.optim.Optimizer, max_lr: float, total_steps: int,
     (``epochs * len(train_loader)``). Momentum cycling is off so that any
     optimizer works."""
     owner = "one_cycle schedule"
+    _optimizer(owner, optimizer)
     max_lr = _v.real(owner, "max_lr", max_lr, positive=True)
     total_steps = _v.integer(owner, "total_steps", total_steps, minimum=2)
     pct_start = _v.real(owner, "pct_start", pct_start, positive=True)
@@ -86,8 +98,16 @@ SCHEDULES: dict[str, Callable] = {"step": step, "cosine": cosine, "cosine_warm_r
 
 def make_scheduler(name: str, optimizer: torch.optim.Optimizer, **kwargs):
     """The schedule called ``name`` (a key of :data:`SCHEDULES`)."""
-    if name not in SCHEDULES:
+    if not isinstance(name, str) or name not in SCHEDULES:
         raise ValueError(f"make_scheduler: unknown schedule {name!r}; known schedules: {sorted(SCHEDULES)}")
+    parameters = inspect.signature(SCHEDULES[name]).parameters
+    accepted = [p for p in parameters if p != "optimizer"]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(f"make_scheduler({name!r}): unknown options {unknown}; the schedule takes {accepted}")
+    missing = [p for p in accepted if parameters[p].default is inspect.Parameter.empty and p not in kwargs]
+    if missing:
+        raise TypeError(f"make_scheduler({name!r}): the schedule needs the option(s) {missing}")
     return SCHEDULES[name](optimizer, **kwargs)
 
 
@@ -119,7 +139,7 @@ class SnapshotEnsemble(Callback):
         self.t_mult = _v.integer("SnapshotEnsemble", "t_mult", t_mult, minimum=1)
         self.max_snapshots = (None if max_snapshots is None
                               else _v.integer("SnapshotEnsemble", "max_snapshots", max_snapshots, minimum=1))
-        if transform == "softmax":
+        if isinstance(transform, str) and transform == "softmax":
             transform = lambda out: torch.softmax(out, dim=-1)  # noqa: E731
         elif transform is not None and not callable(transform):
             raise ValueError(f"SnapshotEnsemble: parameter 'transform' must be 'softmax', None or a callable, "
@@ -151,14 +171,25 @@ class SnapshotEnsemble(Callback):
         if model is None or not self.snapshots:
             raise RuntimeError("SnapshotEnsemble: no snapshots yet; train for at least one full cycle "
                                f"(t_0={self.t_0} epochs) first")
+        owner = "SnapshotEnsemble.predict"
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"{owner}: parameter 'model' must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(inputs, torch.Tensor):
+            raise TypeError(f"{owner}: parameter 'inputs' must be a tensor, got {type(inputs).__name__}")
         work = copy.deepcopy(model).eval()
         param = next(work.parameters(), None)
         if param is not None:
             inputs = inputs.to(param.device)
         total = None
-        for snap in self.snapshots:
+        for k, snap in enumerate(self.snapshots):
             work.load_state_dict(snap)
-            out = work(inputs)
+            try:
+                out = work(inputs)
+            except (RuntimeError, TypeError, IndexError) as err:
+                if k > 0 or isinstance(err, torch.OutOfMemoryError):
+                    raise
+                raise ValueError(f"{owner}: parameter 'inputs' (shape {tuple(inputs.shape)}) does not fit the "
+                                 f"model: {_v._reason(err)}") from err
             out = self.transform(out) if self.transform is not None else out
             total = out if total is None else total + out
         return total / len(self.snapshots)

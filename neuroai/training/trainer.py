@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,24 @@ def _loader_generators(*loaders) -> list[torch.Generator]:
 def _batch_size(targets) -> int:
     if isinstance(targets, torch.Tensor):
         return int(targets.shape[0]) if targets.dim() > 0 else 1
-    return len(targets)
+    return len(targets) if hasattr(targets, "__len__") else 1
+
+
+def _shape(value) -> str:
+    """A short description of a batch's inputs or targets, for error messages."""
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)} ({value.dtype})"
+    return f"a {type(value).__name__}"
+
+
+def _loader(owner: str, name: str, loader, optional: bool = False):
+    """``loader``, which must be a re-iterable of batches (a DataLoader, a list of pairs), or None if optional."""
+    if loader is None and optional:
+        return None
+    if isinstance(loader, (str, bytes, dict, torch.Tensor)) or not hasattr(loader, "__iter__"):
+        raise TypeError(f"{owner}: parameter '{name}' must be an iterable of (inputs, targets) batches"
+                        f"{' or None' if optional else ''}, got {type(loader).__name__}")
+    return loader
 
 
 class Trainer:
@@ -119,9 +137,12 @@ class Trainer:
         own = {id(p) for p in model.parameters()}
         if own and not any(id(p) in own for group in optimizer.param_groups for p in group["params"]):
             raise ValueError("Trainer: parameter 'optimizer' holds none of the model's parameters, so training "
-                             "would change nothing; build it over model.parameters()")
+                             "would change nothing; it must be built over model.parameters()")
         progress = _v.flag("Trainer", "progress", progress)
         divergence_guard = _v.flag("Trainer", "divergence_guard", divergence_guard)
+        if isinstance(callbacks, (str, bytes, dict, Callback)) or not hasattr(callbacks, "__iter__"):
+            raise TypeError(f"Trainer: parameter 'callbacks' must be a list of neuroai.training.Callback, "
+                            f"got {callbacks!r}")
         callbacks = list(callbacks)
         for cb in callbacks:
             if not isinstance(cb, Callback):
@@ -257,17 +278,43 @@ class Trainer:
         self.load_state_dict(load_checkpoint(path, CHECKPOINT_KEYS, owner=owner, name=name), train_loader)
 
     # ------------------------------------------------------------------ loops
+    def _loss(self, module, inputs, targets, where: str):
+        """``module(inputs)`` and its scalar loss. A batch the model or the loss cannot take (torch's
+        RuntimeError, TypeError or IndexError) is a ValueError naming the batch (``where``) and its shapes."""
+        try:
+            output = module(inputs)
+            loss = self.loss_fn(output, targets)
+        except (RuntimeError, TypeError, IndexError) as err:
+            if isinstance(err, torch.OutOfMemoryError):
+                raise
+            raise ValueError(f"Trainer: {where} does not fit the model and loss_fn (inputs: {_shape(inputs)}; "
+                             f"targets: {_shape(targets)}): {_v._reason(err)}") from err
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise ValueError("Trainer: loss_fn must return a scalar tensor (use mean reduction), got "
+                             f"{loss if not isinstance(loss, torch.Tensor) else tuple(loss.shape)!r}")
+        return output, loss.reshape(())
+
+    def _metric(self, name: str, metric, output, targets) -> torch.Tensor:
+        """The value of one metric on a batch, which must be a real number or a one-element tensor."""
+        value = metric(output, targets)
+        if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf":
+            value = value.item()
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and not (value.is_complex()
+                                                                          or value.dtype == torch.bool):
+            return value.detach().reshape(()).to(device=self.device, dtype=torch.float64)
+        if isinstance(value, Real) and not isinstance(value, (bool, np.bool_)):
+            return torch.tensor(float(value), dtype=torch.float64, device=self.device)
+        raise ValueError(f"Trainer: metric {name!r} must return a real number or a one-element tensor, "
+                         f"got {value!r}")
+
     def _train_step(self, batch):
         inputs, targets = self._split(batch)
         first: dict = {}
 
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
-            output = self.train_module(inputs)
-            loss = self.loss_fn(output, targets)
-            if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-                raise ValueError("Trainer: loss_fn must return a scalar tensor (use mean reduction), got "
-                                 f"{loss if not isinstance(loss, torch.Tensor) else tuple(loss.shape)!r}")
+            output, loss = self._loss(self.train_module, inputs, targets,
+                                      f"training batch {self.batch} of epoch {self.epoch}")
             self._call("on_before_backward", loss)
             loss.backward(create_graph=self.create_graph)
             self._call("on_after_backward")
@@ -297,8 +344,8 @@ class Trainer:
         epochs = _v.integer("Trainer.fit", "epochs", epochs, minimum=0)
         if resume is not None:
             _v.file_path("Trainer.fit", "resume", resume)
-        if train_loader is None:
-            raise TypeError("Trainer.fit: parameter 'train_loader' must be an iterable of (inputs, targets) batches")
+        _loader("Trainer.fit", "train_loader", train_loader)
+        _loader("Trainer.fit", "val_loader", val_loader, optional=True)
         self._train_loader = train_loader
         if self.seed is not None:
             self.seed_everything(self.seed, (train_loader, val_loader))
@@ -358,35 +405,36 @@ class Trainer:
             sums["loss"] += loss.to(torch.float64) * n
             with torch.no_grad():
                 for name, metric in self.metrics.items():
-                    sums[name] += torch.as_tensor(metric(output, targets), dtype=torch.float64,
-                                                  device=self.device) * n
+                    sums[name] += self._metric(name, metric, output, targets) * n
             self._call("on_batch_end", b, {"loss": float(loss)})
             bar.update(1)
         if count == 0:
-            raise ValueError("Trainer.fit: the training loader yielded no batches")
+            raise ValueError("Trainer.fit: the training loader yielded no batches; it must yield at least one "
+                             "(inputs, targets) pair")
         return _global_means(sums, count, self.device)
 
     @torch.no_grad()
     def evaluate(self, loader) -> dict:
         """Mean loss and metrics over ``loader`` in evaluation mode (the
         model's previous mode is restored)."""
+        _loader("Trainer.evaluate", "loader", loader)
         was_training = self.model.training
         self.model.eval()
         try:
             sums = {"loss": 0.0, **{name: 0.0 for name in self.metrics}}
             sums = {k: torch.zeros((), dtype=torch.float64, device=self.device) for k in sums}
             count = 0
-            for batch in loader:
+            for k, batch in enumerate(loader):
                 inputs, targets = self._split(batch)
-                output = self.model(inputs)
+                output, loss = self._loss(self.model, inputs, targets, f"evaluation batch {k}")
                 n = _batch_size(targets)
                 count += n
-                sums["loss"] += torch.as_tensor(self.loss_fn(output, targets), dtype=torch.float64) * n
+                sums["loss"] += loss.to(torch.float64) * n
                 for name, metric in self.metrics.items():
-                    sums[name] += torch.as_tensor(metric(output, targets), dtype=torch.float64,
-                                                  device=self.device) * n
+                    sums[name] += self._metric(name, metric, output, targets) * n
             if count == 0:
-                raise ValueError("Trainer.evaluate: the loader yielded no batches")
+                raise ValueError("Trainer.evaluate: the loader yielded no batches; it must yield at least one "
+                                 "(inputs, targets) pair")
             return _global_means(sums, count, self.device)
         finally:
             self.model.train(was_training)
