@@ -97,7 +97,7 @@ def execute(name: str, run: SimulationFn, *, quick: bool = False, seed: int = 0,
 
 
 def _seed(text: str) -> int:
-    if not text.strip().isdigit() or int(text) > check.MAX_SEED:
+    if not (text.strip().isascii() and text.strip().isdigit()) or int(text) > check.MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {check.MAX_SEED}, got {text!r}")
     return int(text)
 
@@ -163,8 +163,9 @@ def _execute_with(module: ModuleType, name: str, prog: str, argv: list[str] | No
     _configure_logging(quiet, verbose)
     try:
         check.writable_folder(prog, "--out", out)
-    except ValueError as err:
-        print(err, file=sys.stderr)
+    except ValueError as err:  # (a NUL byte in the path: os's own ValueError)
+        print(err if str(err).startswith(prog) else
+              f"{prog}: parameter '--out' must be a folder that can be created, got {out!r} ({err})", file=sys.stderr)
         return 2
     try:
         with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
@@ -220,11 +221,17 @@ def _run(args: argparse.Namespace) -> int:
         print(f"neuroai: unknown simulation {args.name!r}; known simulations in {simulations_dir()}: {known}",
               file=sys.stderr)
         return 2
+    except TypeError as err:  # the file defines no run function
+        print(f"neuroai run {args.name}: cannot run: {err}", file=sys.stderr)
+        return 1
     return _execute_with(module, args.name, f"neuroai run {args.name}", args.options)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``neuroai`` command; returns the exit code."""
+    if argv is not None and (not isinstance(argv, (list, tuple)) or not all(isinstance(a, str) for a in argv)):
+        raise TypeError(f"neuroai.cli.main: parameter 'argv' must be a list of strings (or None: sys.argv), "
+                        f"got {argv!r}")
     args = _parser().parse_args(argv)
     if args.command == "list":
         return _list()

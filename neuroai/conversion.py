@@ -36,6 +36,7 @@ from .models.mlp import MLP
 from .models.snn import feedforward_network
 from .network import Network
 from .neurons import LIF
+from .results import SimulationResult
 from .simulator import Simulator
 
 #: Membrane time constant of the converted neurons, in units of ``dt``: at
@@ -80,7 +81,10 @@ def _linear_layers(mlp) -> list[nn.Linear]:
 
 def _images(owner: str, x, n: int) -> np.ndarray:
     """``x`` (n_samples, ...) as a float64 array (n_samples, n) in [0, 1]."""
-    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    try:
+        arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    except (TypeError, ValueError):  # ragged nesting
+        arr = np.empty(0, dtype=object)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{owner}: images must be a real array, got dtype {arr.dtype}")
     if arr.ndim < 2 or len(arr) == 0 or arr[0].size != n:
@@ -119,8 +123,8 @@ def normalize_weights(mlp: MLP, calibration_x, *, percentile: float = 99.9
         a = np.maximum(a @ w.T, 0.0)
         positive = a[a > 0]
         if positive.size == 0:
-            raise ValueError(f"ann_to_network: layer {k + 1} has no positive activation on the calibration "
-                             f"data, so it cannot be normalized (a dead layer)")
+            raise ValueError(f"ann_to_network: parameter 'calibration_x' must drive every layer, but layer {k + 1} "
+                             f"has no positive activation on it, so it cannot be normalized (a dead layer)")
         scales.append(float(np.percentile(positive, p)))
     return [w.T * (lo / hi) for w, lo, hi in zip(weights, scales[:-1], scales[1:])], tuple(scales)
 
@@ -206,6 +210,9 @@ def output_counts(result, checkpoints: Sequence[int]) -> np.ndarray:
     """Spikes of each output neuron in the first k steps of each trial of a
     :func:`present` result, for each checkpoint k: int64 array
     (len(checkpoints), n_samples, n_output)."""
+    if not isinstance(result, SimulationResult) or result.windows is None or "output" not in result.spikes:
+        raise TypeError(f"output_counts: parameter 'result' must be the SimulationResult of conversion.present "
+                        f"(trials with the spikes of 'output'), got {type(result).__name__}")
     n_samples, = result.windows.shape[:1]
     steps = result.n_steps // n_samples
     ks = _checkpoints(steps, checkpoints)
@@ -222,7 +229,10 @@ def conversion_accuracy(result, y, checkpoints: Sequence[int]) -> dict[int, floa
     Returns ``{k: accuracy in [0, 1]}``.
     """
     counts = output_counts(result, checkpoints)
-    labels = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    try:
+        labels = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    except (TypeError, ValueError):  # ragged nesting
+        labels = np.empty(0, dtype=object)
     if labels.shape != (counts.shape[1],) or labels.dtype.kind not in "iu":
         raise ValueError(f"conversion_accuracy: 'y' must hold one integer label per sample, shape "
                          f"({counts.shape[1]},), got shape {labels.shape} and dtype {labels.dtype}")

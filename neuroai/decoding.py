@@ -32,6 +32,7 @@ import numpy as np
 
 from . import validation as check
 from .results import SimulationResult
+from .statistics import recorded_spikes
 
 TWO_PI = 2 * np.pi
 
@@ -57,6 +58,9 @@ class _Trials:
     def steps_of(self, owner: str, name: str, t: float) -> int:
         """Time ``t`` (seconds from onset) as a whole number of steps."""
         t = check.real(owner, name, t, nonnegative=True)
+        if t / self.dt > check.MAX_STEPS:
+            raise ValueError(f"{owner}: parameter '{name}' must be at most {check.MAX_STEPS} steps of "
+                             f"dt={self.dt:g} s, got {t!r} s")
         return int(round(t / self.dt))
 
     def dense(self, flat: np.ndarray) -> np.ndarray:
@@ -72,7 +76,7 @@ def _trials(owner: str, spikes, name, dt) -> _Trials:
         if dt is not None and dt != spikes.dt:
             raise ValueError(f"{owner}: parameter 'dt' must be left out or equal the result's dt "
                              f"({spikes.dt} s), got {dt!r}")
-        s = spikes._spikes(name)
+        s = recorded_spikes(owner, spikes, name, "name")
         steps = np.asarray(s.steps, dtype=np.int64)
         idx = np.asarray(s.indices, dtype=np.int64)
         if spikes.windows is None:
@@ -90,7 +94,10 @@ def _trials(owner: str, spikes, name, dt) -> _Trials:
     if dt is None:
         raise ValueError(f"{owner}: parameter 'dt' (the time step in seconds) is required with a spike raster")
     dt = check.real(owner, "dt", dt, positive=True)
-    raster = np.asarray(spikes)
+    try:
+        raster = np.asarray(spikes)
+    except (TypeError, ValueError):  # ragged nesting
+        raster = np.empty(0, dtype=object)
     if raster.dtype != bool:
         if raster.dtype.kind not in "iuf" or not np.all((raster == 0) | (raster == 1)):
             raise TypeError(f"{owner}: spikes must be a SimulationResult or a boolean (0/1) raster, "
@@ -99,7 +106,7 @@ def _trials(owner: str, spikes, name, dt) -> _Trials:
     if raster.ndim < 2:
         raise ValueError(f"{owner}: a spike raster must have shape (steps, ..., n), got {raster.shape}")
     steps, n = raster.shape[0], raster.shape[-1]
-    t, k, i = np.nonzero(raster.reshape(steps, -1, n))
+    t, k, i = np.nonzero(raster.reshape(steps, int(np.prod(raster.shape[1:-1], dtype=np.int64)), n))
     return _Trials(k.astype(np.int64), t.astype(np.int64), i.astype(np.int64), raster.shape[1:-1], n, steps, dt)
 
 
@@ -180,12 +187,20 @@ def population_vector(rates, preferred, *, period: float | None = None, baseline
     returned in ``[0, period)``. NaN where the weights sum to zero (line) or
     the vector vanishes (angle). Returns shape (...).
     """
-    r = np.asarray(rates, dtype=np.float64)
-    pref = np.asarray(preferred, dtype=np.float64)
+    owner = "population_vector"
+    r = check.reals(owner, "rates", rates)
+    pref = check.reals(owner, "preferred", preferred)
     if r.ndim == 0 or pref.shape != (r.shape[-1],):
         raise ValueError(f"population_vector: parameter 'preferred' must have shape (n,) matching rates "
                          f"(..., n), got preferred {pref.shape} and rates {r.shape}")
-    w = (r - np.asarray(baseline, dtype=np.float64)) / np.asarray(scale, dtype=np.float64)
+    base, sc = check.reals(owner, "baseline", baseline), check.reals(owner, "scale", scale)
+    for name, value in (("baseline", base), ("scale", sc)):
+        if value.shape not in ((), pref.shape):
+            raise ValueError(f"{owner}: parameter '{name}' must be a number or have shape {pref.shape} (one per "
+                             f"neuron), got shape {value.shape}")
+    if np.any(sc == 0):
+        raise ValueError(f"{owner}: parameter 'scale' must be nonzero everywhere, got {scale!r}")
+    w = (r - base) / sc
     if period is None:
         total = w.sum(-1)
         num = w @ pref
@@ -202,7 +217,13 @@ def population_vector(rates, preferred, *, period: float | None = None, baseline
 def angular_difference(a, b, period: float = TWO_PI) -> np.ndarray:
     """``a - b`` wrapped into ``[-period/2, period/2)``."""
     period = check.real("angular_difference", "period", period, positive=True)
-    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    a, b = check.reals("angular_difference", "a", a), check.reals("angular_difference", "b", b)
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"angular_difference: parameters 'a' and 'b' must have shapes that broadcast together, "
+                         f"got {a.shape} and {b.shape}") from None
+    d = a - b
     return np.mod(d + period / 2, period) - period / 2
 
 
@@ -220,8 +241,8 @@ class TuningCurves(NamedTuple):
 def tuning_curves(responses, stimuli) -> TuningCurves:
     """Tuning curves from ``responses`` (n_trials, n), e.g. rates or counts,
     and the stimulus value of each trial, ``stimuli`` (n_trials,)."""
-    resp = np.asarray(responses, dtype=np.float64)
-    stim = np.asarray(stimuli)
+    resp = check.reals("tuning_curves", "responses", responses)
+    stim = _labels("tuning_curves", "stimuli", stimuli, len(resp) if resp.ndim else 0)
     if resp.ndim != 2 or stim.shape != (resp.shape[0],):
         raise ValueError(f"tuning_curves: 'responses' must have shape (n_trials, n) and 'stimuli' "
                          f"(n_trials,), got {resp.shape} and {stim.shape}")
@@ -254,8 +275,8 @@ class CosineTuning:
 def fit_cosine_tuning(responses, angles) -> CosineTuning:
     """Least-squares fit of cosine tuning (Georgopoulos et al. 1982) to
     ``responses`` (n_trials, n) at ``angles`` (n_trials,) in radians."""
-    resp = np.asarray(responses, dtype=np.float64)
-    a = np.asarray(angles, dtype=np.float64)
+    resp = check.reals("fit_cosine_tuning", "responses", responses)
+    a = check.reals("fit_cosine_tuning", "angles", angles)
     if resp.ndim != 2 or a.shape != (resp.shape[0],) or len(a) < 3:
         raise ValueError(f"fit_cosine_tuning: 'responses' must have shape (n_trials, n) with n_trials >= 3 "
                          f"and 'angles' (n_trials,), got {resp.shape} and {a.shape}")
@@ -266,10 +287,43 @@ def fit_cosine_tuning(responses, angles) -> CosineTuning:
 
 # --- classifiers and regression ---------------------------------------------------
 
-def _features(owner: str, X) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
+def _features(owner: str, X, name: str = "X", *, fitting: bool = False) -> np.ndarray:
+    """Finite features (n_trials, n_features); at least one trial to fit on."""
+    X = check.reals(owner, name, X)
     if X.ndim != 2:
-        raise ValueError(f"{owner}: features must have shape (n_trials, n_features), got {X.shape}")
+        raise ValueError(f"{owner}: parameter '{name}' (features) must have shape (n_trials, n_features), "
+                         f"got {X.shape}")
+    if fitting and len(X) == 0:
+        raise ValueError(f"{owner}: parameter '{name}' must hold at least one trial to fit on, got shape {X.shape}")
+    return X
+
+
+def _labels(owner: str, name: str, y, n: int | None) -> np.ndarray:
+    """Labels (n,) (None: any number) of one kind: integers, booleans, strings or finite floats."""
+    try:
+        y = np.asarray(y)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: parameter '{name}' must be an array of labels, got {type(y).__name__} "
+                        f"that is no array") from None
+    if y.dtype.kind not in "biufUS":
+        raise TypeError(f"{owner}: parameter '{name}' must hold integers, strings or finite numbers, got an array of "
+                        f"dtype {y.dtype}")
+    if (y.ndim != 1) if n is None else (y.shape != (n,)):
+        raise ValueError(f"{owner}: parameter '{name}' must have shape ({'n' if n is None else n},) (one label "
+                         f"per trial), got {y.shape}")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError(f"{owner}: parameter '{name}' must be finite, got NaN or inf")
+    return y
+
+
+def _fitted(owner: str, model, X) -> np.ndarray:
+    """``X`` checked for ``model.predict``: the model was fitted, on as many features."""
+    if not hasattr(model, "n_features_"):
+        raise ValueError(f"{owner}: the model is not fitted; call fit(X, y) before predict")
+    X = _features(owner, X)
+    if X.shape[1] != model.n_features_:
+        raise ValueError(f"{owner}: parameter 'X' must have {model.n_features_} columns (features), as in fit, "
+                         f"got {X.shape[1]}")
     return X
 
 
@@ -280,7 +334,12 @@ def _ridge(X: np.ndarray, Y: np.ndarray, ridge: float) -> tuple[np.ndarray, np.n
     Xc, Yc = X - mx, Y - my
     gram = Xc.T @ Xc
     lam = ridge * max(np.trace(gram) / max(len(gram), 1), 1e-12)
-    W = np.linalg.solve(gram + lam * np.eye(len(gram)), Xc.T @ Yc)
+    try:
+        W = np.linalg.solve(gram + lam * np.eye(len(gram)), Xc.T @ Yc)
+    except np.linalg.LinAlgError:
+        W = None
+    if W is None or not np.all(np.isfinite(W)):  # a (numerically) singular system: ridge 0 or subnormal, and
+        W = np.linalg.lstsq(gram, Xc.T @ Yc, rcond=None)[0]   # collinear or constant features: the least norm
     return W, my - mx @ W
 
 
@@ -291,17 +350,18 @@ class NearestClassMean:
     def fit(self, X, y) -> "NearestClassMean":
         """Learn ``classes_`` (sorted unique labels) and ``means_`` (n_classes, n_features), the mean of
         each class's rows of ``X`` (n_trials, n_features), from labels ``y`` (n_trials,). Returns self."""
-        X = _features("NearestClassMean", X)
-        y = np.asarray(y)
+        X = _features("NearestClassMean.fit", X, fitting=True)
+        y = _labels("NearestClassMean.fit", "y", y, len(X))
         self.classes_, inv = np.unique(y, return_inverse=True)
         sums = np.zeros((len(self.classes_), X.shape[1]))
         np.add.at(sums, inv, X)
         self.means_ = sums / np.bincount(inv)[:, None]
+        self.n_features_ = X.shape[1]
         return self
 
     def predict(self, X) -> np.ndarray:
         """The class of each row of ``X`` (n_trials, n_features) whose mean is nearest, shape (n_trials,)."""
-        X = _features("NearestClassMean", X)
+        X = _fitted("NearestClassMean.predict", self, X)
         d = (X ** 2).sum(1)[:, None] - 2 * X @ self.means_.T + (self.means_ ** 2).sum(1)[None]
         return self.classes_[np.argmin(d, axis=1)]
 
@@ -322,11 +382,12 @@ class LabelAssignment:
     def fit(self, X, y) -> "LabelAssignment":
         """Label each neuron from responses ``X`` (n_trials, n_neurons) and labels ``y`` (n_trials,): sets
         ``classes_`` and ``labels_`` (n_neurons,), -1 for neurons that never responded. Returns self."""
-        X = _features("LabelAssignment", X)
-        y = np.asarray(y)
-        if y.shape != (len(X),):
-            raise ValueError(f"LabelAssignment: 'y' must have shape ({len(X)},) (one label per trial), "
-                             f"got {y.shape}")
+        X = _features("LabelAssignment", X, fitting=True)
+        y = _labels("LabelAssignment", "y", y, len(X))
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"LabelAssignment: parameter 'y' must hold numeric labels (-1 marks the neurons and "
+                            f"trials without a class), got an array of dtype {y.dtype}")
+        self.n_features_ = X.shape[1]
         self.classes_, inv = np.unique(y, return_inverse=True)
         sums = np.zeros((len(self.classes_), X.shape[1]))
         np.add.at(sums, inv, X)
@@ -339,10 +400,7 @@ class LabelAssignment:
     def predict(self, X) -> np.ndarray:
         """The class of each trial of ``X`` (n_trials, n_neurons) whose labelled neurons respond most on
         average, shape (n_trials,); -1 where no labelled neuron responded."""
-        X = _features("LabelAssignment", X)
-        if X.shape[1] != len(self.labels_):
-            raise ValueError(f"LabelAssignment: X must have {len(self.labels_)} columns (neurons), "
-                             f"got {X.shape[1]}")
+        X = _fitted("LabelAssignment", self, X)
         votes = np.zeros((len(X), len(self.classes_)))
         for c in range(len(self.classes_)):
             members = self._owner == c
@@ -363,15 +421,16 @@ class LinearClassifier:
     def fit(self, X, y) -> "LinearClassifier":
         """Fit ``W_`` (n_features, n_classes) and ``b_`` (n_classes,) by ridge regression of one-hot
         targets for labels ``y`` (n_trials,) on ``X`` (n_trials, n_features); sets ``classes_``. Returns self."""
-        X = _features("LinearClassifier", X)
-        self.classes_, inv = np.unique(np.asarray(y), return_inverse=True)
+        X = _features("LinearClassifier.fit", X, fitting=True)
+        self.classes_, inv = np.unique(_labels("LinearClassifier.fit", "y", y, len(X)), return_inverse=True)
+        self.n_features_ = X.shape[1]
         self.W_, self.b_ = _ridge(X, np.eye(len(self.classes_))[inv], self.ridge)
         return self
 
     def predict(self, X) -> np.ndarray:
         """The class with the largest output ``X @ W_ + b_`` for each row of ``X`` (n_trials, n_features),
         shape (n_trials,)."""
-        X = _features("LinearClassifier", X)
+        X = _fitted("LinearClassifier.predict", self, X)
         return self.classes_[np.argmax(X @ self.W_ + self.b_, axis=1)]
 
 
@@ -386,18 +445,19 @@ class LinearDecoder:
     def fit(self, X, Y) -> "LinearDecoder":
         """Fit ``W_`` and ``b_`` by ridge regression of targets ``Y`` (n_trials, ...) on ``X`` (n_trials,
         n_features); trailing target axes are flattened for the fit and restored by ``predict``. Returns self."""
-        X = _features("LinearDecoder", X)
-        Y = np.asarray(Y, dtype=np.float64)
-        if Y.shape[0] != X.shape[0]:
+        X = _features("LinearDecoder.fit", X, fitting=True)
+        Y = check.reals("LinearDecoder.fit", "Y", Y)
+        if Y.ndim == 0 or Y.shape[0] != X.shape[0]:
             raise ValueError(f"LinearDecoder: targets must have {X.shape[0]} rows like the features, "
                              f"got shape {Y.shape}")
         self.W_, self.b_ = _ridge(X, Y.reshape(len(Y), -1), self.ridge)
         self._shape = Y.shape[1:]
+        self.n_features_ = X.shape[1]
         return self
 
     def predict(self, X) -> np.ndarray:
         """``X @ W_ + b_`` for ``X`` (n_trials, n_features), shape (n_trials, ...) like the training targets."""
-        X = _features("LinearDecoder", X)
+        X = _fitted("LinearDecoder.predict", self, X)
         return (X @ self.W_ + self.b_).reshape((len(X),) + self._shape)
 
 
@@ -417,7 +477,7 @@ def _classifier(owner: str, classifier):
 def fold_indices(labels, folds: int, seed: int = 0) -> np.ndarray:
     """Fold (0..folds-1) of each trial: a seeded shuffle within each class,
     dealt round robin, so every fold holds each class in proportion."""
-    y = np.asarray(labels)
+    y = _labels("fold_indices", "labels", labels, None)
     folds = check.integer("fold_indices", "folds", folds, minimum=2)
     if len(y) < folds:
         raise ValueError(f"fold_indices: parameter 'folds' must not exceed the {len(y)} trials, got {folds}")
@@ -432,10 +492,8 @@ def cross_validated_accuracy(features, labels, *, classifier="nearest_mean", fol
     """Fraction of trials classified correctly when each fold is predicted by
     a classifier trained on the others (``classifier``: ``"nearest_mean"``,
     ``"linear"`` or an object with fit/predict)."""
-    X = _features("cross_validated_accuracy", features)
-    y = np.asarray(labels)
-    if y.shape != (len(X),):
-        raise ValueError(f"cross_validated_accuracy: 'labels' must have shape ({len(X)},), got {y.shape}")
+    X = _features("cross_validated_accuracy", features, "features")
+    y = _labels("cross_validated_accuracy", "labels", labels, len(X))
     model = _classifier("cross_validated_accuracy", classifier)
     fold = fold_indices(y, folds, seed)
     correct = 0
@@ -476,10 +534,8 @@ def accuracy_vs_window(spikes, name: str | None, labels, windows, *, readout: st
     if len(tr.shape) != 1:
         raise ValueError(f"{owner}: spikes must hold a flat list of trials (a presented result, or a raster "
                          f"(steps, n_trials, n)), got trial axes {tr.shape}")
-    y = np.asarray(labels)
-    if y.shape != tr.shape:
-        raise ValueError(f"{owner}: parameter 'labels' must have shape {tr.shape}, one per trial, got {y.shape}")
-    w = np.asarray(windows, dtype=np.float64).ravel()
+    y = _labels(owner, "labels", labels, tr.shape[0])
+    w = check.reals(owner, "windows", windows, finite=False).ravel()
     if not len(w) or not np.all(np.isfinite(w)) or np.any(w <= 0):
         raise ValueError(f"{owner}: parameter 'windows' must be positive times in seconds, got {windows!r}")
     stops = np.array([tr.steps_of(owner, "windows", t) for t in w])

@@ -42,6 +42,7 @@ omitted); the (N,) distances ``a[i]`` to ``b[i]`` for two sequences of N trains
 """
 from __future__ import annotations
 
+import math
 import warnings
 from numbers import Real
 
@@ -72,11 +73,37 @@ def _use_elephant(owner: str, method: str) -> bool:
     return True
 
 
+class NotRecorded(KeyError, ValueError):
+    """A population or input whose spikes a result does not hold (a ``KeyError`` and a ``ValueError``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def recorded_spikes(owner: str, result, name, param: str = "population"):
+    """The :class:`~neuroai.results.Spikes` of ``name`` in ``result`` (a SimulationResult), or an error
+    naming ``owner`` and the parameter ``param`` (:class:`NotRecorded` when ``name`` holds no recorded spikes)."""
+    if not isinstance(result, SimulationResult):
+        raise TypeError(f"{owner}: parameter 'result' must be a SimulationResult, got {type(result).__name__}")
+    if not isinstance(name, str) or name not in result.spikes:
+        raise NotRecorded(f"{owner}: parameter '{param}' must name a population or input whose spikes were "
+                          f"recorded; no spikes recorded for {name!r}; recorded: {sorted(result.spikes)}")
+    return result.spikes[name]
+
+
+def _elephant_range(x: float) -> bool:
+    """Whether a time constant or cost ``x`` is one Elephant computes with (0, or a normal float up to
+    1e300): beyond, its arithmetic underflows or overflows to NaN, and the numpy path is used."""
+    return x == 0 or np.finfo(float).tiny <= x <= 1e300
+
+
 def _times(owner: str, train) -> np.ndarray:
     """One spike train as a sorted float array of seconds."""
     if hasattr(train, "rescale"):  # neo.SpikeTrain or quantities.Quantity
         train = train.rescale("s").magnitude
-    t = np.asarray(train, dtype=float)
+    if isinstance(train, (str, bytes)):
+        raise TypeError(f"{owner}: a spike train must be an array of times in seconds, got {train!r}")
+    t = check.reals(owner, "spike train", train, finite=False)
     if t.ndim != 1:
         raise ValueError(f"{owner}: a spike train must be a 1-D array of times in seconds, got shape {t.shape}")
     if not np.all(np.isfinite(t)):
@@ -95,6 +122,9 @@ def _is_single(train) -> bool:
 def _trains(owner: str, trains) -> list[np.ndarray]:
     if isinstance(trains, np.ndarray) and trains.ndim == 2:
         return [_times(owner, row) for row in trains]
+    if not (isinstance(trains, (list, tuple)) or (isinstance(trains, np.ndarray) and trains.ndim >= 1)):
+        raise TypeError(f"{owner}: spike trains must be a sequence of spike trains (arrays of times in seconds), "
+                        f"got {type(trains).__name__}")
     return [_times(owner, t) for t in trains]
 
 
@@ -112,7 +142,7 @@ def _quantity(t: np.ndarray):
 
 def spike_trains(result: SimulationResult, population: str) -> list[np.ndarray]:
     """The spike times (seconds, sorted) of each neuron of ``population``: a list of n arrays."""
-    s = result._spikes(population)
+    s = recorded_spikes("spike_trains", result, population)
     order = np.lexsort((s.steps, s.indices))
     times = np.asarray(s.steps)[order] * result.dt
     bounds = np.searchsorted(np.asarray(s.indices)[order], np.arange(s.n + 1))
@@ -123,8 +153,8 @@ def spike_trains(result: SimulationResult, population: str) -> list[np.ndarray]:
 
 def firing_rates(result: SimulationResult, population: str, *, method: str = "auto") -> np.ndarray:
     """Mean firing rate of each neuron of ``population`` over the run, in Hz, shape (n,)."""
+    s = recorded_spikes("firing_rates", result, population)
     if not _use_elephant("firing_rates", method):
-        s = result._spikes(population)
         return np.bincount(s.indices, minlength=s.n) / result.duration
     import neo
     from elephant.statistics import mean_firing_rate
@@ -144,7 +174,8 @@ def isi_cv(source, population: str | None = None, *, min_intervals: int = 2, met
     min_intervals = check.integer(owner, "min_intervals", min_intervals, minimum=1)
     if isinstance(source, SimulationResult):
         if population is None:
-            raise ValueError("isi_cv: give 'population' with a SimulationResult")
+            raise ValueError("isi_cv: parameter 'population' must name a population when 'source' is a "
+                             "SimulationResult, got None")
         trains = spike_trains(source, population)
     else:
         trains = _trains(owner, source)
@@ -183,7 +214,8 @@ def _pairwise(owner: str, a, b, pair_fn, matrix_fn):
         return float(pair_fn(_times(owner, a), _times(owner, b)))
     if b is None:
         if _is_single(a):
-            raise ValueError(f"{owner}: give two spike trains, or a sequence of trains for the pairwise matrix")
+            raise ValueError(f"{owner}: parameter 'b' must be a second spike train when 'a' is one (or give a "
+                             f"sequence of trains as 'a' for the pairwise matrix), got None")
         return matrix_fn(_trains(owner, a))
     ta, tb = _trains(owner, a), _trains(owner, b)
     if len(ta) != len(tb):
@@ -234,7 +266,7 @@ def van_rossum_distance(a, b=None, *, tau: float, method: str = "auto"):
     """
     owner = "van_rossum_distance"
     tau = check.real(owner, "tau", tau, positive=True)
-    if _use_elephant(owner, method):
+    if _use_elephant(owner, method) and _elephant_range(tau):
         import quantities as pq
         from elephant.spike_train_dissimilarity import van_rossum_distance as vr
 
@@ -292,10 +324,14 @@ def victor_purpura_distance(a, b=None, *, q: float, method: str = "auto"):
     """Victor–Purpura distance with shift cost ``q`` per second (Hz, ``>= 0``,
     ``inf`` allowed); see the module docstring. Cost: O(n_a n_b) per pair."""
     owner = "victor_purpura_distance"
-    if isinstance(q, bool) or not isinstance(q, Real) or np.isnan(q) or q < 0:
+    try:
+        cost = math.nan if isinstance(q, bool) or not isinstance(q, Real) else float(q)
+    except OverflowError:  # (an int beyond floating point)
+        cost = math.inf if q > 0 else math.nan
+    if math.isnan(cost) or cost < 0:
         raise ValueError(f"{owner}: parameter 'q' must be a real number >= 0 (1/s; inf allowed), got {q!r}")
-    q = float(q)
-    if _use_elephant(owner, method) and np.isfinite(q):
+    q = cost
+    if _use_elephant(owner, method) and _elephant_range(q):
         import quantities as pq
         from elephant.spike_train_dissimilarity import victor_purpura_distance as vp
 

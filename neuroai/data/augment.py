@@ -17,11 +17,32 @@ from .. import validation as check
 
 
 def _as_nchw(images: torch.Tensor, owner: str) -> tuple[torch.Tensor, bool]:
-    if not isinstance(images, torch.Tensor) or images.ndim not in (3, 4) or not images.is_floating_point():
-        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+    if not isinstance(images, torch.Tensor) or images.ndim not in (3, 4) or not images.is_floating_point() \
+            or images.numel() == 0:
+        got = (f"{images.dtype} of shape {tuple(images.shape)}" if isinstance(images, torch.Tensor)
+               else type(images).__name__)
         raise ValueError(f"{owner}: images must be a float tensor of shape (batch, [channels,] height, width), "
-                         f"got {got}")
+                         f"none of them 0, got {got}")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError(f"{owner}: images must be finite, got NaN or inf pixels")
     return (images.unsqueeze(1), True) if images.ndim == 3 else (images, False)
+
+
+def _generator(owner: str, generator):
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"{owner}: parameter 'generator' must be a torch.Generator or None, "
+                        f"got {type(generator).__name__}")
+    return generator
+
+
+def _pair(owner: str, name: str, value, **sign) -> tuple[float, float]:
+    """``(low, high)``: two finite reals with low <= high."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{owner}: parameter '{name}' must be a pair (low, high), got {value!r}")
+    low, high = (check.real(owner, name, v, **sign) for v in value)
+    if high < low:
+        raise ValueError(f"{owner}: parameter '{name}' must be (low, high) with low <= high, got {tuple(value)}")
+    return low, high
 
 
 class RandomAffine:
@@ -30,12 +51,16 @@ class RandomAffine:
 
     def __init__(self, degrees: float = 10.0, translate: float = 0.1, scale: tuple[float, float] = (0.9, 1.1),
                  generator: torch.Generator | None = None):
-        self.degrees = check.real("RandomAffine", "degrees", degrees, nonnegative=True)
-        self.translate = check.real("RandomAffine", "translate", translate, nonnegative=True)
-        low, high = (check.real("RandomAffine", "scale", s, positive=True) for s in scale)
-        if high < low:
-            raise ValueError(f"RandomAffine: 'scale' must be (low, high) with low <= high, got {scale}")
-        self.scale, self.generator = (low, high), generator
+        owner = "RandomAffine"
+        self.degrees = check.real(owner, "degrees", degrees, nonnegative=True)
+        if self.degrees > 180:
+            raise ValueError(f"{owner}: parameter 'degrees' must be in [0, 180] (every rotation), got {degrees!r}")
+        self.translate = check.real(owner, "translate", translate, nonnegative=True)
+        if self.translate > 1:
+            raise ValueError(f"{owner}: parameter 'translate' must be in [0, 1] (a fraction of the size), "
+                             f"got {translate!r}")
+        self.scale = _pair(owner, "scale", scale, positive=True)
+        self.generator = _generator(owner, generator)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x, squeezed = _as_nchw(images, "RandomAffine")
@@ -60,13 +85,20 @@ class AddNoise:
     def __init__(self, std: float = 0.1, clip: tuple[float, float] | None = (0.0, 1.0),
                  generator: torch.Generator | None = None):
         self.std = check.real("AddNoise", "std", std, nonnegative=True)
-        self.clip, self.generator = clip, generator
+        self.clip = None if clip is None else _pair("AddNoise", "clip", clip)
+        self.generator = _generator("AddNoise", generator)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         _as_nchw(images, "AddNoise")
         noise = torch.randn(images.shape, generator=self.generator, dtype=images.dtype).to(images.device)
         out = images + self.std * noise
-        return out if self.clip is None else out.clamp(*self.clip)
+        if self.clip is not None:   # (bounds beyond the dtype's range clip nothing, and would not fit in it)
+            info = torch.finfo(out.dtype)
+            return out.clamp(*(min(max(c, info.min), info.max) for c in self.clip))
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError(f"AddNoise: parameter 'std' ({self.std:g}) must be small enough for the noisy pixels to "
+                             f"stay finite in {images.dtype}; some overflowed (give 'clip', or a smaller std)")
+        return out
 
 
 class Cutout:
@@ -74,7 +106,7 @@ class Cutout:
 
     def __init__(self, size: int = 3, generator: torch.Generator | None = None):
         self.size = check.integer("Cutout", "size", size, minimum=1)
-        self.generator = generator
+        self.generator = _generator("Cutout", generator)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x, squeezed = _as_nchw(images, "Cutout")
@@ -82,9 +114,10 @@ class Cutout:
         cy = torch.randint(0, h, (n,), generator=self.generator).to(x.device)
         cx = torch.randint(0, w, (n,), generator=self.generator).to(x.device)
         rows, cols = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
-        half = self.size // 2
-        inside_y = (rows[None, :] >= (cy - half)[:, None]) & (rows[None, :] < (cy - half + self.size)[:, None])
-        inside_x = (cols[None, :] >= (cx - half)[:, None]) & (cols[None, :] < (cx - half + self.size)[:, None])
+        size = min(self.size, 2 * max(h, w))   # (a square that large covers every image already)
+        half = size // 2
+        inside_y = (rows[None, :] >= (cy - half)[:, None]) & (rows[None, :] < (cy - half + size)[:, None])
+        inside_x = (cols[None, :] >= (cx - half)[:, None]) & (cols[None, :] < (cx - half + size)[:, None])
         mask = (inside_y[:, :, None] & inside_x[:, None, :]).unsqueeze(1)  # (n, 1, h, w)
         out = x.masked_fill(mask, 0.0)
         return out.squeeze(1) if squeezed else out

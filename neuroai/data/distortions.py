@@ -22,8 +22,6 @@ Images are resampled bilinearly (``grid_sample``), zero outside the source.
 """
 from __future__ import annotations
 
-
-import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -33,10 +31,42 @@ DISTORTIONS = ("R", "RTS", "P", "TC")
 
 
 def _images(owner: str, images) -> torch.Tensor:
-    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
-    if x.dim() != 3 or x.shape[1] != x.shape[2]:
-        raise ValueError(f"{owner}: parameter 'images' must have shape (n, S, S), got {tuple(x.shape)}")
+    if isinstance(images, torch.Tensor):
+        if images.dtype == torch.bool or images.is_complex():
+            raise TypeError(f"{owner}: parameter 'images' must be a real array, got a {images.dtype} tensor")
+        x = images.detach()
+    else:
+        x = torch.as_tensor(check.reals(owner, "images", images, finite=False))
+    if x.dim() != 3 or x.shape[1] != x.shape[2] or x.numel() == 0:
+        raise ValueError(f"{owner}: parameter 'images' must have shape (n, S, S) with n, S >= 1, "
+                         f"got {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{owner}: parameter 'images' must be finite everywhere, got NaN or inf pixels")
     return x.float()
+
+
+def _angle(owner: str, max_angle) -> float:
+    max_angle = check.real(owner, "max_angle", max_angle, nonnegative=True)
+    if max_angle > 180:
+        raise ValueError(f"{owner}: parameter 'max_angle' must be in [0, 180] degrees (every rotation), "
+                         f"got {max_angle!r}")
+    return max_angle
+
+
+def _pair(owner: str, name: str, value) -> tuple[float, float]:
+    """``(low, high)``: two finite reals > 0 with low <= high."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{owner}: parameter '{name}' must be a pair (low, high), got {value!r}")
+    low, high = (check.real(owner, name, v, positive=True) for v in value)
+    if high < low:
+        raise ValueError(f"{owner}: parameter '{name}' must be (low, high) with low <= high, got {tuple(value)}")
+    return low, high
+
+
+def _canvas(owner: str, canvas, n: int) -> None:
+    """Fail at once if ``n`` images on a ``canvas`` square (with their sampling grids) would not fit in memory."""
+    check.memory(owner, 16.0 * n * canvas * canvas, f"{n} images of {canvas} x {canvas} pixels",
+                 "use a smaller 'canvas'")
 
 
 def _uniform(n: int, low: float, high: float, g: torch.Generator) -> torch.Tensor:
@@ -57,6 +87,7 @@ def _similarity(angle: torch.Tensor, zoom: torch.Tensor, shift: torch.Tensor) ->
 def rotate(images, seed: int = 0, max_angle: float = 90.0) -> torch.Tensor:
     """R: each image rotated about its centre by an angle uniform in ``[-max_angle, max_angle]`` degrees."""
     x = _images("rotate", images)
+    max_angle = _angle("rotate", max_angle)
     g = torch.Generator().manual_seed(check.seed("rotate", seed))
     angle = torch.deg2rad(_uniform(len(x), -max_angle, max_angle, g))
     theta = _similarity(angle, torch.ones(len(x)), torch.zeros(len(x), 2))
@@ -70,8 +101,10 @@ def rotate_translate_scale(images, seed: int = 0, canvas: int | None = None, max
     x = _images(owner, images)
     side = x.shape[-1]
     canvas = check.integer(owner, "canvas", canvas, minimum=side) if canvas is not None else round(1.5 * side)
+    max_angle, scale = _angle(owner, max_angle), _pair(owner, "scale", scale)
     g = torch.Generator().manual_seed(check.seed(owner, seed))
     n = len(x)
+    _canvas(owner, canvas, n)
     angle = torch.deg2rad(_uniform(n, -max_angle, max_angle, g))
     s = _uniform(n, *scale, g)
     extent = s * side / canvas                       # the digit's half-width in canvas units, over 1
@@ -99,6 +132,10 @@ def projective(images, seed: int = 0, noise: float = 0.1, scale: tuple[float, fl
     """P: a random perspective warp: the image zoomed out by ``scale`` and its corners moved by
     Gaussian noise of std ``noise`` (fraction of the side)."""
     x = _images("projective", images)
+    noise = check.real("projective", "noise", noise, nonnegative=True)
+    if noise > 1:
+        raise ValueError(f"projective: parameter 'noise' must be in [0, 1] (a fraction of the side), got {noise!r}")
+    scale = _pair("projective", "scale", scale)
     g = torch.Generator().manual_seed(check.seed("projective", seed))
     n, side = len(x), x.shape[-1]
     corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
@@ -110,6 +147,7 @@ def projective(images, seed: int = 0, noise: float = 0.1, scale: tuple[float, fl
     points = torch.stack([u, v, torch.ones_like(u)], -1).view(1, -1, 3)   # (1, S*S, 3)
     mapped = points @ to_input.transpose(1, 2)                            # (n, S*S, 3)
     grid = (mapped[..., :2] / mapped[..., 2:]).view(n, side, side, 2)
+    grid = torch.nan_to_num(grid, nan=2.0, posinf=2.0, neginf=-2.0)   # points sent to infinity: outside, zero
     return _resample(x, grid)
 
 
@@ -124,7 +162,10 @@ def translated_cluttered(images, seed: int = 0, canvas: int | None = None, piece
         else round(60 / 28 * side)
     piece = check.integer(owner, "piece_size", piece_size, minimum=1) if piece_size is not None \
         else max(1, round(6 / 28 * side))
+    if piece > side:
+        raise ValueError(f"{owner}: parameter 'piece_size' must be at most the images' side {side}, got {piece}")
     pieces = check.integer(owner, "pieces", pieces, minimum=0)
+    _canvas(owner, canvas, n)
     g = torch.Generator().manual_seed(check.seed(owner, seed))
     out = torch.zeros(n, canvas, canvas)
     batch = torch.arange(n).view(n, 1, 1)

@@ -86,8 +86,7 @@ def load_mnist_idx(directory: str | Path, split: str = "train") -> tuple[np.ndar
     IDX file (see :func:`read_idx`), holds other than uint8 images (n, rows,
     columns) or labels (n,), or the counts of images and labels differ.
     """
-    if split not in IDX_FILES:
-        raise ValueError(f"load_mnist_idx: 'split' must be one of {list(IDX_FILES)}, got {split!r}")
+    check.choice("load_mnist_idx", "split", split, tuple(IDX_FILES))
     directory = check.folder("load_mnist_idx", "directory", directory,
                              "a folder with the MNIST IDX files (train-images-idx3-ubyte, ...)")
     found = []
@@ -95,7 +94,8 @@ def load_mnist_idx(directory: str | Path, split: str = "train") -> tuple[np.ndar
         candidates = [directory / stem, directory / f"{stem}.gz"]
         path = next((c for c in candidates if c.exists()), None)
         if path is None:
-            raise FileNotFoundError(f"load_mnist_idx: neither {stem} nor {stem}.gz in {str(directory)!r}")
+            raise FileNotFoundError(f"load_mnist_idx: parameter 'directory' must hold the {split} files, but there is "
+                                    f"neither {stem} nor {stem}.gz in {str(directory)!r}")
         array = _read_idx("load_mnist_idx", "directory", path)
         if array.ndim != ndim or array.dtype != np.uint8:
             raise ValueError(f"load_mnist_idx: {str(path)!r} holds {array.dtype} of shape {array.shape}, not "
@@ -103,5 +103,6 @@ def load_mnist_idx(directory: str | Path, split: str = "train") -> tuple[np.ndar
         found.append(array)
     images, labels = found
     if len(images) != len(labels):
-        raise ValueError(f"load_mnist_idx: {len(images)} images but {len(labels)} labels in {str(directory)!r}")
+        raise ValueError(f"load_mnist_idx: the images and labels files must hold as many items, got {len(images)} "
+                         f"images but {len(labels)} labels in {str(directory)!r}")
     return (images / 255.0).astype(np.float32), labels.astype(np.int64)

@@ -33,6 +33,7 @@ def adding_problem(n: int, length: int, seed: int = 0) -> tuple[torch.Tensor, to
     owner = "adding_problem"
     n = check.integer(owner, "n", n, minimum=1)
     length = check.integer(owner, "length", length, minimum=2)
+    check.memory(owner, 16.0 * n * length, f"{n} sequences of {length} steps", "lower 'n' or 'length'")
     g = _generator(owner, seed)
     values = torch.rand(length, n, generator=g)
     half = length // 2
@@ -54,6 +55,8 @@ def copy_memory(n: int, delay: int, length: int = 10, symbols: int = 8,
     delay = check.integer(owner, "delay", delay, minimum=1)
     length = check.integer(owner, "length", length, minimum=1)
     symbols = check.integer(owner, "symbols", symbols, minimum=2)
+    check.memory(owner, 4.0 * n * (delay + 2 * length) * (symbols + 4), f"{n} one-hot sequences of "
+                 f"{delay + 2 * length} steps and {symbols + 2} channels", "lower 'n', 'delay', 'length' or 'symbols'")
     g = _generator(owner, seed)
     sequence = torch.randint(1, symbols + 1, (length, n), generator=g)
     blanks = torch.zeros(delay + length, n, dtype=torch.long)
@@ -65,4 +68,8 @@ def copy_memory(n: int, delay: int, length: int = 10, symbols: int = 8,
 
 def copy_memory_baseline(delay: int, length: int = 10, symbols: int = 8) -> float:
     """Cross-entropy per step of the memoryless strategy (blanks, then uniform guesses)."""
+    owner = "copy_memory_baseline"
+    delay = check.integer(owner, "delay", delay, minimum=1)
+    length = check.integer(owner, "length", length, minimum=1)
+    symbols = check.integer(owner, "symbols", symbols, minimum=2)
     return length * math.log(symbols) / (delay + 2 * length)

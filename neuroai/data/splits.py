@@ -32,14 +32,26 @@ def train_val_test_split(n_or_labels, val: float = 0.15, test: float = 0.15, *, 
     test = check.real("train_val_test_split", "test", test, nonnegative=True)
     if val + test >= 1.0:
         raise ValueError(f"train_val_test_split: 'val' + 'test' must be < 1, got {val} + {test}")
-    check.seed("train_val_test_split", seed)
-    if np.ndim(n_or_labels) == 0:
-        labels = np.zeros(check.integer("train_val_test_split", "n", n_or_labels, minimum=1), dtype=np.int64)
+    owner = "train_val_test_split"
+    check.seed(owner, seed)
+    stratify = check.flag(owner, "stratify", stratify)
+    try:
+        labels = np.asarray(n_or_labels)
+    except (TypeError, ValueError):   # ragged nesting
+        raise TypeError(f"{owner}: parameter 'n_or_labels' must be a number of samples or a 1-D array of labels, "
+                        f"got {type(n_or_labels).__name__} that is no array") from None
+    if labels.ndim == 0:
+        n = check.integer(owner, "n", n_or_labels, minimum=1)
+        check.memory(owner, 32.0 * n, f"index arrays of {n} samples", "split fewer samples")
+        labels = np.zeros(n, dtype=np.int64)
         stratify = False
     else:
-        labels = np.asarray(n_or_labels)
         if labels.ndim != 1 or labels.size == 0:
             raise ValueError(f"train_val_test_split: labels must be a non-empty 1-D array, got shape {labels.shape}")
+        if labels.dtype.kind not in "biufUS" or (labels.dtype.kind == "f" and not np.all(np.isfinite(labels))):
+            nan = " with NaN or inf" if labels.dtype.kind == "f" else ""
+            raise ValueError(f"{owner}: labels must be integers, strings or finite numbers (one class each), "
+                             f"got an array of dtype {labels.dtype}{nan}")
     rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if stratify else [np.arange(len(labels))]
     parts = {"train": [], "val": [], "test": []}

@@ -26,10 +26,12 @@ import re
 import sys
 import sysconfig
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import validation as check
@@ -40,12 +42,28 @@ _FILE_NAMES = {"train": ("train.txt", "wiki.train.tokens"), "valid": ("valid.txt
                "test": ("test.txt", "wiki.test.tokens")}
 
 
+def _tokens(owner: str, name: str, tokens) -> list[str]:
+    """``tokens`` as a list of strings: an iterable of strings, not one string (whose characters are no tokens)."""
+    if isinstance(tokens, (str, bytes)):
+        raise TypeError(f"{owner}: parameter '{name}' must be a sequence of tokens (strings), not one string; "
+                        f"got {tokens!r} (split it first: text.split())")
+    try:
+        tokens = list(tokens)
+    except TypeError:
+        raise TypeError(f"{owner}: parameter '{name}' must be a sequence of tokens (strings), "
+                        f"got {type(tokens).__name__}") from None
+    wrong = [t for t in tokens if not isinstance(t, str)]
+    if wrong:
+        raise TypeError(f"{owner}: parameter '{name}' must hold strings (tokens), got {wrong[0]!r}")
+    return tokens
+
+
 class Vocabulary:
     """Token <-> id, ids in order of decreasing training frequency (ties by
     first appearance); ``<unk>`` and ``<eos>`` are always present."""
 
     def __init__(self, tokens: Iterable[str], max_size: int | None = None):
-        counts = Counter(tokens)
+        counts = Counter(_tokens("Vocabulary", "tokens", tokens))
         ordered = [t for t, _ in counts.most_common() if t not in (UNK, EOS)]
         if max_size is not None:
             max_size = check.integer("Vocabulary", "max_size", max_size, minimum=3)
@@ -59,10 +77,27 @@ class Vocabulary:
     def encode(self, tokens: Iterable[str]) -> torch.Tensor:
         """Token ids (int64), unknown tokens as ``<unk>``."""
         unk = self.stoi[UNK]
+        tokens = _tokens("Vocabulary.encode", "tokens", tokens)
         return torch.tensor([self.stoi.get(t, unk) for t in tokens], dtype=torch.long)
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         """The tokens of ``ids`` (ints or a 1-D tensor), the inverse of :meth:`encode`."""
+        owner = "Vocabulary.decode"
+        if isinstance(ids, torch.Tensor):
+            ids = ids.detach().cpu().numpy()
+        given = ids
+        try:
+            ids = None if isinstance(ids, (str, bytes)) else list(ids)
+        except TypeError:
+            ids = None
+        if ids is None:
+            raise TypeError(f"{owner}: parameter 'ids' must be a sequence of token ids (ints), got {given!r}")
+        wrong = [i for i in ids if isinstance(i, (bool, np.bool_)) or not isinstance(i, Integral)]
+        if wrong:
+            raise TypeError(f"{owner}: parameter 'ids' must hold integers (token ids), got {wrong[0]!r}")
+        outside = [i for i in ids if not 0 <= i < len(self.itos)]
+        if outside:
+            raise ValueError(f"{owner}: parameter 'ids' must hold ids in [0, {len(self.itos) - 1}], got {outside[0]}")
         return [self.itos[int(i)] for i in ids]
 
 
@@ -78,6 +113,11 @@ class Corpus:
     @classmethod
     def from_lines(cls, lines: dict[str, Sequence[str]], source: str, max_vocab: int | None = None) -> "Corpus":
         """Build from whitespace-tokenized lines per split (``<eos>`` is appended to each line)."""
+        owner = "Corpus.from_lines"
+        if not isinstance(lines, Mapping) or any(name not in lines for name in SPLITS):
+            raise TypeError(f"{owner}: parameter 'lines' must be a dict of the splits {list(SPLITS)}, each a list of "
+                            f"lines, got {lines!r}"[:400])
+        lines = {name: _tokens(owner, f"lines[{name!r}]", lines[name]) for name in SPLITS}
         streams = {name: [tok for line in lines[name] for tok in (*line.split(), EOS)] for name in SPLITS}
         vocab = Vocabulary(streams["train"], max_size=max_vocab)
         return cls(vocab, *(vocab.encode(streams[name]) for name in SPLITS), source=source)
@@ -122,7 +162,8 @@ def load_corpus(directory: str | Path, max_vocab: int | None = None) -> Corpus:
     for split, names in _FILE_NAMES.items():
         found = [directory / n for n in names if (directory / n).exists()]
         if not found:
-            raise FileNotFoundError(f"load_corpus: {str(directory)!r} has no {' or '.join(names)}")
+            raise FileNotFoundError(f"load_corpus: parameter 'directory' must hold the three splits' files, but "
+                                    f"{str(directory)!r} has no {' or '.join(names)}")
         lines[split] = check.read_file("load_corpus", "directory", found[0], TEXT, _parse_lines)
     return Corpus.from_lines(lines, source=str(directory), max_vocab=max_vocab)
 
@@ -202,9 +243,11 @@ def batchify(ids: torch.Tensor, batch_size: int) -> torch.Tensor:
     (column ``b`` continues where column ``b`` of the previous BPTT window stopped);
     the last ``len(ids) % batch_size`` tokens are dropped."""
     batch_size = check.integer("batchify", "batch_size", batch_size, minimum=1)
+    _ids("batchify", "ids", ids, 1)
     steps = len(ids) // batch_size
     if steps < 2:
-        raise ValueError(f"batchify: {len(ids)} tokens are too few for batch_size {batch_size}")
+        raise ValueError(f"batchify: parameter 'ids' must hold at least 2 * batch_size tokens; {len(ids)} tokens "
+                         f"are too few for batch_size {batch_size}")
     return ids[:steps * batch_size].view(batch_size, steps).t().contiguous()
 
 
@@ -212,6 +255,19 @@ def bptt_windows(data: torch.Tensor, bptt: int) -> Iterable[tuple[torch.Tensor, 
     """Consecutive ``(inputs, targets)`` windows of at most ``bptt`` steps from
     ``data`` (T, B); targets are the inputs shifted by one token."""
     bptt = check.integer("bptt_windows", "bptt", bptt, minimum=1)
-    for start in range(0, len(data) - 1, bptt):
-        length = min(bptt, len(data) - 1 - start)
-        yield data[start:start + length], data[start + 1:start + 1 + length]
+    _ids("bptt_windows", "data", data, 2)
+
+    def windows():
+        for start in range(0, len(data) - 1, bptt):
+            length = min(bptt, len(data) - 1 - start)
+            yield data[start:start + length], data[start + 1:start + 1 + length]
+    return windows()
+
+
+def _ids(owner: str, name: str, value, ndim: int) -> None:
+    """``value`` is an integer tensor of token ids with ``ndim`` dimensions."""
+    if not isinstance(value, torch.Tensor) or value.is_floating_point() or value.is_complex() \
+            or value.dtype == torch.bool or value.ndim != ndim:
+        got = f"a {value.dtype} tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) \
+            else type(value).__name__
+        raise TypeError(f"{owner}: parameter '{name}' must be a {ndim}-D integer tensor of token ids, got {got}")

@@ -64,7 +64,7 @@ def grid(**axes) -> list[dict]:
     the axes vary in the order given, the last one fastest, as in nested loops.
     """
     if not axes:
-        raise ValueError("grid: give at least one axis, e.g. grid(seed=[0, 1, 2])")
+        raise ValueError("grid: needs at least one axis, e.g. grid(seed=[0, 1, 2])")
     values = {}
     for name, axis in axes.items():
         if isinstance(axis, np.ndarray) and axis.ndim == 1:
@@ -73,7 +73,7 @@ def grid(**axes) -> list[dict]:
             raise TypeError(f"grid: axis '{name}' must be a sequence of values (list, tuple, range or 1-D array), "
                             f"got {axis!r}; write [{axis!r}] for a single value")
         if len(axis) == 0:
-            raise ValueError(f"grid: axis '{name}' is empty; give it at least one value")
+            raise ValueError(f"grid: axis '{name}' is empty; it needs at least one value")
         values[name] = list(axis)
     return [dict(zip(values, combo)) for combo in itertools.product(*values.values())]
 
@@ -105,7 +105,7 @@ class Sweep:
         writer = csv.DictWriter(buf, fieldnames=columns + list(STATUS_COLUMNS), lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        return atomic_write(path, buf.getvalue())
+        return atomic_write(path, buf.getvalue(), owner="Sweep.to_csv")
 
     def table(self, metric: str, by: str | Sequence[str] | None = None) -> list[dict]:
         """Mean, standard deviation and count of ``metric`` for each
@@ -120,10 +120,16 @@ class Sweep:
         ``mean``, ``std`` (sample standard deviation, ddof=1; NaN when n is 1)
         and ``n``. ``markdown_table`` prints it.
         """
+        if not isinstance(metric, str):
+            raise TypeError(f"Sweep.table: parameter 'metric' must be the name of a metric (a str), got {metric!r}")
+        if by is not None and not isinstance(by, str) and not (
+                isinstance(by, (list, tuple)) and all(isinstance(name, str) for name in by)):
+            raise TypeError(f"Sweep.table: parameter 'by' must be a column name or a list of them, got {by!r}")
         by = [a for a in self.axes if a != "seed"] if by is None else [by] if isinstance(by, str) else list(by)
         for name in by:
             if not any(name in row for row in self.rows):
-                raise ValueError(f"Sweep.table: parameter 'by' names column {name!r}, which no row has")
+                raise ValueError(f"Sweep.table: parameter 'by' must name columns of the rows; column {name!r} is "
+                                 f"in no row")
         groups: dict[tuple, tuple[dict, list[float]]] = {}
         for row in self.rows:
             if row.get("status", "ok") != "ok" or row.get(metric) is None:
@@ -132,7 +138,8 @@ class Sweep:
             groups.setdefault(key, ({name: row.get(name) for name in by}, []))[1].append(_number(metric, row[metric]))
         if not groups:
             columns = list(dict.fromkeys(k for row in self.rows for k in row))
-            raise ValueError(f"Sweep.table: no finished row has metric {metric!r}; the columns are {columns}")
+            raise ValueError(f"Sweep.table: parameter 'metric' must name a metric of a finished row; no finished row "
+                             f"has metric {metric!r}; the columns are {columns}")
         out = []
         for head, values in groups.values():
             v = np.asarray(values, dtype=float)
@@ -209,13 +216,15 @@ def sweep(fn: Callable[..., Mapping | list], cells: Sequence[Mapping], *, out: s
         raise TypeError(f"sweep: parameter 'fn' must be callable, got {fn!r}")
     if workers is not None:
         check.integer("sweep", "workers", workers, minimum=1)
+    resume = check.flag("sweep", "resume", resume)
+    progress = check.flag("sweep", "progress", progress)
     cells = _cells(cells)
     _check_executor(fn, executor)
     records: dict[int, dict] = {}       # cell index -> record
     paths: dict[int, tuple[str, Path]] = {}
     if out is not None:
-        out = Path(out)
-        (out / "cells").mkdir(parents=True, exist_ok=True)
+        out = check.writable_folder("sweep", "out", out)
+        check.writable_folder("sweep", "out", out / "cells")
         paths = _record_paths(cells, out / "cells")
         if resume:
             for i, (key, path) in paths.items():
@@ -245,14 +254,15 @@ def sweep(fn: Callable[..., Mapping | list], cells: Sequence[Mapping], *, out: s
         message = (f"sweep: {len(result.failed)} of {len(cells)} cells failed: {shown}{more}. "
                    f"Their tracebacks are in Sweep.failed{where}.")
         if len(result.failed) == len(cells):  # nothing to show for it: an error, not a warning
-            raise SweepFailed(message, result)
+            raise SweepFailed(f"{message} Nothing ran: parameter 'fn' must succeed on at least one cell.", result)
         warnings.warn(message, RuntimeWarning, stacklevel=2)
     return result
 
 
-class SweepFailed(RuntimeError):
+class SweepFailed(RuntimeError, ValueError):
     """Every cell of a sweep failed; ``sweep`` holds the :class:`Sweep` (its
-    ``failed`` list has each cell's error and traceback)."""
+    ``failed`` list has each cell's error and traceback). A ``RuntimeError``, and a ``ValueError``
+    as the arguments (``fn`` and ``cells``) gave nothing."""
 
     def __init__(self, message: str, sweep: Sweep):
         super().__init__(message)
@@ -364,9 +374,13 @@ def _outcome(get: Callable[[], dict]) -> dict:
 # --- cells, records and results ------------------------------------------------
 
 def _cells(cells) -> list[dict]:
-    if isinstance(cells, Mapping) or isinstance(cells, (str, bytes)):
-        raise TypeError(f"sweep: parameter 'cells' must be a list of dicts (e.g. from grid(...)), got {cells!r}")
-    cells = list(cells)
+    given = cells
+    try:
+        cells = None if isinstance(cells, (Mapping, str, bytes)) else list(cells)
+    except TypeError:  # (not iterable, or a 0-d array)
+        cells = None
+    if cells is None:
+        raise TypeError(f"sweep: parameter 'cells' must be a list of dicts (e.g. from grid(...)), got {given!r}")
     for cell in cells:
         if not isinstance(cell, Mapping) or not all(isinstance(k, str) for k in cell):
             raise TypeError(f"sweep: every cell must be a dict of keyword arguments for fn, got {cell!r}")
@@ -418,9 +432,9 @@ def _write(key_path: tuple[str, Path], cell: dict, record: dict) -> None:
     try:
         text = json.dumps({"key": key, "params": cell, **record}, default=_plain)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"sweep: cannot write the result of cell {cell!r} to {path}: {err}; "
-                        f"return numbers, strings or lists as metrics") from None
-    atomic_write(path, text + "\n")
+        raise TypeError(f"sweep: parameter 'fn' must return numbers, strings or lists as metrics; the result of "
+                        f"cell {cell!r} cannot be written to {path}: {err}") from None
+    atomic_write(path, text + "\n", owner="sweep")
 
 
 def _collect(cells: list[dict], records: dict[int, dict], out: Path | None) -> Sweep:

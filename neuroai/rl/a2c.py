@@ -17,15 +17,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical
 from tqdm.auto import tqdm
 
 from .. import validation as check
-from .common import TrainResult, fractions, load_run, run_log, save_run
-from .envs import require_discrete, vector_env
+from .common import (TrainResult, agent_policy, checkpoint_path, fractions,
+                     load_run, plain_fields, require_finite, run_log, save_run)
+from .envs import observation_size, require_discrete, vector_env
 from .policies import ActorCritic, MLPActorCritic
 from .returns import gae
 from .rollout import bootstrap_value, collect, cursor
@@ -52,6 +52,7 @@ class A2CConfig:
         fractions(owner, self, ("gamma", "gae_lambda"))
         for name in ("ent_coef", "vf_coef", "max_grad_norm"):
             check.real(owner, name, getattr(self, name), nonnegative=True)
+        plain_fields(self)
 
 
 def train_a2c(env_id: str = "CartPole-v1", config: A2CConfig = A2CConfig(), *, policy: ActorCritic | None = None,
@@ -75,11 +76,13 @@ def train_a2c(env_id: str = "CartPole-v1", config: A2CConfig = A2CConfig(), *, p
     seed = check.seed("train_a2c", seed)
     progress = check.flag("train_a2c", "progress", progress)
     checkpoint_every = check.integer("train_a2c", "checkpoint_every", checkpoint_every, minimum=1)
-    envs, obs = vector_env(env_id, config.num_envs, seed, mask_velocity=mask_velocity)
+    device = check.torch_device("train_a2c", device)
+    envs, obs = vector_env(env_id, config.num_envs, seed, mask_velocity=mask_velocity, owner="train_a2c")
+    checkpoint = checkpoint_path("train_a2c", checkpoint, envs)
     actions = require_discrete("train_a2c", envs)
+    obs_size = observation_size("train_a2c", envs)
     torch.manual_seed(seed)
-    obs_size = int(np.prod(envs.single_observation_space.shape))
-    policy = (policy or MLPActorCritic(obs_size, actions)).to(device)
+    policy = agent_policy("train_a2c", policy, obs_size, actions, device, lambda: MLPActorCritic(obs_size, actions))
     optimizer = torch.optim.RMSprop(policy.parameters(), lr=config.learning_rate, alpha=0.99, eps=1e-5)
     batch_size = config.num_envs * config.num_steps
     updates = config.total_timesteps // batch_size
@@ -105,6 +108,7 @@ def train_a2c(env_id: str = "CartPole-v1", config: A2CConfig = A2CConfig(), *, p
         loss.backward()
         nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
         optimizer.step()
+        require_finite("train_a2c", at.step, loss, policy)
         if len(losses) < at.step // 1000:
             losses.append((at.step, float(loss.detach())))
         if checkpoint is not None and (at.step // checkpoint_every > (at.step - batch_size) // checkpoint_every

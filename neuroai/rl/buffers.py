@@ -1,6 +1,8 @@
 """Experience replay (Lin 1992; Mnih et al. 2015)."""
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +32,15 @@ class ReplayBuffer:
     """
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], *, device="cpu", seed: int = 0):
-        self.capacity = check.integer("ReplayBuffer", "capacity", capacity, minimum=1)
-        self.device = torch.device(device)
+        owner = "ReplayBuffer"
+        self.capacity = capacity = check.integer(owner, "capacity", capacity, minimum=1)
+        if isinstance(obs_shape, (str, bytes)) or not isinstance(obs_shape, Sequence):
+            raise TypeError(f"{owner}: parameter 'obs_shape' must be a tuple of sizes such as (4,), got {obs_shape!r}")
+        obs_shape = tuple(check.integer(owner, "obs_shape", k, minimum=1) for k in obs_shape)
+        self.device = check.torch_device(owner, device)
+        self._row = 8 * math.prod(obs_shape) + 16   # bytes of one transition (two float32 observations, ...)
+        check.memory(owner, capacity * self._row, f"{capacity} transitions of observations {obs_shape}",
+                     "lower 'capacity'")
         self.obs = np.zeros((capacity, *obs_shape), dtype=np.float32)
         self.next_obs = np.zeros_like(self.obs)
         self.actions = np.zeros(capacity, dtype=np.int64)
@@ -44,8 +53,23 @@ class ReplayBuffer:
         return self.size
 
     def add(self, obs, actions, rewards, next_obs, dones) -> None:
-        """Store a batch of ``n`` transitions (arrays with a leading dimension ``n``)."""
-        n = len(obs)
+        """Store a batch of ``n`` transitions (arrays with a leading dimension ``n``): observations
+        ``(n, *obs_shape)``, integer actions, rewards and dones ``(n,)``, all finite."""
+        owner = "ReplayBuffer.add"
+        try:
+            n = 0 if isinstance(obs, (str, bytes)) else len(obs)
+        except TypeError:
+            n = 0
+        if n == 0:
+            raise ValueError(f"{owner}: parameter 'obs' must be an array of n >= 1 observations, got {obs!r}")
+        obs = check.array(owner, "obs", obs, (n, *self.obs.shape[1:]))
+        next_obs = check.array(owner, "next_obs", next_obs, obs.shape)
+        if isinstance(dones, np.ndarray) and dones.dtype == bool:   # (terminated flags)
+            dones = dones.astype(np.float32)
+        rewards, dones = check.array(owner, "rewards", rewards, (n,)), check.array(owner, "dones", dones, (n,))
+        actions = check.array(owner, "actions", actions, (n,))
+        if np.any(actions != np.round(actions)) or np.any(np.abs(actions) > 2 ** 62):
+            raise ValueError(f"{owner}: parameter 'actions' must hold whole numbers (action indices), got {actions}")
         index = (self.position + np.arange(n)) % self.capacity if self.position + n > self.capacity \
             else slice(self.position, self.position + n)
         self.obs[index], self.next_obs[index] = obs, next_obs
@@ -55,6 +79,9 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int) -> Transitions:
         """``batch_size`` stored transitions drawn uniformly with replacement, as tensors on ``device``."""
+        batch_size = check.integer("ReplayBuffer.sample", "batch_size", batch_size, minimum=0)
+        check.memory("ReplayBuffer.sample", batch_size * self._row, f"a batch of {batch_size} transitions",
+                     "lower 'batch_size'")
         if self.size == 0:
             raise RuntimeError("ReplayBuffer.sample: the buffer is empty")
         index = self.rng.integers(0, self.size, batch_size)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .. import validation as check
+from ..backends import NonFiniteState
 from ..training.checkpoint import load_checkpoint, save_checkpoint
 from .envs import env_factory, env_state, restore_env_state, to_checkpoint
 
@@ -24,6 +25,53 @@ def fractions(owner: str, config, names: tuple[str, ...]) -> None:
         value = check.real(owner, name, getattr(config, name))
         if not 0 <= value <= 1:
             raise ValueError(f"{owner}: parameter '{name}' must be in [0, 1], got {value!r}")
+
+
+def plain_fields(config) -> None:
+    """Store the checked number fields of the frozen dataclass ``config`` as plain ``int``, ``float`` and
+    ``bool`` (a NumPy scalar or a huge Python int as given would overflow in torch arithmetic, and
+    would stamp checkpoints with other types)."""
+    for f in dataclasses.fields(config):
+        kind = {"int": int, "float": float, "bool": bool}.get(f.type if isinstance(f.type, str) else
+                                                               getattr(f.type, "__name__", ""))
+        if kind is not None:
+            object.__setattr__(config, f.name, kind(getattr(config, f.name)))
+
+
+def require_finite(owner: str, step: int, loss: torch.Tensor, module: torch.nn.Module) -> None:
+    """Stop with :class:`~neuroai.NonFiniteState` once the loss or a parameter of ``module`` (after an
+    optimizer step) is NaN or infinite: a diverged run, whose numbers would mean nothing."""
+    bad = [] if bool(torch.isfinite(loss.detach()).all()) else ["the loss"]
+    bad += [f"parameter {n}" for n, p in module.named_parameters() if not bool(torch.isfinite(p.detach()).all())]
+    if bad:
+        raise NonFiniteState(f"{owner}: training diverged: {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} "
+                             f"became NaN or infinite at environment step {step}; lower 'learning_rate'")
+
+
+def agent_policy(owner: str, policy, obs_size: int, actions: int, device, make):
+    """The policy to train: ``make()`` (a fresh default) when ``policy`` is None, else ``policy`` once it is
+    shown to be an :class:`~neuroai.rl.policies.ActorCritic` taking observations of ``obs_size`` numbers and
+    giving logits over ``actions`` actions (one probing step, without gradients)."""
+    from .policies import ActorCritic
+
+    if policy is None:
+        return make().to(device)
+    if not isinstance(policy, ActorCritic):
+        raise TypeError(f"{owner}: parameter 'policy' must be an ActorCritic (e.g. MLPActorCritic), "
+                        f"got {type(policy).__name__}")
+    policy = policy.to(device)
+    try:
+        with torch.no_grad():
+            logits, values, _ = policy.sequence(torch.zeros(1, 1, obs_size, device=device),
+                                                policy.initial_state(1, device), torch.ones(1, 1, device=device))
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        raise ValueError(f"{owner}: parameter 'policy' must take observations of {obs_size} numbers, as the "
+                         f"environment gives; it failed on them: {check._reason(err)}") from err
+    if tuple(logits.shape) != (1, 1, actions) or tuple(values.shape) != (1, 1):
+        raise ValueError(f"{owner}: parameter 'policy' must give logits over the environment's {actions} actions "
+                         f"and one value, got logits of shape {tuple(logits.shape)[2:]} and values of shape "
+                         f"{tuple(values.shape)[2:]}")
+    return policy
 
 
 @dataclass
@@ -58,8 +106,11 @@ def evaluate(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, episodes:
     actions (B,), e.g. :class:`~neuroai.rl.policies.Greedy`), one environment, seeds ``seed, seed + 1,
     ...``. If ``act`` has a ``reset()`` method (a recurrent policy's state), it is called at each
     episode's start."""
-    env = env_factory(env_id, **env_options)()
-    returns = [_episode(env, act, seed + k)[0] for k in range(episodes)]
+    episodes = check.integer("evaluate", "episodes", episodes, minimum=1)
+    seed = check.seed("evaluate", seed)
+    _callable("evaluate", act)
+    env = env_factory(env_id, owner="evaluate", **env_options)()
+    returns = [_episode("evaluate", env, act, seed + k)[0] for k in range(episodes)]
     env.close()
     return np.array(returns)
 
@@ -74,18 +125,40 @@ def frame_strip(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, *, fra
     renderer (pygame: ``pip install "neuroai[rl]"``)."""
     frames = check.integer("frame_strip", "frames", frames, minimum=1)
     every = check.integer("frame_strip", "every", every, minimum=1)
+    seed = check.seed("frame_strip", seed)
+    _callable("frame_strip", act)
     try:
         import pygame  # noqa: F401  (gymnasium's classic-control renderer)
     except ImportError as err:
         raise ImportError('frame_strip needs pygame to render classic-control environments: '
                           'pip install "neuroai[rl]"') from err
-    env = env_factory(env_id, render=True, **env_options)()
-    _, shots = _episode(env, act, seed, shoot=lambda step: step % every == 0 and step // every < frames)
+    env = env_factory(env_id, render=True, owner="frame_strip", **env_options)()
+    _, shots = _episode("frame_strip", env, act, seed, shoot=lambda step: step % every == 0 and step // every < frames)
     env.close()
     return np.concatenate(shots, axis=1)
 
 
-def _episode(env, act, seed: int, shoot: Callable[[int], bool] | None = None) -> tuple[float, list[np.ndarray]]:
+def _callable(owner: str, act) -> None:
+    if not callable(act):
+        raise TypeError(f"{owner}: parameter 'act' must be a function from observations (B, *obs) to actions (B,), "
+                        f"e.g. Greedy(policy), got {type(act).__name__}")
+
+
+def _action(owner: str, env, act, obs) -> int:
+    """``act``'s action for the single observation ``obs``, or a ValueError saying why it gave none."""
+    try:
+        action = int(act(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0])
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        shape = (1, *np.shape(obs))
+        raise ValueError(f"{owner}: parameter 'act' must map observations of shape {shape} to one action per row; "
+                         f"it failed: {check._reason(err)}") from err
+    if not env.action_space.contains(action):
+        raise ValueError(f"{owner}: parameter 'act' must give actions of {env.action_space}, got {action}")
+    return action
+
+
+def _episode(owner: str, env, act, seed: int, shoot: Callable[[int], bool] | None = None
+             ) -> tuple[float, list[np.ndarray]]:
     """Play one episode of ``act`` from ``env.reset(seed=seed)``; returns its return and the frames
     rendered at the steps where ``shoot(step)`` is true (step 0: the first observation)."""
     obs, _ = env.reset(seed=seed)
@@ -95,8 +168,7 @@ def _episode(env, act, seed: int, shoot: Callable[[int], bool] | None = None) ->
     while not done:
         if shoot is not None and shoot(step):
             shots.append(env.render())
-        action = act(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
-        obs, reward, terminated, truncated, _ = env.step(int(action[0]))
+        obs, reward, terminated, truncated, _ = env.step(_action(owner, env, act, obs))
         total += float(reward)
         done, step = terminated or truncated, step + 1
     return total, shots
@@ -120,6 +192,17 @@ def save_run(path: str | Path, owner: str, env_id: str, config, seed: int, envs,
                      **to_checkpoint(state, "state")}, path)
 
 
+def checkpoint_path(owner: str, path, envs) -> Path | None:
+    """``path`` (None: no checkpoints) checked before a run: a path whose folder can be written, for
+    environments ``envs`` whose state :func:`~neuroai.rl.envs.env_state` can save."""
+    if path is None:
+        return None
+    path = check.file_path(owner, "checkpoint", path)
+    env_state(envs, owner)
+    check.writable_folder(owner, "checkpoint", path.parent)   # (before the run, not at its first checkpoint)
+    return path
+
+
 def load_run(path: str | Path | None, owner: str, env_id: str, config, seed: int, envs, **objects) -> dict | None:
     """Resume a run from what :func:`save_run` wrote to ``path``: put the
     state of the vector environment ``envs`` (built as the run's were), of
@@ -131,12 +214,10 @@ def load_run(path: str | Path | None, owner: str, env_id: str, config, seed: int
     an error, not silently mixed in; so are, as soon as ``path`` is given,
     environments whose state :func:`~neuroai.rl.envs.env_state` cannot save
     (an error now rather than an inexact resume or a failed checkpoint)."""
-    if path is None:
+    path = checkpoint_path(owner, path, envs)
+    if path is None or not path.exists():
         return None
-    env_state(envs, owner)
-    if not Path(path).exists():
-        return None
-    state = load_checkpoint(path)
+    state = load_checkpoint(path, owner=owner, name="checkpoint")
     found = (state.get("owner"), state.get("env_id"), state.get("config"), state.get("seed"))
     wanted = (owner, env_id, dataclasses.asdict(config), seed)
     if found != wanted:

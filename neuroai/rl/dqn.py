@@ -25,8 +25,9 @@ from tqdm.auto import tqdm
 
 from .. import validation as check
 from .buffers import ReplayBuffer
-from .common import TrainResult, fractions, load_run, run_log, save_run
-from .envs import finished_episodes, require_discrete, vector_env
+from .common import TrainResult, checkpoint_path, fractions, load_run, plain_fields, require_finite, run_log, save_run
+from .envs import finished_episodes, observation_size, require_discrete, vector_env
+from .policies import parameters, sizes, widths
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class DQNConfig:
         check.integer(owner, "learning_starts", self.learning_starts, minimum=0)
         check.real(owner, "learning_rate", self.learning_rate, positive=True)
         fractions(owner, self, ("gamma", "tau", "start_epsilon", "end_epsilon", "exploration_fraction"))
+        object.__setattr__(self, "hidden", widths(owner, self.hidden))
+        for name in ("double", "dueling"):
+            check.flag(owner, name, getattr(self, name))
+        plain_fields(self)
 
 
 class QNetwork(nn.Module):
@@ -63,6 +68,10 @@ class QNetwork(nn.Module):
 
     def __init__(self, obs_size: int, actions: int, hidden: tuple[int, ...] = (120, 84), dueling: bool = False):
         super().__init__()
+        obs_size, actions = sizes("QNetwork", obs_size, actions)
+        hidden = widths("QNetwork", hidden)
+        dueling = check.flag("QNetwork", "dueling", dueling)
+        parameters("QNetwork", [obs_size, *hidden, actions + dueling])
         layers, width = [], obs_size
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
@@ -127,11 +136,13 @@ def train_dqn(env_id: str = "CartPole-v1", config: DQNConfig = DQNConfig(), *, s
     seed = check.seed("train_dqn", seed)
     progress = check.flag("train_dqn", "progress", progress)
     checkpoint_every = check.integer("train_dqn", "checkpoint_every", checkpoint_every, minimum=1)
-    envs, obs = vector_env(env_id, 1, seed)
+    device = check.torch_device("train_dqn", device)
+    envs, obs = vector_env(env_id, 1, seed, owner="train_dqn")
+    checkpoint = checkpoint_path("train_dqn", checkpoint, envs)
     actions = require_discrete("train_dqn", envs)
+    obs_size = observation_size("train_dqn", envs)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    obs_size = int(np.prod(envs.single_observation_space.shape))
     online = QNetwork(obs_size, actions, config.hidden, config.dueling).to(device)
     target = QNetwork(obs_size, actions, config.hidden, config.dueling).to(device)
     target.load_state_dict(online.state_dict())
@@ -167,6 +178,7 @@ def train_dqn(env_id: str = "CartPole-v1", config: DQNConfig = DQNConfig(), *, s
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            require_finite("train_dqn", step, loss, online)
             if step % 100 == 0:
                 losses.append((step, float(loss.detach())))
         if step >= config.learning_starts and step % config.target_update == 0:

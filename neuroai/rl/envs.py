@@ -10,6 +10,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from .. import validation as check
+
 
 def gym():
     """The gymnasium module, with an error naming the extra when it is missing."""
@@ -43,18 +45,29 @@ def masked_velocity(env):
     return _mask_velocity_wrapper()(env)
 
 
-def env_factory(env_id: str, *, mask_velocity: bool = False, render: bool = False) -> Callable:
-    """A function building one environment (episode statistics recorded), for vector envs."""
+def env_factory(env_id: str, *, mask_velocity: bool = False, render: bool = False,
+                owner: str = "env_factory") -> Callable:
+    """A function building one environment (episode statistics recorded), for vector envs. ``owner``
+    (e.g. "train_dqn") names the caller in the errors: an ``env_id`` that is not a string (TypeError),
+    not registered, or whose environment cannot be made here (a missing dependency...) (ValueError)."""
     g = gym()
+    if not isinstance(env_id, str):
+        raise TypeError(f"{owner}: parameter 'env_id' must be the name of a gymnasium environment such as "
+                        f"'CartPole-v1', got {env_id!r}")
     if env_id not in g.registry:
-        raise ValueError(f"unknown environment {env_id!r}; classic control ones include "
+        raise ValueError(f"{owner}: unknown environment {env_id!r}; classic control ones include "
                          f"['CartPole-v1', 'Acrobot-v1', 'MountainCar-v0', 'Pendulum-v1']")
-
+    mask_velocity = check.flag(owner, "mask_velocity", mask_velocity)
     if mask_velocity and not env_id.startswith("CartPole"):
-        raise ValueError(f"mask_velocity hides CartPole's velocities; environment {env_id!r} is not a CartPole")
+        raise ValueError(f"{owner}: mask_velocity hides CartPole's velocities; environment {env_id!r} is not a "
+                         f"CartPole")
 
     def make():
-        env = g.make(env_id, render_mode="rgb_array" if render else None)
+        try:
+            env = g.make(env_id, render_mode="rgb_array" if render else None)
+        except Exception as err:  # gymnasium's errors, a missing dependency (Box2D, MuJoCo, jax...), ...
+            raise ValueError(f"{owner}: environment {env_id!r} could not be created: "
+                             f"{check._reason(err)}") from err
         if mask_velocity:
             env = masked_velocity(env)
         return g.wrappers.RecordEpisodeStatistics(env)
@@ -64,9 +77,11 @@ def env_factory(env_id: str, *, mask_velocity: bool = False, render: bool = Fals
 
 def vector_env(env_id: str, num_envs: int, seed: int, **options):
     """``num_envs`` copies in one ``SyncVectorEnv`` (auto-reset at the next step), reset with seeds
-    ``seed, seed + 1, ...``; returns the env and its first observations ``(num_envs, *obs_shape)``."""
+    ``seed, seed + 1, ...``; returns the env and its first observations ``(num_envs, *obs_shape)``.
+    ``options`` go to :func:`env_factory`."""
     g = gym()
-    envs = g.vector.SyncVectorEnv([env_factory(env_id, **options) for _ in range(num_envs)],
+    make = env_factory(env_id, **options)
+    envs = g.vector.SyncVectorEnv([make for _ in range(num_envs)],
                                   autoreset_mode=g.vector.AutoresetMode.SAME_STEP)
     obs, _ = envs.reset(seed=seed)
     envs.action_space.seed(seed)
@@ -224,6 +239,16 @@ def from_checkpoint(value):
     if isinstance(value, (list, tuple)):
         return type(value)(from_checkpoint(v) for v in value)
     return value
+
+
+def observation_size(owner: str, env) -> int:
+    """The number of numbers in an observation of a Box observation space (vectors, images), or a
+    clear error for other spaces (discrete states, tuples...), which the agents' networks cannot take."""
+    space = getattr(env, "single_observation_space", env.observation_space)
+    if not isinstance(space, gym().spaces.Box):
+        raise ValueError(f"{owner}: needs observations that are arrays of numbers (a Box space), got {space} "
+                         f"(wrap the environment, e.g. one-hot encode its discrete states)")
+    return int(np.prod(space.shape))
 
 
 def require_discrete(owner: str, env) -> int:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import snntorch as snn
 import torch
@@ -76,6 +77,26 @@ class Greedy:
         return logits[0].argmax(-1)
 
 
+def sizes(owner: str, obs_size, actions) -> tuple[int, int]:
+    """``obs_size`` and ``actions`` checked: integers >= 1."""
+    return check.integer(owner, "obs_size", obs_size, minimum=1), check.integer(owner, "actions", actions, minimum=1)
+
+
+def widths(owner: str, hidden) -> tuple[int, ...]:
+    """``hidden`` checked: a sequence of layer widths (integers >= 1), as a tuple."""
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+        raise TypeError(f"{owner}: parameter 'hidden' must be a sequence of layer widths such as (64, 64), "
+                        f"got {hidden!r}")
+    return tuple(check.integer(owner, "hidden", h, minimum=1) for h in hidden)
+
+
+def parameters(owner: str, layers, copies: int = 1, extra: int = 0) -> None:
+    """Fail at once (MemoryError) if ``copies`` MLPs of widths ``layers`` (and ``extra`` more parameters)
+    would not fit in memory as float32."""
+    count = copies * sum((a + 1) * b for a, b in zip(layers[:-1], layers[1:])) + extra
+    check.memory(owner, 4.0 * count, f"{count:.3g} parameters", "use fewer or narrower hidden layers")
+
+
 def _layer(inputs: int, outputs: int, gain: float) -> nn.Linear:
     layer = nn.Linear(inputs, outputs)
     nn.init.orthogonal_(layer.weight, gain)
@@ -89,6 +110,9 @@ class MLPActorCritic(ActorCritic):
 
     def __init__(self, obs_size: int, actions: int, hidden: tuple[int, ...] = (64, 64)):
         super().__init__()
+        obs_size, actions = sizes("MLPActorCritic", obs_size, actions)
+        hidden = widths("MLPActorCritic", hidden)
+        parameters("MLPActorCritic", [obs_size, *hidden, actions + 1], copies=2)
 
         def mlp(out: int, gain: float) -> nn.Sequential:
             layers, width = [], obs_size
@@ -147,7 +171,11 @@ class LSTMActorCritic(ActorCritic):
 
     def __init__(self, obs_size: int, actions: int, hidden: int = 64, shared: bool = False):
         super().__init__()
+        obs_size, actions = sizes("LSTMActorCritic", obs_size, actions)
         self.hidden = check.integer("LSTMActorCritic", "hidden", hidden, minimum=1)
+        shared = check.flag("LSTMActorCritic", "shared", shared)
+        parameters("LSTMActorCritic", [obs_size, self.hidden, actions + 1], copies=1 if shared else 2,
+                   extra=(1 if shared else 2) * 8 * self.hidden * (self.hidden + 1))
         self.policy_memory = _LSTMMemory(obs_size, self.hidden)
         self.value_memory = None if shared else _LSTMMemory(obs_size, self.hidden)
         self.actor, self.critic = _layer(self.hidden, actions, 0.01), _layer(self.hidden, 1, 1.0)
@@ -192,9 +220,12 @@ class SpikingActorCritic(ActorCritic):
                  slope: float = 25.0, input_gain: float = 4.0):
         super().__init__()
         owner = "SpikingActorCritic"
+        obs_size, actions = sizes(owner, obs_size, actions)
+        hidden = check.integer(owner, "hidden", hidden, minimum=1)
         self.steps = check.integer(owner, "steps", steps, minimum=1)
-        if not 0 < beta < 1:
+        if not 0 < check.real(owner, "beta", beta) < 1:
             raise ValueError(f"{owner}: parameter 'beta' must be in (0, 1), got {beta!r}")
+        parameters(owner, [obs_size, hidden, actions], extra=(obs_size + 1) * 64 + 65 * 64 + 65)
         # a strong input layer (orthogonal, gain input_gain * sqrt 2) makes the neurons fire from the start
         # (CartPole at rest: ~0.1 spikes per neuron and step); at gain sqrt 2 most stay silent and learn slowly
         self.encoder = _layer(obs_size, hidden, check.real(owner, "input_gain", input_gain, positive=True)

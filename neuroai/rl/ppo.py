@@ -22,15 +22,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical
 from tqdm.auto import tqdm
 
 from .. import validation as check
-from .common import TrainResult, fractions, load_run, run_log, save_run
-from .envs import require_discrete, vector_env
+from .common import (TrainResult, agent_policy, checkpoint_path, fractions,
+                     load_run, plain_fields, require_finite, run_log, save_run)
+from .envs import observation_size, require_discrete, vector_env
 from .policies import ActorCritic, MLPActorCritic
 from .returns import gae
 from .rollout import bootstrap_value, collect, cursor
@@ -58,12 +58,14 @@ class PPOConfig:
         for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
             check.integer(owner, name, getattr(self, name), minimum=1)
         check.real(owner, "learning_rate", self.learning_rate, positive=True)
+        check.flag(owner, "anneal_lr", self.anneal_lr)
         fractions(owner, self, ("gamma", "gae_lambda"))
         for name in ("clip_coef", "ent_coef", "vf_coef", "max_grad_norm"):
             check.real(owner, name, getattr(self, name), nonnegative=True)
         if (self.num_envs * self.num_steps) % self.num_minibatches:
             raise ValueError(f"{owner}: num_envs * num_steps ({self.num_envs * self.num_steps}) must be divisible "
                              f"by num_minibatches ({self.num_minibatches})")
+        plain_fields(self)
 
     @property
     def batch_size(self) -> int:
@@ -78,9 +80,11 @@ def ppo_loss(config: PPOConfig, logits, values, actions, old_log_probs, advantag
     dist = Categorical(logits=logits)
     log_probs = dist.log_prob(actions)
     ratio = (log_probs - old_log_probs).exp()
-    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    policy_loss = torch.max(-advantages * ratio,
-                            -advantages * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef)).mean()
+    centred = advantages - advantages.mean()   # (a minibatch of one has no spread: its advantage is 0)
+    advantages = centred / (advantages.std() + 1e-8) if advantages.numel() > 1 else centred
+    # (the ratio is positive and finite: bounds beyond [0, its largest float] change nothing, and would not fit)
+    low, high = max(1 - config.clip_coef, 0.0), min(1 + config.clip_coef, torch.finfo(ratio.dtype).max)
+    policy_loss = torch.max(-advantages * ratio, -advantages * ratio.clamp(low, high)).mean()
     value_loss = 0.5 * (values - returns).pow(2).mean()
     entropy = dist.entropy().mean()
     loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
@@ -110,11 +114,13 @@ def train_ppo(env_id: str = "CartPole-v1", config: PPOConfig = PPOConfig(), *, p
         raise TypeError(f"train_ppo: parameter 'config' must be a PPOConfig, got {type(config).__name__}")
     seed = check.seed("train_ppo", seed)
     progress = check.flag("train_ppo", "progress", progress)
-    envs, obs = vector_env(env_id, config.num_envs, seed, mask_velocity=mask_velocity)
+    device = check.torch_device("train_ppo", device)
+    envs, obs = vector_env(env_id, config.num_envs, seed, mask_velocity=mask_velocity, owner="train_ppo")
+    checkpoint = checkpoint_path("train_ppo", checkpoint, envs)
     actions = require_discrete("train_ppo", envs)
+    obs_size = observation_size("train_ppo", envs)
     torch.manual_seed(seed)
-    obs_size = int(np.prod(envs.single_observation_space.shape))
-    policy = (policy or MLPActorCritic(obs_size, actions)).to(device)
+    policy = agent_policy("train_ppo", policy, obs_size, actions, device, lambda: MLPActorCritic(obs_size, actions))
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
     updates = config.total_timesteps // config.batch_size
     at = cursor(policy, obs, device)
@@ -139,6 +145,7 @@ def train_ppo(env_id: str = "CartPole-v1", config: PPOConfig = PPOConfig(), *, p
                 loss.backward()
                 nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
                 optimizer.step()
+                require_finite("train_ppo", at.step, loss, policy)
         losses.append((at.step, stats["policy_loss"]))
         if checkpoint is not None:
             save_run(checkpoint, "train_ppo", env_id, config, seed, envs, update=update + 1, policy=policy,

@@ -12,14 +12,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch.distributions import Categorical
 from tqdm.auto import tqdm
 
 from .. import validation as check
-from .common import TrainResult, fractions
-from .envs import env_factory, gym
+from .common import TrainResult, agent_policy, fractions, plain_fields, require_finite
+from .envs import env_factory, observation_size, require_discrete
 from .policies import ActorCritic, MLPActorCritic
 from .returns import discounted_returns
 
@@ -40,6 +39,7 @@ class ReinforceConfig:
         check.real(owner, "learning_rate", self.learning_rate, positive=True)
         fractions(owner, self, ("gamma",))
         check.real(owner, "vf_coef", self.vf_coef, nonnegative=True)
+        plain_fields(self)
 
 
 def train_reinforce(env_id: str = "CartPole-v1", config: ReinforceConfig = ReinforceConfig(), *,
@@ -51,12 +51,13 @@ def train_reinforce(env_id: str = "CartPole-v1", config: ReinforceConfig = Reinf
                         f"got {type(config).__name__}")
     seed = check.seed("train_reinforce", seed)
     progress = check.flag("train_reinforce", "progress", progress)
-    env = env_factory(env_id)()
-    if not isinstance(env.action_space, gym().spaces.Discrete):
-        raise ValueError(f"train_reinforce: needs a discrete action space, got {env.action_space}")
+    device = check.torch_device("train_reinforce", device)
+    env = env_factory(env_id, owner="train_reinforce")()
+    actions = require_discrete("train_reinforce", env)
+    obs_size = observation_size("train_reinforce", env)
     torch.manual_seed(seed)
-    obs_size = int(np.prod(env.observation_space.shape))
-    policy = (policy or MLPActorCritic(obs_size, int(env.action_space.n))).to(device)
+    policy = agent_policy("train_reinforce", policy, obs_size, actions, device,
+                          lambda: MLPActorCritic(obs_size, actions))
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
     episodes, losses, step, episode_seed = [], [], 0, seed
     start = time.perf_counter()
@@ -87,6 +88,7 @@ def train_reinforce(env_id: str = "CartPole-v1", config: ReinforceConfig = Reinf
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        require_finite("train_reinforce", step, loss, policy)
         losses.append((step, float(loss.detach())))
         bar.n = min(step, config.total_timesteps)
         bar.refresh()

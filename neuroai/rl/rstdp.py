@@ -73,7 +73,7 @@ from ..neurons import LIF
 from ..plasticity import RewardSTDP
 from ..simulator import Simulator
 from ..synapses import AllToAll, Explicit, OneToOne, Uniform
-from .common import TrainResult
+from .common import TrainResult, plain_fields
 
 BACKEND_OPTIONS = {"brian2": {"target": "numpy"}, "torch": {"dtype": "float64"}}
 
@@ -145,6 +145,8 @@ class RSTDPConfig:
             if getattr(self, name) < self.dt:
                 raise ValueError(f"{owner}: parameter {name!r} ({getattr(self, name)} s) must last at least "
                                  f"one step dt ({self.dt} s)")
+            check.whole_steps(owner, name, getattr(self, name), self.dt, rounding=True)  # (at most MAX_STEPS)
+        plain_fields(self)
 
     @property
     def rule(self) -> RewardSTDP:
