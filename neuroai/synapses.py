@@ -175,7 +175,8 @@ class FixedProbability:
             while last < total:
                 left = total - 1 - last  # pairs not yet decided
                 draws = int(left * p + 6 * np.sqrt(left * p) + 16)  # enough to finish in one go, nearly always
-                positions = last + np.cumsum(rng.geometric(p, size=draws))
+                # (a gap past the end ends the draw; capped, the int64 gaps a tiny p gives cannot overflow)
+                positions = last + np.cumsum(np.minimum(rng.geometric(p, size=draws), total + 1))
                 last = int(positions[-1])
                 found.append(positions[positions < total])
             flat = np.concatenate(found)

@@ -46,6 +46,10 @@ def test_fixed_probability_draws_each_pair_independently_with_probability_p():
     # a large sparse projection is drawn without an (n_pre, n_post) matrix: 40,000 x 40,000 at p = 1e-3
     pre, post = na.FixedProbability(1e-3, seed=1).resolve(40_000, 40_000)
     assert abs(len(pre) - 1.6e6) < 5 * np.sqrt(1.6e6) and post.max() < 40_000 and pre.max() < 40_000
+    # a p so small that numpy's geometric gaps saturate at 2**63 - 1 (their sum would overflow): no synapse,
+    # and 1e9 pairs at p = 1e-9 give about one, as Bernoulli trials would (Poisson(1): 6 or more has p < 6e-4)
+    assert all(len(na.FixedProbability(p, seed=2).resolve(1000, 1000)[0]) == 0 for p in (5e-324, 1e-300, 1e-18))
+    assert len(na.FixedProbability(1e-9, seed=3).resolve(40_000, 25_000)[0]) < 6
 
 
 def test_weights_from_matrix_initializer_and_sign():
