@@ -224,7 +224,7 @@ class Network:
         unknown = set(init) - set(others)
         if unknown:
             raise ValueError(f"{owner}: 'init' may set {list(others)} of {type(model).__name__} "
-                             f"(v through 'v_init'), got {sorted(unknown)}")
+                             f"(v through 'v_init'), got {sorted(unknown, key=repr)}")
         return {var: check.array(owner, f"init[{var!r}]", values, (n,)) for var, values in init.items()}
 
     def add_input(self, name: str, n: int, encoder=None) -> Input:
@@ -258,7 +258,7 @@ class Network:
         signals = dict(signals or {})
         unknown = set(signals) - set(self.signals)
         if unknown:
-            raise ValueError(f"{owner}: 'signals' names unknown signals {sorted(unknown)}; "
+            raise ValueError(f"{owner}: 'signals' names unknown signals {sorted(unknown, key=repr)}; "
                              f"the network has {self.signals}")
         return {name: check.array(owner, f"signals[{name!r}]", signals.get(name, 0.0), (steps,))
                 for name in self.signals}
@@ -553,7 +553,7 @@ class Network:
         if not isinstance(state, Mapping):
             raise TypeError(f"Network.with_initial_state: parameter 'state' must be a mapping of population -> "
                             f"{{variable -> values}}, got {state!r}")
-        unknown = sorted(set(state) - set(populations))
+        unknown = sorted(set(state) - set(populations), key=repr)
         if unknown:
             raise ValueError(f"Network.with_initial_state: parameter 'state' names no population {unknown}; "
                              f"the populations are {sorted(populations)}")

@@ -81,7 +81,7 @@ class Simulator:
         inputs = dict(inputs or {})
         unknown = set(inputs) - set(self.network.inputs)
         if unknown:
-            raise ValueError(f"Simulator: 'inputs' names unknown inputs {sorted(unknown)}; "
+            raise ValueError(f"Simulator: 'inputs' names unknown inputs {sorted(unknown, key=repr)}; "
                              f"the network has {sorted(self.network.inputs)}")
         rasters = {}
         for name, inp in self.network.inputs.items():

@@ -197,14 +197,25 @@ class Explicit:
 
     mask: np.ndarray
 
+    def __post_init__(self):
+        expected = "a boolean array of shape (n_pre, n_post)"
+        try:
+            mask = np.asarray(self.mask)
+        except (TypeError, ValueError) as err:  # ragged nesting
+            raise TypeError(f"Explicit: parameter 'mask' must be {expected}, got a ragged "
+                            f"{type(self.mask).__name__}") from err
+        if mask.dtype != bool or mask.ndim != 2:
+            raise TypeError(f"Explicit: parameter 'mask' must be {expected}, got dtype {mask.dtype} and shape "
+                            f"{mask.shape}")
+        object.__setattr__(self, "mask", mask)
+
     def resolve(self, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
         """The connected pairs as index arrays ``(pre, post)`` of the True entries of ``mask``, sorted by
-        (pre, post); raise ValueError unless ``mask`` is boolean of shape (n_pre, n_post)."""
-        mask = np.asarray(self.mask)
-        if mask.dtype != bool or mask.shape != (n_pre, n_post):
-            raise ValueError(f"Explicit: 'mask' must be a boolean array of shape {(n_pre, n_post)}, "
-                             f"got dtype {mask.dtype} and shape {mask.shape}")
-        return np.nonzero(mask)
+        (pre, post); raise ValueError unless ``mask`` has shape (n_pre, n_post)."""
+        if self.mask.shape != (n_pre, n_post):
+            raise ValueError(f"Explicit: 'mask' must have the projection's shape {(n_pre, n_post)}, "
+                             f"got shape {self.mask.shape}")
+        return np.nonzero(self.mask)
 
     def expected_synapses(self, n_pre: int, n_post: int) -> float:
         """How many synapses :meth:`resolve` makes (the mask exists already: nothing to check)."""
@@ -270,10 +281,18 @@ def resolve_values(owner: str, name: str, value, pre: np.ndarray | None, post: n
     size = len(pre) if pre is not None else int(np.prod(full_shape))
     if isinstance(value, INITIALIZERS):
         out = value.sample(size)
-    elif pre is not None and np.ndim(value) == 2:
+    elif pre is not None and _ndim(value) == 2:
         out = check.array(owner, name, value, full_shape)[pre, post]
     else:
         out = check.array(owner, name, value, (size,))
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{owner}: parameter '{name}' produced NaN or infinite values; they must be finite")
     return out
+
+
+def _ndim(value) -> int | None:
+    """``np.ndim(value)``, or None for ragged nesting (which :func:`~neuroai.validation.array` then names)."""
+    try:
+        return np.ndim(value)
+    except ValueError:
+        return None

@@ -274,7 +274,8 @@ class TorchNetwork(nn.Module):
         missing = set(self.network.inputs) - set(inputs)
         if unknown or missing:
             raise ValueError(f"TorchNetwork: 'inputs' must give a spike tensor for exactly the inputs "
-                             f"{sorted(self.network.inputs)}; missing {sorted(missing)}, unknown {sorted(unknown)}")
+                             f"{sorted(self.network.inputs)}; missing {sorted(missing)}, unknown "
+                             f"{sorted(unknown, key=repr)}")
         shapes = set()
         for name, x in inputs.items():
             n = self.network.inputs[name].n
