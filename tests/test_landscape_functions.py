@@ -252,6 +252,11 @@ def test_divergence_is_reported_not_raised():
     assert L.escape_time(run, 10.0) is not None
     # the saddle is unbounded below: a long enough run overflows to -inf
     assert L.trajectory(L.saddle(), sgd(0.1), steps=3000).diverged
+    # in float32, gradient norms are taken in float64: a gradient of 3e22 has a norm float32 cannot square
+    lbfgs = lambda params: torch.optim.LBFGS(params, lr=0.01, line_search_fn="strong_wolfe")  # noqa: E731
+    run = L.trajectory(L.monkey_saddle(), lbfgs, start=(0.0, 1.0), steps=6, dtype=torch.float32)
+    assert run.diverged and run.steps == 3
+    assert np.all(np.isfinite(run.grad_norms[:-1])) and run.grad_norms[2] > 1e22
 
 
 def test_trajectory_arguments():

@@ -401,6 +401,8 @@ def test_bad_arguments_raise_clear_errors(tmp_path):
         GradientClipping(max_norm=1.0, max_value=1.0)
     with pytest.raises(ValueError, match="unknown schedule 'bogus'"):
         make_scheduler("bogus", opt)
+    with pytest.raises(ValueError, match=r"warm-up exactly one step \(pct_start \* total_steps = 1\)"):
+        make_scheduler("one_cycle", opt, max_lr=1.0, total_steps=4, pct_start=0.25)  # torch: 0 / 0
     with pytest.raises(ValueError, match="unknown metric 'bogus'"):
         Trainer(model, nn.CrossEntropyLoss(), opt, metrics=["bogus"])
     with pytest.raises(ValueError, match="scheduler_interval"):

@@ -212,6 +212,9 @@ def top_eigenvalues(model: nn.Module | HessianOperator, loss_fn: LossFn | None =
     tol = check.real(owner, "tol", tol, positive=True)
     if max_iter is not None:
         check_positive_int("max_iter", max_iter, owner)
+        if method == "lanczos" and max_iter < k:
+            raise ValueError(f"{owner}: max_iter must be at least k = {k} with method='lanczos' (each step adds one "
+                             f"Ritz value), got {max_iter}")
     gen = make_generator(seed, owner)
     if method == "lanczos":
         return _lanczos_top(H, k, which, max_iter, tol, gen)

@@ -39,8 +39,8 @@ class Trajectory:
           (once per step for SGD or Adam, up to ``max_iter`` times for LBFGS).
         - seconds_per_step: mean wall-clock time of one ``optimizer.step``, in
           seconds (NaN when no step was taken).
-        - diverged: the run stopped at a non-finite value (the last entry of
-          ``values``).
+        - diverged: the run stopped at a non-finite value or gradient (the last
+          entries of ``values`` and ``grad_norms``).
     """
 
     points: np.ndarray
@@ -83,7 +83,7 @@ def trajectory(function: BenchmarkFunction, make_optimizer: Callable[[list[Tenso
     optimizers that ask for it, such as :class:`neuroai.optim.Newton`) and
     returns ``f``. The run
     stops after ``steps`` steps, once ``tol`` is reached, or at the first
-    non-finite value (``diverged``; no exception is raised).
+    non-finite value or gradient (``diverged``; no exception is raised).
     """
     owner = "trajectory"
     if not isinstance(function, BenchmarkFunction):
@@ -122,7 +122,7 @@ def trajectory(function: BenchmarkFunction, make_optimizer: Callable[[list[Tenso
         (grad,) = torch.autograd.grad(value, point)
         points.append(point.detach().to("cpu", torch.float64).numpy())
         values.append(value.item())
-        grad_norms.append(torch.linalg.vector_norm(grad).item())
+        grad_norms.append(torch.linalg.vector_norm(grad.double()).item())  # (float32's square would overflow)
         return values[-1]
 
     def reached(value: float) -> bool:
@@ -131,7 +131,7 @@ def trajectory(function: BenchmarkFunction, make_optimizer: Callable[[list[Tenso
     value = observe()
     steps_to_tol = 0 if reached(value) else None
     seconds, taken = 0.0, 0
-    while taken < steps and steps_to_tol is None and math.isfinite(value):
+    while taken < steps and steps_to_tol is None and math.isfinite(value) and math.isfinite(grad_norms[-1]):
         tick = time.perf_counter()
         optimizer.step(closure)
         seconds += time.perf_counter() - tick
@@ -142,7 +142,7 @@ def trajectory(function: BenchmarkFunction, make_optimizer: Callable[[list[Tenso
     return Trajectory(points=np.stack(points), values=np.array(values),
                       grad_norms=np.array(grad_norms), steps_to_tol=steps_to_tol, evaluations=evaluations,
                       seconds_per_step=seconds / taken if taken else math.nan,
-                      diverged=not math.isfinite(value))
+                      diverged=not (math.isfinite(value) and math.isfinite(grad_norms[-1])))
 
 
 def escape_time(trajectory: Trajectory, radius: float, center=None) -> int | None:

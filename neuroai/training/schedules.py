@@ -84,6 +84,9 @@ def one_cycle(optimizer: torch.optim.Optimizer, max_lr: float, total_steps: int,
     pct_start = _v.real(owner, "pct_start", pct_start, positive=True)
     if pct_start >= 1:
         raise ValueError(f"{owner}: parameter 'pct_start' must be in (0, 1), got {pct_start!r}")
+    if float(pct_start * total_steps) == 1.0:  # (torch's OneCycleLR would divide 0 by 0 at the first step)
+        raise ValueError(f"{owner}: parameter 'pct_start' must not make the warm-up exactly one step "
+                         f"(pct_start * total_steps = 1), got pct_start={pct_start!r} with total_steps={total_steps}")
     div_factor = _v.real(owner, "div_factor", div_factor, positive=True)
     final_div_factor = _v.real(owner, "final_div_factor", final_div_factor, positive=True)
     anneal_strategy = _v.choice(owner, "anneal_strategy", anneal_strategy, ("cos", "linear"))
