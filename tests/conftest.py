@@ -62,15 +62,21 @@ def small_net():
 
 
 @pytest.fixture(scope="module", autouse=True)
-def scratch_folder(request, tmp_path_factory):
-    """The working folder of the fuzz tests (tests/test_fuzz_*.py): relative paths among the generated
-    values (a ``Checkpoint("cuda")``, ``--out b2``) write into a temporary folder, not into the checkout."""
+def fuzz_machine(request, tmp_path_factory):
+    """The machine as the fuzz tests (tests/test_fuzz_*.py) see it: the working folder is a temporary one
+    (relative paths among the generated values, a ``Checkpoint("cuda")`` or ``--out b2``, write there, not
+    into the checkout), and 256 MiB are free, so a generated size that would fit this machine's gigabytes is
+    refused by the memory checks at once instead of being allocated (and the checks themselves are tried)."""
     if not request.module.__name__.rsplit(".", 1)[-1].startswith("test_fuzz_"):
         yield
         return
-    previous = os.getcwd()
+    from neuroai import validation
+
+    previous, free = os.getcwd(), validation.available_memory
     os.chdir(tmp_path_factory.mktemp("cwd"))
+    validation.available_memory = lambda: 2 ** 28
     yield
+    validation.available_memory = free
     os.chdir(previous)
 
 
