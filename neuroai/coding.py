@@ -16,16 +16,8 @@ import numpy as np
 from . import validation as check
 
 
-def _as_array(owner: str, what: str, values) -> np.ndarray:
-    """``np.asarray(values)``, or a TypeError naming ``owner`` for ragged nesting."""
-    try:
-        return np.asarray(values)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{owner}: {what} must be a real array, got a ragged {type(values).__name__}") from err
-
-
 def _unit_interval(owner: str, values) -> np.ndarray:
-    arr = _as_array(owner, "stimulus values", values)
+    arr = check.as_array(owner, "values", values, "a real array of stimulus values")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{owner}: stimulus values must be a real array, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
@@ -162,11 +154,7 @@ class SpikeArray:
         """The spikes ``values`` themselves as a boolean raster, checked to have shape ``(steps, ..., n)``;
         0/1 numbers are converted, anything else raises TypeError. ``dt`` and ``rng`` are unused."""
         steps = check.integer("SpikeArray", "steps", steps, minimum=0)
-        try:
-            arr = np.asarray(values)
-        except (TypeError, ValueError) as err:  # ragged nesting
-            raise TypeError(f"SpikeArray: spikes must be a boolean or 0/1 array, got a ragged "
-                            f"{type(values).__name__}") from err
+        arr = check.as_array("SpikeArray", "values", values, "a boolean or 0/1 spike array")
         if arr.dtype != bool:
             if arr.dtype.kind not in "iuf" or not np.all((arr == 0) | (arr == 1)):
                 raise TypeError(f"SpikeArray: spikes must be boolean or 0/1, got dtype {arr.dtype}")
@@ -177,13 +165,13 @@ class SpikeArray:
 
 
 def _real_array(owner: str, name: str, values) -> np.ndarray:
-    """``values`` as a finite float64 array, or an error naming ``owner`` and ``name``."""
-    arr = _as_array(owner, name, values)
+    """``values`` (parameter ``name`` of ``owner``) as a finite float64 array, or an error naming them."""
+    arr = check.as_array(owner, name, values, "a real array")
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{owner}: {name} must be a real array, got dtype {arr.dtype}")
+        raise TypeError(f"{owner}: parameter '{name}' must be a real array, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{owner}: {name} must be finite, got an array with NaN or inf")
+        raise ValueError(f"{owner}: parameter '{name}' must be finite, got an array with NaN or inf")
     return arr
 
 
@@ -229,7 +217,7 @@ class DeltaEncoder:
         """Boolean raster of the same shape as ``values``, a time series of shape ``(steps, ..., n)``: the
         ON, OFF or both events picked by ``mode`` (see the class). ``dt`` and ``rng`` are unused."""
         steps = check.integer("DeltaEncoder", "steps", steps, minimum=0)
-        x = _real_array("DeltaEncoder", "stimulus values", values)
+        x = _real_array("DeltaEncoder", "values", values)
         if x.ndim < 2 or x.shape[0] != steps:
             raise ValueError(f"DeltaEncoder: stimulus values must be a time series of shape "
                              f"(steps={steps}, ..., n), one sample per step, got shape {x.shape}")
@@ -335,7 +323,7 @@ class PopulationCode:
         ``(..., n)``.
         """
         p = self._group(n)
-        x = _real_array("PopulationCode", "stimulus", x)
+        x = _real_array("PopulationCode", "x", x)
         if self.size is None:
             return np.repeat(x[..., None], n, axis=-1)
         if x.ndim == 0 or x.shape[-1] != n // p:
@@ -346,7 +334,7 @@ class PopulationCode:
     def rates(self, values) -> np.ndarray:
         """Firing rate (Hz) of each neuron for per-neuron stimulus ``values``
         of shape (..., n); same shape."""
-        x = _real_array("PopulationCode", "stimulus values", values)
+        x = _real_array("PopulationCode", "values", values)
         if x.ndim == 0:
             raise ValueError("PopulationCode: stimulus values must have shape (..., n), one per neuron, "
                              "got a scalar; use PopulationCode.stimulus(x, n)")

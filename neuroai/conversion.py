@@ -81,10 +81,7 @@ def _linear_layers(mlp) -> list[nn.Linear]:
 
 def _images(owner: str, x, n: int) -> np.ndarray:
     """``x`` (n_samples, ...) as a float64 array (n_samples, n) in [0, 1]."""
-    try:
-        arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    except (TypeError, ValueError):  # ragged nesting
-        arr = np.empty(0, dtype=object)
+    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else check.as_array(owner, "x", x, "images")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{owner}: images must be a real array, got dtype {arr.dtype}")
     if arr.ndim < 2 or len(arr) == 0 or arr[0].size != n:
@@ -229,10 +226,8 @@ def conversion_accuracy(result, y, checkpoints: Sequence[int]) -> dict[int, floa
     Returns ``{k: accuracy in [0, 1]}``.
     """
     counts = output_counts(result, checkpoints)
-    try:
-        labels = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    except (TypeError, ValueError):  # ragged nesting
-        labels = np.empty(0, dtype=object)
+    labels = (y.detach().cpu().numpy() if isinstance(y, torch.Tensor)
+              else check.as_array("conversion_accuracy", "y", y, "one integer label per sample"))
     if labels.shape != (counts.shape[1],) or labels.dtype.kind not in "iu":
         raise ValueError(f"conversion_accuracy: 'y' must hold one integer label per sample, shape "
                          f"({counts.shape[1]},), got shape {labels.shape} and dtype {labels.dtype}")

@@ -94,10 +94,7 @@ def _trials(owner: str, spikes, name, dt) -> _Trials:
     if dt is None:
         raise ValueError(f"{owner}: parameter 'dt' (the time step in seconds) is required with a spike raster")
     dt = check.real(owner, "dt", dt, positive=True)
-    try:
-        raster = np.asarray(spikes)
-    except (TypeError, ValueError):  # ragged nesting
-        raster = np.empty(0, dtype=object)
+    raster = check.as_array(owner, "spikes", spikes, "a SimulationResult or a boolean (0/1) raster")
     if raster.dtype != bool:
         if raster.dtype.kind not in "iuf" or not np.all((raster == 0) | (raster == 1)):
             raise TypeError(f"{owner}: spikes must be a SimulationResult or a boolean (0/1) raster, "

@@ -76,7 +76,7 @@ def _parameter_values(owner: str, parameters, declared, used: set[str], per_elem
         if isinstance(value, units.Quantity):  # (a dimensionless quantity too: its unit is given)
             dims[name] = np.asarray(units.get_dimensions(value)._dims, dtype=np.float64)
             value = np.asarray(value)
-        arr = np.asarray(value)
+        arr = check.as_array(owner, where, value, "a number or an array")
         if arr.ndim == 0:
             values[name] = check.real(owner, where, value.item() if isinstance(value, np.ndarray) else value)
         elif arr.ndim == 1 and arr.size and per_element:
@@ -573,8 +573,25 @@ def _statements(owner: str, what: str, text: str, assignable, expected: str) -> 
         if len(targets) != 1 or not isinstance(targets[0], ast.Name) or not assignable(targets[0].id):
             raise ValueError(f"{owner}: {what} line {k + 1} {line!r} must assign {expected}")
         op = "=" if isinstance(stmt, ast.Assign) else type(stmt.op).__name__
+        _check_defined(owner, f"{what} line {k + 1} {line!r}", stmt.value)
         statements.append((targets[0].id, op, stmt.value))
     return statements
+
+
+def _check_defined(owner: str, where: str, expression: ast.AST) -> None:
+    """Raise ValueError if Brian2, which simplifies statements with sympy before it generates code, would
+    find ``expression`` undefined or infinite (``w / 0`` is sympy's complex infinity, which no code can
+    hold). Where sympy cannot read it, the build decides."""
+    import sympy
+    from brian2.parsing.sympytools import str_to_sympy
+
+    try:
+        value = str_to_sympy(ast.unparse(expression))
+    except Exception:  # noqa: BLE001 -- not sympy's to judge: Brian2's build reports it
+        return
+    if value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+        raise ValueError(f"{owner}: {where} must be finite, but it simplifies to {value} (a division by zero or "
+                         f"an infinite constant)")
 
 
 # --- units: the dimension of float parameters, from the equations ----------

@@ -199,11 +199,7 @@ class Explicit:
 
     def __post_init__(self):
         expected = "a boolean array of shape (n_pre, n_post)"
-        try:
-            mask = np.asarray(self.mask)
-        except (TypeError, ValueError) as err:  # ragged nesting
-            raise TypeError(f"Explicit: parameter 'mask' must be {expected}, got a ragged "
-                            f"{type(self.mask).__name__}") from err
+        mask = check.as_array("Explicit", "mask", self.mask, expected)
         if mask.dtype != bool or mask.ndim != 2:
             raise TypeError(f"Explicit: parameter 'mask' must be {expected}, got dtype {mask.dtype} and shape "
                             f"{mask.shape}")

@@ -117,12 +117,18 @@ def name(owner: str, value) -> str:
     return value
 
 
+def as_array(owner: str, name: str, value, expected: str) -> np.ndarray:
+    """``np.asarray(value)``; nesting numpy cannot make an array of (``[[1, 2], [3]]``) is a ``TypeError``
+    "<owner>: parameter '<name>' must be <expected>, got a ragged list"."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{owner}: parameter '{name}' must be {expected}, got a ragged {type(value).__name__}") from err
+
+
 def array(owner: str, name: str, value, shape: tuple[int, ...], *, nonnegative=False) -> np.ndarray:
     """A finite float64 array of exactly ``shape`` (a scalar is broadcast)."""
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError):  # ragged nesting
-        _fail(owner, name, f"a real array of shape {shape}", _Described(f"a ragged {type(value).__name__}"), TypeError)
+    arr = as_array(owner, name, value, f"a real array of shape {shape}")
     if arr.dtype.kind not in "iuf":  # booleans are not numbers here: weight=True is a mistake
         _fail(owner, name, f"a real array of shape {shape}", _Described(f"dtype {arr.dtype}"), TypeError)
     arr = arr.astype(np.float64)
@@ -288,11 +294,7 @@ def reals(owner: str, name: str, value, *, ndim: int | None = None, finite: bool
     """A real (integer or float, not boolean) array of any shape as float64, optionally of ``ndim``
     dimensions and (by default) finite everywhere: for data whose shape is not fixed in advance
     (:func:`array` checks one exact shape). Ragged nesting, strings and objects are a ``TypeError``."""
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError):
-        _fail(owner, name, "a real array", _Described(f"a {type(value).__name__} that is no array (ragged?)"),
-              TypeError)
+    arr = as_array(owner, name, value, "a real array")
     if arr.dtype.kind not in "iuf":
         _fail(owner, name, "a real array", _Described(f"{type(value).__name__} of dtype {arr.dtype}"), TypeError)
     if ndim is not None and arr.ndim != ndim:

@@ -56,7 +56,7 @@ def test_delta_errors_name_the_parameter():
         na.DeltaEncoder(reference="first")
     with pytest.raises(TypeError, match="DeltaEncoder: parameter 'padding' must be True or False"):
         na.DeltaEncoder(padding="yes")
-    with pytest.raises(ValueError, match="DeltaEncoder: stimulus values must be finite"):
+    with pytest.raises(ValueError, match="DeltaEncoder: parameter 'values' must be finite"):
         na.DeltaEncoder().encode(np.full((2, 1), np.nan), 2, 1e-3)
 
 

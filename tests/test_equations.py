@@ -182,6 +182,10 @@ def test_float_parameters_take_their_units_from_the_equations_and_quantities_are
     (dict(equations="dv/dt = -v/tau : 1", threshold="v > 1", refractory=-1e-3, parameters={"tau": 1e-2}),
      "'refractory' must be >= 0"),
     (dict(equations="dlastspike/dt = 1 : 1"), "Brian2's own variables"),
+    (dict(equations="dv/dt = -v/tau : 1", threshold="v > 1", reset="v = v / (1 - 1)", parameters={"tau": 1e-2}),
+     "reset line 1 'v = v / \\(1 - 1\\)' must be finite, but it simplifies to zoo\\*v"),
+    (dict(equations="dv/dt = -v/tau : 1", method="euler", threshold="v > 1", reset="v = log(0)",
+          parameters={"tau": 1e-2}), "reset line 1 'v = log\\(0\\)' must be finite"),
 ])
 def test_bad_models_fail_on_creation_naming_what_is_wrong(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -492,7 +492,7 @@ def test_torch_network_forward(data):
     state, inputs = args.pop("state"), args.pop("inputs")
     if isinstance(state, str) and state in ("fresh", "batch2"):
         x = inputs.get("inp") if isinstance(inputs, dict) else None
-        batch = x.shape[1] if isinstance(x, torch.Tensor) and x.ndim == 3 else 1
+        batch = x.shape[1] if isinstance(x, torch.Tensor) and x.ndim == 3 and x.shape[1] else 1
         state = module.initial_state(2 if state == "batch2" else batch)
     elif isinstance(state, str) and state == "other":
         state = TorchNetwork(base_network(), device="cpu").initial_state(1)

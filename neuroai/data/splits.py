@@ -35,11 +35,7 @@ def train_val_test_split(n_or_labels, val: float = 0.15, test: float = 0.15, *, 
     owner = "train_val_test_split"
     check.seed(owner, seed)
     stratify = check.flag(owner, "stratify", stratify)
-    try:
-        labels = np.asarray(n_or_labels)
-    except (TypeError, ValueError):   # ragged nesting
-        raise TypeError(f"{owner}: parameter 'n_or_labels' must be a number of samples or a 1-D array of labels, "
-                        f"got {type(n_or_labels).__name__} that is no array") from None
+    labels = check.as_array(owner, "n_or_labels", n_or_labels, "a number of samples or a 1-D array of labels")
     if labels.ndim == 0:
         n = check.integer(owner, "n", n_or_labels, minimum=1)
         check.memory(owner, 32.0 * n, f"index arrays of {n} samples", "split fewer samples")

@@ -83,11 +83,7 @@ class BenchmarkFunction:
         """``f(x)`` for ``x`` of shape ``[..., dim]``, real and finite; returns shape ``[...]`` (inf where ``f``
         overflows the dtype)."""
         if not isinstance(x, Tensor):
-            try:
-                array = np.asarray(x)
-            except (TypeError, ValueError) as err:  # a ragged list
-                raise TypeError(f"{self.name}: parameter 'x' must be a real tensor or array of shape "
-                                f"[..., {self.dim}], got {x!r}") from err
+            array = check.as_array(self.name, "x", x, f"a real tensor or array of shape [..., {self.dim}]")
             if array.dtype.kind not in "iuf":
                 raise TypeError(f"{self.name}: parameter 'x' must be a real tensor or array of shape "
                                 f"[..., {self.dim}], got {x!r}")
