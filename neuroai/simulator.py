@@ -1,7 +1,6 @@
 """Simulator: the one entry point that runs a Network on a chosen backend."""
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Mapping
 
@@ -43,10 +42,8 @@ class Simulator:
             raise TypeError(f"Simulator: 'network' must be a neuroai.Network, got {type(network).__name__}")
         check.flag("Simulator", "check_finite", check_finite)
         module = backends.load(backend)
-        known = [p for p in inspect.signature(module.Runner).parameters if p not in ("network", "check_finite")]
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise TypeError(f"Simulator: unknown options {unknown} for backend {backend!r}; it takes {known}")
+        check.keyword_options("Simulator", options, module.Runner, taker=f"backend {backend!r}",
+                              skip=("network", "check_finite"))
         backends.check_supported(network, backend)
         self.network = network
         self.backend = backend

@@ -13,6 +13,7 @@ imported only when a quantity is given.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -124,6 +125,22 @@ def as_array(owner: str, name: str, value, expected: str) -> np.ndarray:
         return np.asarray(value)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{owner}: parameter '{name}' must be {expected}, got a ragged {type(value).__name__}") from err
+
+
+def keyword_options(owner: str, given, function, *, taker: str, what: str = "options",
+                    skip: tuple[str, ...] = ()) -> list[str]:
+    """The keyword arguments ``function`` accepts (less ``skip``), after checking that ``given`` (their
+    names) holds none it does not accept and every one it requires: a ``TypeError`` naming ``owner``, the
+    ``taker`` ("Adam", "the schedule") and ``what`` they are ("hyper-parameters", "options")."""
+    parameters = inspect.signature(function).parameters
+    accepted = [p for p in parameters if p not in ("self", *skip)]
+    unknown = sorted(set(given) - set(accepted), key=repr)
+    if unknown:
+        raise TypeError(f"{owner}: unknown {what} {unknown}; {taker} accepts {accepted}")
+    missing = [p for p in accepted if parameters[p].default is inspect.Parameter.empty and p not in given]
+    if missing:
+        raise TypeError(f"{owner}: {taker} needs the {what} {missing}")
+    return accepted
 
 
 def array(owner: str, name: str, value, shape: tuple[int, ...], *, nonnegative=False) -> np.ndarray:

@@ -7,7 +7,6 @@ others are neuroai's own ``torch.optim.Optimizer`` subclasses. ``"gd"`` and
 """
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -180,14 +179,8 @@ def make_optimizer(name: str, params, **hyper) -> Optimizer:
     fixed = sorted(set(hyper) & set(spec.fixed))
     if fixed:
         raise ValueError(f"{owner}: {fixed} define this entry ({dict(spec.fixed)}) and must not be given")
-    signature = inspect.signature(spec.cls).parameters
-    accepted = [p for p in signature if p not in ("params", "self", *spec.fixed)]
-    unknown = sorted(set(hyper) - set(accepted))
-    if unknown:
-        raise TypeError(f"{owner}: unknown hyper-parameters {unknown}; {spec.cls.__name__} accepts {accepted}")
-    required = [p for p in accepted if signature[p].default is inspect.Parameter.empty and p not in hyper]
-    if required:
-        raise TypeError(f"{owner}: {spec.cls.__name__} needs the hyper-parameter(s) {required}")
+    accepted = check.keyword_options(owner, hyper, spec.cls, taker=spec.cls.__name__, what="hyper-parameters",
+                                     skip=("params", *spec.fixed))
     own = issubclass(spec.cls, (BFGS, Langevin, LineSearchGD, Newton, NewtonCG, SVRG))
     for key, value in hyper.items():
         if not own or key == "lr":  # (neuroai's own optimizers check the rest themselves)

@@ -27,7 +27,6 @@ snapshots and averages their predictions.
 from __future__ import annotations
 
 import copy
-import inspect
 from collections.abc import Callable
 
 import torch
@@ -103,14 +102,8 @@ def make_scheduler(name: str, optimizer: torch.optim.Optimizer, **kwargs):
     """The schedule called ``name`` (a key of :data:`SCHEDULES`)."""
     if not isinstance(name, str) or name not in SCHEDULES:
         raise ValueError(f"make_scheduler: unknown schedule {name!r}; known schedules: {sorted(SCHEDULES)}")
-    parameters = inspect.signature(SCHEDULES[name]).parameters
-    accepted = [p for p in parameters if p != "optimizer"]
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise TypeError(f"make_scheduler({name!r}): unknown options {unknown}; the schedule takes {accepted}")
-    missing = [p for p in accepted if parameters[p].default is inspect.Parameter.empty and p not in kwargs]
-    if missing:
-        raise TypeError(f"make_scheduler({name!r}): the schedule needs the option(s) {missing}")
+    _v.keyword_options(f"make_scheduler({name!r})", kwargs, SCHEDULES[name], taker="the schedule",
+                       skip=("optimizer",))
     return SCHEDULES[name](optimizer, **kwargs)
 
 
