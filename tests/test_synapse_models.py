@@ -190,6 +190,22 @@ def test_a_batch_runs_each_copy_as_one_network_would():
     assert batched.spikes["p"].sum() > 0
 
 
+def test_clock_driven_decays_run_in_place_without_gradients_and_give_the_same_bits():
+    net, name = network("summed conductance, recurrent")
+    module = TorchNetwork(net, dtype="float64", device="cpu")
+    assert module._synapse_models[name]._blocks["integrate"].in_place_code is not None  # s decays in place
+    spikes = (torch.rand(300, 2, 12, generator=torch.Generator().manual_seed(1)) < 0.05).double()
+    start = module({"inp": spikes[:100]}).state
+    before = {k: v.clone() for k, v in start.synapses[name].items()}
+    with torch.no_grad():  # in place, on the state's own copy
+        fast = [module({"inp": spikes[100:]}, state=start) for _ in range(2)]
+    slow = module({"inp": spikes[100:]}, state=start)  # with gradients: new tensors each step
+    assert all(torch.equal(start.synapses[name][k], v) for k, v in before.items())  # the given state is untouched
+    for out in fast:
+        assert torch.equal(out.spikes["p"], slow.spikes["p"].detach()) and out.spikes["p"].sum() > 0
+        assert all(torch.equal(out.state.synapses[name][k], slow.state.synapses[name][k].detach()) for k in before)
+
+
 def test_a_written_synapse_trains_with_surrogate_gradients_and_runs_in_brian2_after():
     torch.manual_seed(0)
     net, name = network("Tsodyks-Markram")
