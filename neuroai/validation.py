@@ -83,6 +83,16 @@ def real(owner: str, name: str, value, *, positive=False, nonnegative=False, uni
     return value
 
 
+def interval(owner: str, name: str, value, *, positive=False) -> tuple[float, float]:
+    """``(low, high)``: a tuple or list of two finite reals (optionally > 0) with low <= high."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or len(value) != 2:
+        _fail(owner, name, "a pair (low, high)", value, TypeError)
+    low, high = (real(owner, name, v, positive=positive) for v in value)
+    if high < low:
+        _fail(owner, name, "(low, high) with low <= high", tuple(value))
+    return low, high
+
+
 def integer(owner: str, name: str, value, *, minimum: int | None = None) -> int:
     """An integer, optionally >= minimum."""
     if isinstance(value, bool) or not isinstance(value, Integral):

@@ -35,16 +35,6 @@ def _generator(owner: str, generator):
     return generator
 
 
-def _pair(owner: str, name: str, value, **sign) -> tuple[float, float]:
-    """``(low, high)``: two finite reals with low <= high."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise TypeError(f"{owner}: parameter '{name}' must be a pair (low, high), got {value!r}")
-    low, high = (check.real(owner, name, v, **sign) for v in value)
-    if high < low:
-        raise ValueError(f"{owner}: parameter '{name}' must be (low, high) with low <= high, got {tuple(value)}")
-    return low, high
-
-
 class RandomAffine:
     """Random rotation (degrees), translation (fraction of the size) and
     scaling of each image, bilinear, zeros outside."""
@@ -59,7 +49,7 @@ class RandomAffine:
         if self.translate > 1:
             raise ValueError(f"{owner}: parameter 'translate' must be in [0, 1] (a fraction of the size), "
                              f"got {translate!r}")
-        self.scale = _pair(owner, "scale", scale, positive=True)
+        self.scale = check.interval(owner, "scale", scale, positive=True)
         self.generator = _generator(owner, generator)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -85,7 +75,7 @@ class AddNoise:
     def __init__(self, std: float = 0.1, clip: tuple[float, float] | None = (0.0, 1.0),
                  generator: torch.Generator | None = None):
         self.std = check.real("AddNoise", "std", std, nonnegative=True)
-        self.clip = None if clip is None else _pair("AddNoise", "clip", clip)
+        self.clip = None if clip is None else check.interval("AddNoise", "clip", clip)
         self.generator = _generator("AddNoise", generator)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:

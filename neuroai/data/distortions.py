@@ -53,16 +53,6 @@ def _angle(owner: str, max_angle) -> float:
     return max_angle
 
 
-def _pair(owner: str, name: str, value) -> tuple[float, float]:
-    """``(low, high)``: two finite reals > 0 with low <= high."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise TypeError(f"{owner}: parameter '{name}' must be a pair (low, high), got {value!r}")
-    low, high = (check.real(owner, name, v, positive=True) for v in value)
-    if high < low:
-        raise ValueError(f"{owner}: parameter '{name}' must be (low, high) with low <= high, got {tuple(value)}")
-    return low, high
-
-
 def _canvas(owner: str, canvas, n: int) -> None:
     """Fail at once if ``n`` images on a ``canvas`` square (with their sampling grids) would not fit in memory."""
     check.memory(owner, 16.0 * n * canvas * canvas, f"{n} images of {canvas} x {canvas} pixels",
@@ -101,7 +91,7 @@ def rotate_translate_scale(images, seed: int = 0, canvas: int | None = None, max
     x = _images(owner, images)
     side = x.shape[-1]
     canvas = check.integer(owner, "canvas", canvas, minimum=side) if canvas is not None else round(1.5 * side)
-    max_angle, scale = _angle(owner, max_angle), _pair(owner, "scale", scale)
+    max_angle, scale = _angle(owner, max_angle), check.interval(owner, "scale", scale, positive=True)
     g = torch.Generator().manual_seed(check.seed(owner, seed))
     n = len(x)
     _canvas(owner, canvas, n)
@@ -135,7 +125,7 @@ def projective(images, seed: int = 0, noise: float = 0.1, scale: tuple[float, fl
     noise = check.real("projective", "noise", noise, nonnegative=True)
     if noise > 1:
         raise ValueError(f"projective: parameter 'noise' must be in [0, 1] (a fraction of the side), got {noise!r}")
-    scale = _pair("projective", "scale", scale)
+    scale = check.interval("projective", "scale", scale, positive=True)
     g = torch.Generator().manual_seed(check.seed("projective", seed))
     n, side = len(x), x.shape[-1]
     corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])

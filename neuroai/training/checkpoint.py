@@ -64,8 +64,6 @@ def set_rng_state(state: dict, generators=()) -> None:
 def file_to_write(owner: str, name: str, path) -> Path:
     """``path`` (a ``str`` or ``os.PathLike``) as a ``Path`` that is not an existing folder."""
     path = _v.file_path(owner, name, path)
-    if "\x00" in str(path):
-        raise ValueError(f"{owner}: parameter '{name}' must be a path without NUL characters, got {str(path)!r}")
     if path.is_dir():
         raise ValueError(f"{owner}: parameter '{name}' must name a file to write, got {str(path)!r}, "
                          f"which is a folder")
