@@ -273,7 +273,7 @@ def test_linear_interpolation():
 def test_clear_errors(trained):
     model, data = trained
     H = L.HessianOperator(model, mse, data)
-    with pytest.raises(ValueError, match="k must be a positive int"):
+    with pytest.raises(ValueError, match="top_eigenvalues: parameter 'k' must be >= 1, got 0"):
         L.top_eigenvalues(H, k=0)
     with pytest.raises(ValueError, match="k must be at most"):
         L.top_eigenvalues(H, k=H.num_params + 1)

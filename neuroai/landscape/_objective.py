@@ -150,13 +150,6 @@ def make_generator(seed: Seed, owner: str = "make_generator") -> torch.Generator
     return torch.Generator().manual_seed(seed)
 
 
-def check_positive_int(name: str, value: Any, owner: str = "check_positive_int") -> int:
-    """``value``, an int >= 1 (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
-    return value
-
-
 def scalar_loss(owner: str, loss) -> Tensor:
     """``loss``, which ``loss_fn`` returned: it must be a one-element tensor."""
     if not isinstance(loss, Tensor) or loss.numel() != 1:

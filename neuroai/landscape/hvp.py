@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.func import grad, jvp, vmap
 
 from .. import validation as check
-from ._objective import LossFn, Objective, ParamSelection, check_positive_int
+from ._objective import LossFn, Objective, ParamSelection
 
 
 class HessianOperator(Objective):
@@ -104,7 +104,7 @@ class HessianOperator(Objective):
         """
         vs = self._check(vs, 2)
         if chunk_size is not None:
-            check_positive_int("chunk_size", chunk_size, self.owner)
+            check.integer(self.owner, "chunk_size", chunk_size, minimum=1)
         out = sum(vmap(self._batch_hvp(b), chunk_size=chunk_size)(vs) for b in self.batches)
         return out / len(self.batches)
 

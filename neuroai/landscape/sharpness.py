@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.func import grad_and_value
 
 from .. import validation as check
-from ._objective import LossFn, Objective, ParamSelection, Seed, check_positive_int, make_generator
+from ._objective import LossFn, Objective, ParamSelection, Seed, make_generator
 from .spectrum import as_operator, hessian_trace, top_eigenvalues
 
 
@@ -63,7 +63,7 @@ def keskar_sharpness(model: nn.Module, loss_fn: LossFn, data: Any, *, epsilon: f
     """
     owner = "keskar_sharpness"
     epsilon = check.real(owner, "epsilon", epsilon, nonnegative=True)
-    steps = check_positive_int("steps", steps, owner)
+    steps = check.integer(owner, "steps", steps, minimum=1)
     step = 2.5 / steps if step_size is None else check.real(owner, "step_size", step_size, positive=True)
     random_start = check.flag(owner, "random_start", random_start)
     gen = make_generator(seed, owner)
@@ -132,7 +132,7 @@ def flatness(model: nn.Module, loss_fn: LossFn, data: Any, *, num_probes: int = 
     """Top Hessian eigenvalue (Lanczos) and trace (Hutchinson, ``num_probes``)
     of the loss at the model's weights; see :class:`Flatness`."""
     owner = "flatness"
-    check_positive_int("num_probes", num_probes, owner)
+    check.integer(owner, "num_probes", num_probes, minimum=1)
     gen = make_generator(seed, owner)
     H = as_operator(model, loss_fn, data, params, num_batches, owner=owner)
     top = top_eigenvalues(H, k=1, seed=gen).eigenvalues[0]

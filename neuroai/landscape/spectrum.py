@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import validation as check
-from ._objective import LossFn, ParamSelection, Seed, check_positive_int, make_generator
+from ._objective import LossFn, ParamSelection, Seed, make_generator
 from .hvp import HessianOperator
 
 
@@ -77,7 +77,7 @@ def lanczos(matvec: Callable[[Tensor], Tensor], v0: Tensor, num_iter: int,
     The run also ends when the Krylov space becomes invariant
     (``beta < 1e-10 * ||T||``).
     """
-    num_iter = min(check_positive_int("num_iter", num_iter, "lanczos"), v0.numel())
+    num_iter = min(check.integer("lanczos", "num_iter", num_iter, minimum=1), v0.numel())
     q = v0 / torch.linalg.vector_norm(v0)
     Q = torch.empty(num_iter, v0.numel(), dtype=v0.dtype, device=v0.device)
     alphas: list[Tensor] = []
@@ -204,14 +204,14 @@ def top_eigenvalues(model: nn.Module | HessianOperator, loss_fn: LossFn | None =
     owner = "top_eigenvalues"
     H = as_operator(model, loss_fn, data, params, num_batches, owner=owner)
     n = H.num_params
-    k = check_positive_int("k", k, owner)
+    k = check.integer(owner, "k", k, minimum=1)
     if k > n:
         raise ValueError(f"{owner}: k must be at most the number of parameters n = {n}, got {k}")
     check.choice(owner, "method", method, ("lanczos", "power"))
     check.choice(owner, "which", which, ("largest", "magnitude"))
     tol = check.real(owner, "tol", tol, positive=True)
     if max_iter is not None:
-        check_positive_int("max_iter", max_iter, owner)
+        check.integer(owner, "max_iter", max_iter, minimum=1)
         if method == "lanczos" and max_iter < k:
             raise ValueError(f"{owner}: max_iter must be at least k = {k} with method='lanczos' (each step adds one "
                              f"Ritz value), got {max_iter}")
@@ -320,9 +320,9 @@ def hessian_trace(model: nn.Module | HessianOperator, loss_fn: LossFn | None = N
     """
     owner = "hessian_trace"
     H = as_operator(model, loss_fn, data, params, num_batches, owner=owner)
-    P = check_positive_int("num_probes", num_probes, owner)
+    P = check.integer(owner, "num_probes", num_probes, minimum=1)
     if probe_batch is not None:
-        check_positive_int("probe_batch", probe_batch, owner)
+        check.integer(owner, "probe_batch", probe_batch, minimum=1)
     gen = make_generator(seed, owner)
     itemsize = torch.empty((), dtype=H.dtype).element_size()
     check.memory(owner, 3.0 * P * H.num_params * itemsize, f"{P} probes of {H.num_params} parameters",
@@ -384,9 +384,9 @@ def spectral_density(model: nn.Module | HessianOperator, loss_fn: LossFn | None 
     """
     owner = "spectral_density"
     H = as_operator(model, loss_fn, data, params, num_batches, owner=owner)
-    R = check_positive_int("num_runs", num_runs, owner)
-    check_positive_int("num_iter", num_iter, owner)
-    P = check_positive_int("num_points", num_points, owner)
+    R = check.integer(owner, "num_runs", num_runs, minimum=1)
+    check.integer(owner, "num_iter", num_iter, minimum=1)
+    P = check.integer(owner, "num_points", num_points, minimum=1)
     if sigma is not None:
         sigma = check.real(owner, "sigma", sigma, positive=True)
     gen = make_generator(seed, owner)
