@@ -15,6 +15,7 @@ import torch
 from fuzzing import ANYTHING, NUMBERS, assert_finite, attempt, fuzz_settings
 from hypothesis import given
 from hypothesis import strategies as st
+from snntorch import surrogate as snn_surrogate
 
 import neuroai as na
 from neuroai import plasticity
@@ -450,7 +451,7 @@ def test_torch_network_constructor(data):
     args = data.draw(arguments(
         {"dtype": st.sampled_from(["float32", "float64", torch.float64]),
          "device": st.sampled_from([None, "cpu", torch.device("cpu")]),
-         "surrogate_fn": st.sampled_from([None, na.backends.torch.surrogate.fast_sigmoid()]),
+         "surrogate_fn": st.sampled_from([None, snn_surrogate.fast_sigmoid(), na.backends.torch_surrogates.fast_sigmoid()]),
          "sparse": st.sampled_from([None, True, False])},
         {"dtype": st.one_of(st.sampled_from([torch.float16, "float16", torch.int64]), ANYTHING),
          "device": st.one_of(st.sampled_from(["cuda:7", "tpu", -1]), ANYTHING),

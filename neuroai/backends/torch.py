@@ -3,9 +3,11 @@
 Tensors are ``[time, batch, features]`` as in snnTorch. Each step follows
 the order fixed in the design (and Brian2's schedule): integrate exactly,
 threshold, deliver spikes whose delay has elapsed, reset. Spikes come from
-an snnTorch surrogate-gradient function (Heaviside forward, smooth backward),
-so the same module can be trained by gradient descent. In float64 its
-spikes match the Brian2 backend's one for one.
+a surrogate-gradient function (Heaviside forward, smooth backward), so the
+same module can be trained by gradient descent; the default, from
+:mod:`neuroai.backends.torch_surrogates`, is snnTorch's arctangent surrogate
+written so that ``torch.func`` (``grad``, ``jvp``, ``vmap``) and the
+curvature tools of :mod:`neuroai.landscape` work through the module too. In float64 its spikes match the Brian2 backend's one for one.
 
 Plastic projections keep their weights, and their traces, in the state:
 their rules change them step by step (without gradients), and the
@@ -19,14 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from snntorch import surrogate
 from torch import nn
 
 from .. import validation as check
 from ..equations import SynapseModel
 from ..network import Network, SIGNS
 from ..results import Spikes, Trace
-from . import FINITE_CHECK_EVERY, nonfinite
+from . import FINITE_CHECK_EVERY, nonfinite, torch_surrogates
 from .torch_neurons import step_for
 from .torch_plasticity import RULE_STEPS, normalize
 from .torch_synapses import SynapseStep
@@ -144,8 +145,14 @@ class TorchNetwork(nn.Module):
     ``sign * weight``.
 
     dtype: ``"float32"`` (default, speed) or ``"float64"`` (bitwise parity
-    with Brian2). device: default CUDA when available. surrogate: an snnTorch
-    surrogate function (default ``snntorch.surrogate.atan()``).
+    with Brian2). device: default CUDA when available. surrogate_fn: the
+    spike function, tensor -> 0/1 spikes of its shape with a surrogate
+    gradient; default :func:`neuroai.backends.torch_surrogates.atan` (the same
+    spikes and first derivative as ``snntorch.surrogate.atan()``, and
+    differentiable by ``torch.func`` as well, which the landscape tools need).
+    snnTorch's surrogates (``snntorch.surrogate.fast_sigmoid()``, ...) train
+    as well, but ``torch.func`` cannot differentiate them: for Hessians use
+    those of :mod:`~neuroai.backends.torch_surrogates`.
 
     sparse: which projections without plasticity keep one weight per synapse
     instead of a dense matrix: ``self.weights[name]`` is then (n_synapses,),
@@ -169,7 +176,8 @@ class TorchNetwork(nn.Module):
         if sparse is not None and not isinstance(sparse, (bool, np.bool_)):
             raise ValueError(f"TorchNetwork: 'sparse' must be None (automatic), True or False, got {sparse!r}")
         self.network = network
-        self.spike_fn = surrogate.atan() if surrogate_fn is None else _checked_surrogate(surrogate_fn, dtype, device)
+        self.spike_fn = (torch_surrogates.atan() if surrogate_fn is None
+                         else _checked_surrogate(surrogate_fn, dtype, device))
         self.register_buffer("_anchor", torch.zeros((), dtype=dtype, device=device))  # follows .to()
         self.weights = nn.ParameterDict()
         self._models = {}
@@ -509,7 +517,8 @@ class TorchNetwork(nn.Module):
 
 def _checked_surrogate(fn, dtype, device):
     """``fn``, a surrogate spike function, if it maps a tensor to spikes of the same shape (tried once)."""
-    expected = "an snnTorch surrogate spike function such as surrogate.atan() (tensor -> spikes of its shape) or None"
+    expected = ("a surrogate spike function such as neuroai.backends.torch_surrogates.atan() or "
+                "snntorch.surrogate.atan() (tensor -> spikes of its shape), or None")
     if not callable(fn):
         raise TypeError(f"TorchNetwork: 'surrogate_fn' must be {expected}, got {fn!r}")
     probe = torch.zeros(2, dtype=dtype, device=device)

@@ -11,10 +11,17 @@ parameters, flattened in ``model.named_parameters()`` order. Parameters that
 are not selected, and all buffers, are held constant. The model is called
 through :func:`torch.func.functional_call`, so evaluating ``L`` never changes
 the model.
+
+``torch.func`` cannot transform a ``torch.autograd.Function`` without a
+``setup_context`` staticmethod, such as snnTorch's surrogate spike
+functions: a model or loss that calls one makes every tool that
+differentiates ``L`` fail with a ``TypeError`` naming the tool, the Function
+and what to use instead (:mod:`neuroai.backends.torch_surrogates`).
 """
 from __future__ import annotations
 
 import math
+import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,6 +34,9 @@ from .. import validation as check
 LossFn = Callable[[Tensor, Tensor], Tensor]
 ParamSelection = str | Iterable[str] | None
 Seed = int | torch.Generator
+
+#: How torch refuses an autograd.Function without setup_context under a torch.func transform.
+_NO_SETUP_CONTEXT = "must override the setup_context"
 
 
 def select_parameters(model: nn.Module, params: ParamSelection = None, *,
@@ -150,6 +160,21 @@ def make_generator(seed: Seed, owner: str = "make_generator") -> torch.Generator
     return torch.Generator().manual_seed(seed)
 
 
+def _untransformable(owner: str, err: RuntimeError) -> TypeError:
+    """The error for ``err``, torch's refusal to run an ``autograd.Function`` without ``setup_context``
+    under a ``torch.func`` transform, naming the Function (found in the traceback) and the way out."""
+    applied = [cls for frame, _ in traceback.walk_tb(err.__traceback__)  # Function.apply(cls, ...) raised it
+               if isinstance(cls := frame.f_locals.get("cls"), type) and issubclass(cls, torch.autograd.Function)]
+    function = f"{applied[-1].__module__}.{applied[-1].__qualname__}" if applied else "(not found)"
+    return TypeError(f"{owner}: the model (or loss_fn) uses the autograd.Function {function}, which has no "
+                     f"setup_context staticmethod, so torch.func (grad, jvp, vmap) cannot transform it and the "
+                     f"loss cannot be differentiated here. snnTorch's surrogate spike functions are such "
+                     f"Functions: use neuroai.backends.torch_surrogates.atan() (the TorchNetwork default), "
+                     f"fast_sigmoid() or sigmoid() instead, as TorchNetwork's surrogate_fn or an snnTorch layer's "
+                     f"spike_grad; or give the Function a setup_context (see torch's 'Extending torch.func with "
+                     f"autograd.Function')")
+
+
 def scalar_loss(owner: str, loss) -> Tensor:
     """``loss``, which ``loss_fn`` returned: it must be a one-element tensor."""
     if not isinstance(loss, Tensor) or loss.numel() != 1:
@@ -236,11 +261,18 @@ class Objective:
         return torch.cat([tensors[n].reshape(-1) for n in self.names])
 
     def batch_loss(self, theta: Tensor, batch: tuple[Tensor, Tensor]) -> Tensor:
-        """``loss_fn(model(x; theta), y)`` for one batch; differentiable in ``theta``."""
+        """``loss_fn(model(x; theta), y)`` for one batch; differentiable in ``theta`` (a ``TypeError`` under a
+        ``torch.func`` transform if the model uses an ``autograd.Function`` it cannot transform)."""
         frozen = {n: p.detach() for n, p in self.model.named_parameters() if n not in self._selected}
         frozen.update(self.unflatten(theta))
         x, y = batch
-        return scalar_loss(self.owner, self.loss_fn(functional_call(self.model, frozen, (x,)), y))
+        try:
+            loss = self.loss_fn(functional_call(self.model, frozen, (x,)), y)
+        except RuntimeError as err:
+            if _NO_SETUP_CONTEXT not in str(err):
+                raise
+            raise _untransformable(self.owner, err) from err
+        return scalar_loss(self.owner, loss)
 
     def loss(self, theta: Tensor | None = None) -> Tensor:
         """The mean batch loss at ``theta`` (default: the current parameters), a scalar."""

@@ -42,7 +42,11 @@ class HessianOperator(Objective):
         - model, loss_fn, data, params, num_batches: see :class:`Objective`.
         - mode: ``"forward-over-reverse"`` (``jvp(grad(L))``),
           ``"reverse-over-forward"`` (``grad(jvp(L))``) or ``"auto"``: the
-          first, unless a trial product on the first batch raises, then the second.
+          first, unless a trial product on the first batch raises a
+          ``RuntimeError``, then the second. A model that ``torch.func``
+          cannot transform at all (one using snnTorch's surrogate spike
+          functions) is a ``TypeError`` in every mode, raised by that trial
+          under ``"auto"`` (see :mod:`~neuroai.landscape._objective`).
 
     Attributes:
         - theta: the parameters where ``H`` is evaluated, shape ``[n]``.
