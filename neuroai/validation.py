@@ -141,11 +141,13 @@ def keyword_options(owner: str, given, function, *, taker: str, what: str = "opt
                     skip: tuple[str, ...] = ()) -> list[str]:
     """The keyword arguments ``function`` accepts (less ``skip``), after checking that ``given`` (their
     names) holds none it does not accept and every one it requires: a ``TypeError`` naming ``owner``, the
-    ``taker`` ("Adam", "the schedule") and ``what`` they are ("hyper-parameters", "options")."""
+    ``taker`` ("Adam", "the schedule") and ``what`` they are ("hyper-parameters", "options"). A
+    ``function`` with ``**kwargs`` accepts any name: it checks those itself."""
     parameters = inspect.signature(function).parameters
-    accepted = [p for p in parameters if p not in ("self", *skip)]
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    accepted = [p for p in parameters if p not in ("self", *skip) and parameters[p].kind not in variadic]
     unknown = sorted(set(given) - set(accepted), key=repr)
-    if unknown:
+    if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         raise TypeError(f"{owner}: unknown {what} {unknown}; {taker} accepts {accepted}")
     missing = [p for p in accepted if parameters[p].default is inspect.Parameter.empty and p not in given]
     if missing:

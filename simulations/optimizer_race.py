@@ -2,7 +2,8 @@
 
 Every optimizer of :data:`neuroai.optim.OPTIMIZERS` except ``svrg`` (SVRG
 reduces the variance of a finite sum of losses; a test function is a single
-deterministic loss, so it has nothing to reduce) minimizes Rosenbrock,
+deterministic loss, so it has nothing to reduce) and the methods for 2-D
+matrices or sparse gradients only (``muon``, ``sparse_adam``) minimizes Rosenbrock,
 Beale, Himmelblau, Rastrigin, Ackley and Styblinski-Tang from each
 function's standard start (:mod:`neuroai.landscape.functions`), in float64.
 A run stops after ``steps`` steps, as soon as ``f - f_min <= tol``, or when
@@ -11,7 +12,8 @@ function there are no mini-batches), a built-in sanity check.
 
 Learning rates (our choice, documented): each method whose step size is a
 plain hyper-parameter (gd, sgd, momentum, nesterov, adagrad, rmsprop,
-adadelta, adam, adamw, langevin) gets its own on each function, from a small
+adadelta, adam, adamw, nadam, radam, adamax, adafactor, rprop, asgd,
+langevin, and sam and asam: their base optimizer's) gets its own on each function, from a small
 seeded search: ``lr_candidates`` learning rates, one log-uniform sample in
 each of as many equal slices of ``log10 lr_range`` (stratified sampling:
 the whole range is covered, and the seed decides where in each slice), the
@@ -20,8 +22,8 @@ tolerance in the fewest steps; ties and runs that never reach it are
 ranked by their final error ``f - f_min`` (a diverged run last), and a full
 tie goes to the smaller learning rate, so the search is deterministic given
 the seed. The methods that choose their own step length within each step
-(the Armijo and Goldstein line searches, Newton, Newton-CG, BFGS and L-BFGS,
-those that need a closure) are not tuned: their first trial step is 1, the
+(the Armijo, Goldstein and Armijo full-relaxation line searches, Newton,
+Newton-CG, BFGS and L-BFGS: the entries with ``line_search``) are not tuned: their first trial step is 1, the
 natural step of a Newton-type method. L-BFGS makes one iteration per step
 (``max_iter=1``, with torch's default budget of 25 evaluations for its
 strong-Wolfe line search; torch's default packs 20 iterations into one
@@ -66,7 +68,7 @@ from neuroai.optim import OPTIMIZERS, make_optimizer
 from neuroai.plotting import contour_paths
 
 FUNCTIONS = ("rosenbrock", "beale", "himmelblau", "rastrigin", "ackley", "styblinski_tang")
-RACERS = tuple(name for name in OPTIMIZERS if name != "svrg")
+RACERS = tuple(name for name, spec in OPTIMIZERS.items() if name != "svrg" and spec.takes == "any")
 QUICK_FUNCTIONS = ("rosenbrock", "beale")
 QUICK_RACERS = ("sgd", "momentum", "adam", "bfgs", "newton", "lbfgs")
 PATHS_SHOWN = ("sgd", "momentum", "adam", "bfgs", "newton", "lbfgs")   # a readable subset for the contours
@@ -87,10 +89,10 @@ class Params:
 
 
 def is_tuned(name: str) -> bool:
-    """Whether optimizer ``name`` gets a tuned learning rate: those that need
-    no closure take a fixed step ``lr`` scaled by the gradient; the others
-    search their step length within each step."""
-    return not OPTIMIZERS[name].requires_closure
+    """Whether optimizer ``name`` gets a tuned learning rate: the line
+    searches (L-BFGS, Armijo, Goldstein, Newton, BFGS) search their step
+    length within each step; the others take a step ``lr`` to tune."""
+    return not OPTIMIZERS[name].line_search
 
 
 def candidate_lrs(lr_range: tuple[float, float], n: int, seed: int) -> np.ndarray:

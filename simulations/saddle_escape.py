@@ -1,4 +1,5 @@
-"""Escaping a strict saddle: gradient descent, noisy GD, momentum, Adam, Newton (pure and saddle-free), BFGS, L-BFGS.
+"""Escaping a strict saddle: gradient descent, noisy GD, momentum, Adam, Newton (pure and saddle-free), full
+relaxation, BFGS, L-BFGS.
 
 The function (our choice) has one strict saddle and two minima:
 
@@ -46,7 +47,16 @@ from near a saddle it converges to the saddle (Dauphin et al. 2014,
 al.'s saddle-free Newton) and searches along that descent direction, so it
 follows the negative curvature out; its full step doubles the unstable
 coordinate (``y <- y + |lambda| y / |lambda|``), so from a tiny offset it
-still needs ``~log2(y* / y_0)`` steps. BFGS keeps a positive definite
+still needs ``~log2(y* / y_0)`` steps. Gradient descent with the Armijo
+full-relaxation line search (``armijo_full_relaxation``) starts each search
+at the minimizer ``t* = |g|^2 / g^T H g`` of the quadratic model along
+``-grad f`` where that curvature is positive, else at ``lr = 1``: its first
+step, an exact line search across the stable valley, lands on ``x = 0``
+(and doubles ``y``); from then on the gradient points along the unstable
+direction, where the curvature is negative, and the step ``lr = 1`` triples
+``y`` (``y <- y + lr |lambda| y``), so it escapes in
+``~1 + log3(y* / (2 y_0))`` steps, and from ``y_0 = 0`` exactly its first
+step lands on the saddle, which it never leaves. BFGS keeps a positive definite
 model and escapes; torch's L-BFGS stops as soon as ``max |grad f| <= 1e-7``,
 which near the saddle it is: a gradient test cannot tell a saddle from a
 minimum.
@@ -80,8 +90,9 @@ from neuroai.plotting import contour_paths
 
 NOISY = "noisy gd"
 PURE_NEWTON = "newton (pure)"
-METHODS = ("gd", NOISY, "momentum", "nesterov", "adam", PURE_NEWTON, "newton (saddle-free, line search)", "bfgs",
-           "lbfgs")
+FULL_RELAXATION = "armijo_full_relaxation"
+METHODS = ("gd", NOISY, "momentum", "nesterov", "adam", PURE_NEWTON, "newton (saddle-free, line search)",
+           FULL_RELAXATION, "bfgs", "lbfgs")
 SWEPT = ("gd", NOISY)
 
 
@@ -138,6 +149,7 @@ def optimizer_factory(method: str, p: Params, seed: int) -> Callable[[list[Tenso
         "adam": lambda q: make_optimizer("adam", q, lr=p.lr),
         PURE_NEWTON: lambda q: make_optimizer("newton", q, saddle_free=False, line_search=False),
         "newton (saddle-free, line search)": lambda q: make_optimizer("newton", q),
+        FULL_RELAXATION: lambda q: make_optimizer(FULL_RELAXATION, q),
         "bfgs": lambda q: make_optimizer("bfgs", q),
         "lbfgs": lambda q: make_optimizer("lbfgs", q, max_iter=p.lbfgs_max_iter, max_eval=p.lbfgs_max_eval),
     }
@@ -303,7 +315,9 @@ def run(record: RunRecord, *, quick: bool = False, seed: int = 0) -> dict:
         f"minima: in a minimum's basin). First-order methods: lr {p.lr:g} (momentum {p.momentum:g}); noisy GD: "
         f"Langevin at temperature {p.temperature:g}, {len(seeds)} seeds (mean and std of the escape step); "
         f"{p.steps} steps per run. Pure Newton: the raw step -H^-1 grad f, which converges to the saddle; "
-        f"saddle-free Newton uses |H| where H is indefinite and escapes. L-BFGS stops where "
+        f"saddle-free Newton uses |H| where H is indefinite and escapes. Armijo full relaxation: its exact line "
+        f"search lands on x = 0 in one step, then the negative curvature along -grad f sends it to lr = 1, "
+        f"which triples |y| per step. L-BFGS stops where "
         f"max|grad f| <= 1e-7, which near the saddle it is.\n\n"
         f"Linear theory: GD needs ln(y*/y_0) / ln(1 + lr |lambda_min|) steps (y* = {Y_STAR:.3f}, "
         f"rate {growth_rate(p):g} per step): {1 / math.log10(growth_rate(p)):.1f} more steps per decade of offset, "

@@ -118,7 +118,7 @@ def run_steps(opt, model, loss_of, steps):
         opt.step(lambda: _backward(model, loss_of, create_graph))
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(n for n, spec in OPTIMIZERS.items() if spec.takes == "any"))
 def test_every_optimizer_trains_and_resumes_from_its_state_dict(name):
     x, y = least_squares()
 
@@ -174,9 +174,12 @@ def test_registry_entries_are_the_methods_they_name():
     ("bfgs", dict(c=1.5), ValueError, r"BFGS: parameter 'c' must be in \(0, 1\.0\)"),
     ("goldstein", dict(c=0.7), ValueError, r"parameter 'c' must be in \(0, 0\.5\) for the goldstein condition"),
     ("armijo", dict(shrink=1.0), ValueError, r"LineSearchGD: parameter 'shrink' must be in \(0, 1\)"),
+    ("armijo_full_relaxation", dict(c=1.0), ValueError,
+     r"LineSearchGD: parameter 'c' must be in \(0, 1\.0\) for the armijo_full_relaxation condition, got 1\.0"),
+    ("armijo_full_relaxation", dict(c=0), ValueError, r"LineSearchGD: parameter 'c' must be > 0, got 0"),
     ("svrg", dict(full_closure=None), TypeError, r"SVRG: parameter 'full_closure' must be callable"),
     ("svrg", dict(lr=1e308, full_closure=lambda: 0), ValueError,
-     r"make_optimizer\('svrg'\): parameter 'lr' must be at most 3.4e\+38, the largest number the parameters' dtype "
+     r"make_optimizer\('svrg'\): parameter 'lr' must be at most 3.4e\+38 in magnitude, the largest number the parameters' dtype "
      r"\(torch.float32\) holds, got 1e\+308"),
 ])
 def test_bad_hyper_parameters_are_named(name, hyper, error, text):
@@ -190,15 +193,15 @@ def test_second_order_methods_take_one_group_and_need_a_closure():
         BFGS([{"params": [a]}, {"params": [b]}])
     with pytest.raises(RuntimeError, match="Newton.step needs a closure"):
         Newton([a]).step()
-    opt = Newton([a])
-
-    def no_graph():
-        opt.zero_grad()
-        loss = ((a - 1) ** 2).sum()
-        loss.backward()
-        return loss
-    with pytest.raises(RuntimeError, match=r"closure must call loss.backward\(create_graph=True\)"):
-        opt.step(no_graph)
+    for opt in (Newton([a]), LineSearchGD([a], condition="armijo_full_relaxation")):
+        def no_graph():
+            opt.zero_grad()
+            loss = ((a - 1) ** 2).sum()
+            loss.backward()
+            return loss
+        with pytest.raises(RuntimeError, match=rf"{type(opt).__name__}: the gradient carries no graph .* closure "
+                                               r"must call loss.backward\(create_graph=True\)"):
+            opt.step(no_graph)
 
 
 # --- line searches ---------------------------------------------------------------------------------------
@@ -262,6 +265,68 @@ def test_armijo_gd_decreases_monotonically_and_converges_linearly():
     # steepest descent with any step accepted by Armijo contracts f - f* geometrically
     assert torch.linalg.norm(x.detach() - solution) < 1e-7
     assert opt.state[x]["evaluations"] > 2000  # it backtracked: the first trial step 1 exceeds 2 / L = 0.02
+
+
+def test_full_relaxation_accepts_the_model_minimizer_where_armijo_with_a_large_c_refuses_it():
+    # phi(t) = (1 - t)^2, slope -2, curvature 2: the model is exact and its minimizer t* = 1 decreases phi by
+    # all the model promises (1 <= 1 - c (2 - 1)), for every c < 1; Armijo asks for c t |slope| = 1.8 > 1
+    full = backtracking(lambda t: (1 - t) ** 2, 1.0, -2.0, 1.0, c=0.9, condition="armijo_full_relaxation",
+                        curvature=2.0)
+    assert (full.step, full.loss, full.evaluations) == (1.0, 0.0, 1)
+    assert backtracking(lambda t: (1 - t) ** 2, 1.0, -2.0, 1.0, c=0.9).step == 0.125
+
+
+def steepest_descent_with_exact_line_search(a, b, x, steps):
+    """The textbook iteration on 0.5 x.A.x - b.x: x <- x - t g, t = g.g / g.A.g."""
+    for _ in range(steps):
+        g = a @ x - b
+        x = x - (g @ g) / (g @ a @ g) * g
+    return x
+
+
+def test_full_relaxation_is_steepest_descent_with_exact_line_search_on_a_quadratic():
+    a, b, solution = quadratic_problem()
+    x = torch.nn.Parameter(torch.zeros(len(b), dtype=torch.float64))
+    opt = make_optimizer("armijo_full_relaxation", [x])
+    assert opt.create_graph and not make_optimizer("armijo", [x]).create_graph
+    for k in range(1, 41):
+        g = a @ x.detach() - b
+        exact = float(g @ g / (g @ a @ g))      # t* from A itself, not from autograd
+        minimize(opt, x, lambda v: 0.5 * v @ a @ v - b @ v, 1)
+        state = opt.state[x]
+        assert state["full_relaxation_step"] == pytest.approx(exact, rel=1e-12, abs=0)
+        assert state["curvature"] == pytest.approx(float(g @ a @ g), rel=1e-12, abs=0)
+        assert state["last_step"] == state["full_relaxation_step"]          # accepted ...
+        assert state["evaluations"] == 2 * k                                 # ... at the first trial
+        assert x.grad is None or not x.grad.requires_grad                    # the graph was released
+    expected = steepest_descent_with_exact_line_search(a, b, torch.zeros(len(b), dtype=torch.float64), 40)
+    torch.testing.assert_close(x.detach(), expected, rtol=1e-12, atol=1e-14)
+    assert torch.linalg.norm(x.detach() - solution) < torch.linalg.norm(solution)
+
+
+def test_full_relaxation_descends_rosenbrock_to_its_minimum():
+    # from the origin (from the standard start (-1.2, 1) the exact steps zigzag down the valley for thousands of steps)
+    x = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    opt = make_optimizer("armijo_full_relaxation", [x])
+    losses = minimize(opt, x, rosenbrock, 1500)
+    assert all(later <= earlier for earlier, later in zip(losses, losses[1:]))
+    assert float(torch.linalg.norm(x.detach() - 1)) < 1e-6
+
+
+def test_full_relaxation_takes_lr_where_the_curvature_is_negative():
+    # at (0.1, 0.5) g = (0.2, -0.875) and H = diag(2, -1.25): g.H.g < 0, the model has no minimum along -g
+    x = torch.nn.Parameter(torch.tensor([0.1, 0.5], dtype=torch.float64))
+    opt = make_optimizer("armijo_full_relaxation", [x], lr=0.5)
+    before = float(saddle_with_minima(x.detach()))
+    minimize(opt, x, saddle_with_minima, 1)
+    state = opt.state[x]
+    assert state["curvature"] == pytest.approx(0.2 ** 2 * 2 - 0.875 ** 2 * 1.25, rel=1e-12)
+    assert state["full_relaxation_step"] == math.inf and state["last_step"] == 0.5
+    assert float(saddle_with_minima(x.detach())) < before
+    losses = minimize(opt, x, saddle_with_minima, 60)
+    assert all(later <= earlier for earlier, later in zip(losses, losses[1:]))
+    torch.testing.assert_close(x.detach(), torch.tensor([0.0, math.sqrt(2)], dtype=torch.float64),
+                               rtol=0, atol=1e-8)
 
 
 # --- Newton, Newton-CG, BFGS ------------------------------------------------------------------------------
@@ -387,7 +452,7 @@ def _backward_fn(w, loss_fn):
 
 # --- with the Trainer and full-batch closures ----------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["newton", "bfgs", "armijo"])
+@pytest.mark.parametrize("name", ["newton", "bfgs", "armijo", "armijo_full_relaxation"])
 def test_trainer_drives_closure_and_second_order_methods(name):
     from torch.utils.data import DataLoader, TensorDataset
 

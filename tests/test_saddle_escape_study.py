@@ -61,11 +61,22 @@ def test_pure_newton_converges_to_the_saddle(study):
 
 def test_descent_methods_escape_to_a_minimum(study):
     _, _, m = study
-    for name in ("gd", "noisy gd", "momentum", "nesterov", "adam", "newton (saddle-free, line search)", "bfgs"):
+    for name in ("gd", "noisy gd", "momentum", "nesterov", "adam", "newton (saddle-free, line search)",
+                 "armijo_full_relaxation", "bfgs"):
         r = m["methods"][name]
         assert r["escaped"] == r["runs"] >= 1, name
         assert r["final kinds"] == {"minimum": r["runs"]}, name
         assert abs(abs(r["final point"][-1]) - math.sqrt(2)) < 0.05, name     # y = +-sqrt 2
+
+
+def test_full_relaxation_lands_on_the_valley_floor_then_triples_the_offset(study):
+    module, _, m = study
+    p = module.Params()
+    r = m["methods"][module.FULL_RELAXATION]
+    # step 1: the exact line search across the stable valley, x -> 0, y -> 2 y_0; then lr = 1 at negative
+    # curvature: y -> y + lr |lambda_min| y = 3 y per step
+    assert abs(r["mean"] - (1 + math.log(module.Y_STAR / (2 * p.offset)) / math.log(3))) <= 1
+    assert r["mean"] < m["methods"]["newton (saddle-free, line search)"]["mean"]
 
 
 def test_noise_escapes_faster_than_gd_from_a_tiny_offset(study):

@@ -21,6 +21,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from .. import validation as check
+from ..optim.protocol import step_protocol, take_step
 from .functions import BenchmarkFunction
 
 
@@ -78,7 +79,8 @@ def trajectory(function: BenchmarkFunction, make_optimizer: Callable[[list[Tenso
           for functions without a minimum value.
         - dtype: floating dtype of the parameter.
 
-    Each step calls ``optimizer.step(closure)``, where ``closure`` zeroes the
+    Each step is taken by the optimizer's protocol
+    (:func:`neuroai.optim.protocol.take_step`) with a ``closure`` that zeroes the
     gradients, evaluates ``f``, back-propagates (with ``create_graph`` for
     optimizers that ask for it, such as :class:`neuroai.optim.Newton`) and
     returns ``f``. The run
@@ -102,7 +104,7 @@ def trajectory(function: BenchmarkFunction, make_optimizer: Callable[[list[Tenso
         raise TypeError(f"{owner}: parameter 'make_optimizer' must return a torch.optim.Optimizer, "
                         f"got {optimizer!r}")
     evaluations = 0
-    create_graph = bool(getattr(optimizer, "create_graph", False))  # second-order methods differentiate p.grad
+    protocol = step_protocol(optimizer)
 
     @torch.enable_grad()
     def closure() -> Tensor:
@@ -110,7 +112,7 @@ def trajectory(function: BenchmarkFunction, make_optimizer: Callable[[list[Tenso
         evaluations += 1
         optimizer.zero_grad()
         loss = function.fn(x)
-        loss.backward(create_graph=create_graph)
+        loss.backward(create_graph=protocol.create_graph)
         return loss
 
     points, values, grad_norms = [], [], []
@@ -133,7 +135,7 @@ def trajectory(function: BenchmarkFunction, make_optimizer: Callable[[list[Tenso
     seconds, taken = 0.0, 0
     while taken < steps and steps_to_tol is None and math.isfinite(value) and math.isfinite(grad_norms[-1]):
         tick = time.perf_counter()
-        optimizer.step(closure)
+        take_step(optimizer, closure, protocol)
         seconds += time.perf_counter() - tick
         taken += 1
         value = observe()

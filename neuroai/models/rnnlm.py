@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .. import validation as check
 from ..data.text import Corpus, Vocabulary, batchify, bptt_windows
-from ..optim import make_optimizer
+from ..optim import make_optimizer, step_protocol
 from ..training.callbacks import TrainingDiverged
 from ..training.checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
 from .recurrent import CELLS, SPIKING_CELLS, detach_state, make_recurrent
@@ -223,9 +223,11 @@ def fit_language_model(model: RNNLanguageModel, corpus: Corpus, config: LMTraini
                          f"corpus's ({len(corpus.vocab)})")
     c = config
     optimizer = make_optimizer(c.optimizer, model.parameters(), lr=c.lr)
-    if getattr(optimizer, "requires_closure", False) or isinstance(optimizer, torch.optim.LBFGS):
-        raise ValueError(f"fit_language_model: optimizer {c.optimizer!r} needs a closure; truncated BPTT takes "
-                         "one step per window (use sgd, momentum, adam, ...)")
+    protocol = step_protocol(optimizer)
+    if protocol.requires_closure or protocol.create_graph:
+        raise ValueError(f"fit_language_model: optimizer {c.optimizer!r} needs a closure or second-order "
+                         "gradients; truncated BPTT takes one clipped first-order step per window (use sgd, "
+                         "momentum, adam, ...)")
     train = batchify(corpus.train, c.batch_size)
     valid, test = batchify(corpus.valid, c.eval_batch_size), batchify(corpus.test, c.eval_batch_size)
     torch.manual_seed(check.seed("fit_language_model", seed))

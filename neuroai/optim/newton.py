@@ -15,14 +15,14 @@ does so for optimizers whose ``create_graph`` attribute is true).
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 from torch.optim import Optimizer
 
 from .. import validation as check
 from ._flat import flat_values, single_group, unflatten
-from .line_search import check_line_search, evaluate, search
+from .line_search import (check_line_search, gradient, hessian_vector_product, quiet_create_graph, release_graph,
+                          search)
 
 
 class _SecondOrder(Optimizer):
@@ -43,33 +43,14 @@ class _SecondOrder(Optimizer):
 
     def step(self, closure=None):
         """One step; ``closure`` computes the loss and calls ``loss.backward(create_graph=True)``."""
-        with warnings.catch_warnings():
-            # torch warns that backward(create_graph=True) ties p.grad to p in a cycle; _release breaks it
-            warnings.filterwarnings("ignore", r"Using backward\(\) with create_graph=True", UserWarning)
+        with quiet_create_graph():
             return self._step(closure)
 
     def _gradient(self, closure):
-        """Loss, the gradients with their graph, and the flat gradient (detached)."""
+        """The parameters, the loss, the gradients with their graph, and the flat gradient (detached)."""
         owner = type(self).__name__
-        if closure is None:
-            raise RuntimeError(f"{owner}.step needs a closure that computes the loss and calls "
-                               "loss.backward(create_graph=True)")
         params = single_group(owner, self)
-        loss = evaluate(closure)
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        if not any(g.requires_grad for g in grads):
-            raise RuntimeError(f"{owner}: the gradient carries no graph to differentiate; the closure must call "
-                               "loss.backward(create_graph=True) (a loss linear in the parameters has no "
-                               "Newton step)")
-        flat = torch.cat([g.detach().reshape(-1) for g in grads])
-        return params, loss, grads, flat
-
-    @staticmethod
-    def _release(params) -> None:
-        # the graph kept by backward(create_graph=True) would otherwise live on in p.grad
-        for p in params:
-            if p.grad is not None:
-                p.grad = p.grad.detach()
+        return (params, *gradient(owner, params, closure, create_graph=True))
 
     def _move(self, params, closure, loss, grad, direction) -> None:
         group = self.param_groups[0]
@@ -87,7 +68,7 @@ class _SecondOrder(Optimizer):
             state["last_step"] = 0.0
             return
         result = search(params, closure, theta, direction, float(loss.detach()), slope, group["lr"], group)
-        self._release(params)
+        release_graph(params)
         state["last_step"] = result.step
 
 
@@ -147,7 +128,7 @@ class Newton(_SecondOrder):
     def _step(self, closure):
         params, loss, grads, grad = self._gradient(closure)
         hessian = hessian_of(params, grads, len(grad))
-        self._release(params)
+        release_graph(params)
         group = self.param_groups[0]
         direction, indefinite = newton_direction(0.5 * (hessian + hessian.T), grad, group["damping"],
                                                  group["saddle_free"])
@@ -198,17 +179,12 @@ class NewtonCG(_SecondOrder):
     def _step(self, closure):
         params, loss, grads, grad = self._gradient(closure)
         group = self.param_groups[0]
-        outputs = [g for g in grads if g.requires_grad]
 
         def hvp(v: torch.Tensor) -> torch.Tensor:
-            pieces = [piece for piece, g in zip(unflatten(params, v), grads) if g.requires_grad]
-            with torch.enable_grad():
-                products = torch.autograd.grad(outputs, params, pieces, retain_graph=True, allow_unused=True,
-                                               materialize_grads=True)
-            return torch.cat([h.reshape(-1) for h in products]) + group["damping"] * v
+            return hessian_vector_product(params, grads, v) + group["damping"] * v
 
         direction, iterations = truncated_cg(hvp, grad, group["cg_max_iter"])
-        self._release(params)
+        release_graph(params)
         self._move(params, closure, loss, grad, direction)
         self.state[params[0]]["cg_iterations"] = iterations
         return loss

@@ -13,6 +13,7 @@ from torch.optim import lr_scheduler as _sched
 from tqdm.auto import tqdm
 
 from .. import validation as _v
+from ..optim.protocol import step_protocol, take_step
 from . import distributed
 from .callbacks import Callback, DivergenceGuard
 from .checkpoint import get_rng_state, load_checkpoint, missing_keys, set_rng_state
@@ -73,8 +74,10 @@ class Trainer:
     model, loss_fn, optimizer
         Any ``nn.Module``; a loss with mean reduction (e.g.
         ``nn.CrossEntropyLoss()``); any ``torch.optim.Optimizer`` over the
-        model's parameters. Optimizers whose ``step`` needs a closure (LBFGS,
-        or any with ``requires_closure = True``) get one.
+        model's parameters, stepped by its protocol
+        (:mod:`neuroai.optim.protocol`): a closure for L-BFGS, line searches and
+        SAM, the gradient first where the method perturbs from it,
+        ``backward(create_graph=True)`` for Hessian-based methods.
     scheduler
         A ``torch.optim.lr_scheduler`` (see :mod:`neuroai.training.schedules`),
         stepped after every batch (``scheduler_interval="batch"``, the default
@@ -158,18 +161,16 @@ class Trainer:
         self.metrics = resolve_metrics(metrics)
         self.callbacks = sorted(callbacks, key=lambda cb: cb.order)  # stable: ties keep the given order
         self.progress = progress
-        self.needs_closure = (isinstance(optimizer, torch.optim.LBFGS)
-                              or bool(getattr(optimizer, "requires_closure", False)))
+        self.protocol = step_protocol(optimizer)  # how step is driven: closure, gradients first, graph
         self.train_module = self.model  # what the training step calls (DDP-wrapped under torch.distributed)
         if distributed.active():
-            if self.needs_closure:
+            if self.protocol.requires_closure:
                 raise ValueError(f"Trainer: {type(optimizer).__name__} needs a closure and decides from the "
                                  f"local loss, so it cannot run data-parallel; use a first-order optimizer "
                                  f"under torch.distributed")
             from torch.nn.parallel import DistributedDataParallel
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_module = DistributedDataParallel(self.model, device_ids=ids)
-        self.create_graph = bool(getattr(optimizer, "create_graph", False))  # second-order methods
         self.history: list[dict] = []
         self.epoch = 0          # current (during fit) or last completed epoch, from 1
         self.epochs = 0         # the epoch fit runs up to
@@ -316,17 +317,13 @@ class Trainer:
             output, loss = self._loss(self.train_module, inputs, targets,
                                       f"training batch {self.batch} of epoch {self.epoch}")
             self._call("on_before_backward", loss)
-            loss.backward(create_graph=self.create_graph)
+            loss.backward(create_graph=self.protocol.create_graph)
             self._call("on_after_backward")
             if not first:
                 first["output"], first["loss"] = output.detach(), loss.detach()
             return loss
 
-        if self.needs_closure:
-            self.optimizer.step(closure)
-        else:
-            closure()
-            self.optimizer.step()
+        take_step(self.optimizer, closure, self.protocol)
         self.global_step += 1
         if self.scheduler is not None and self.scheduler_interval == "batch":
             self.scheduler.step()
