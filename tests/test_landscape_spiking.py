@@ -1,5 +1,6 @@
 """Curvature of spiking networks: neuroai's torch.func-compatible surrogate spike functions, and the
 landscape tools on SpikingClassifier and TorchNetwork against the exact Hessian from double backward."""
+import copy
 import math
 
 import pytest
@@ -12,6 +13,7 @@ import neuroai as na
 import neuroai.landscape as L
 from neuroai.backends import torch_surrogates
 from neuroai.backends.torch import TorchNetwork
+from neuroai.models.recurrent import make_recurrent
 from neuroai.models.snn import SpikingClassifier, feedforward_network
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -281,3 +283,37 @@ def test_snntorch_surrogates_give_a_clear_error(counts):
         with pytest.raises(TypeError, match=f"{tool.__name__}: the model .*" + advice):
             tool(model, mse, data)
     assert torch.isfinite(L.loss_slice_1d(model, mse, data, alphas=[-0.1, 0, 0.1]).losses).all()
+
+
+# ---------------------------------------------------------------- recurrent spiking cores
+
+class LastStep(nn.Module):
+    """A recurrent spiking core (batch-first input) read out linearly at its last step."""
+
+    def __init__(self, cell: str):
+        super().__init__()
+        self.core = make_recurrent(cell, 3, 6)
+        self.out = nn.Linear(6, 2)
+
+    def forward(self, x):
+        spikes, _ = self.core(x.transpose(0, 1))
+        return self.out(spikes[-1])
+
+
+@pytest.mark.parametrize("cell", ["spiking_rnn", "spiking_lstm"])
+def test_recurrent_spiking_cores_keep_snntorchs_gradients_and_have_a_hessian(cell):
+    torch.manual_seed(0)
+    model = LastStep(cell)
+    twin = copy.deepcopy(model)
+    for c in twin.core.cells:   # snnTorch's own surrogate: bitwise the same gradients in float32
+        c.spike_grad = snn_surrogate.atan()
+    g = torch.Generator().manual_seed(1)
+    x, y = 2 * torch.randn(4, 10, 3, generator=g), torch.randint(0, 2, (4,), generator=g)
+    ours = torch.autograd.grad(nn.functional.cross_entropy(model(x), y), list(model.parameters()))
+    theirs = torch.autograd.grad(nn.functional.cross_entropy(twin(x), y), list(twin.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    model = model.double()
+    x = x.double()
+    exact = torch.linalg.eigvalsh(exact_hessian(model, nn.CrossEntropyLoss(), x, y))
+    top = L.top_eigenvalues(model, nn.CrossEntropyLoss(), (x, y), k=1, seed=0).eigenvalues
+    assert abs(float(top[0] - exact[-1])) <= 0.01 * abs(float(exact[-1]))

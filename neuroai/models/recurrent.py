@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .. import validation as check
+from ..backends import torch_surrogates
 
 ANN_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 SPIKING_CELLS = ("spiking_rnn", "spiking_lstm")
@@ -46,8 +47,10 @@ class SpikingRecurrent(nn.Module):
     ``d = trace_decay`` (in ``[0, 1 / (1 - d)]``): the membrane of a
     non-spiking leaky-integrator read-out neuron per hidden unit, fed by that
     unit's spikes alone (Bellec et al. 2018; Zenke & Vogels 2021). Gradients cross every
-    threshold through snnTorch's default surrogate, the arctangent
-    ``dS/dU = 1 / (1 + (pi (U - threshold))^2)``.
+    threshold through the arctangent surrogate (snnTorch's default)
+    ``dS/dU = 1 / (1 + (pi (U - threshold))^2)``, from
+    :mod:`neuroai.backends.torch_surrogates`, so that ``torch.func`` and the
+    curvature tools of :mod:`neuroai.landscape` work through these models.
 
     Args:
         - input_size, hidden_size, layers: as ``torch.nn.RNN``.
@@ -103,12 +106,12 @@ class SpikingRecurrent(nn.Module):
             self.cells = nn.ModuleList(
                 snn.RLeaky(beta=_per_neuron(beta, hidden_size, learn_beta), linear_features=hidden_size,
                            threshold=_per_neuron(threshold, hidden_size, learn_threshold), learn_beta=learn_beta,
-                           learn_threshold=learn_threshold) for _ in range(layers))
+                           learn_threshold=learn_threshold, spike_grad=torch_surrogates.atan()) for _ in range(layers))
         else:
             self.inputs = nn.ModuleList(nn.Identity() for _ in range(layers))
             self.cells = nn.ModuleList(
                 snn.SLSTM(a, hidden_size, threshold=_per_neuron(threshold, hidden_size, learn_threshold),
-                          learn_threshold=learn_threshold) for a in sizes[:-1])
+                          learn_threshold=learn_threshold, spike_grad=torch_surrogates.atan()) for a in sizes[:-1])
         self.drop = nn.Dropout(dropout)
         self.last_layer_spike_rates: tuple[float, ...] = (0.0,) * layers
         self.last_spike_rate = 0.0
