@@ -106,8 +106,9 @@ class HessianOperator(Objective):
             raise ValueError(f"{self.owner}: the vector must be finite, got one with NaN or inf")
         return v.to(self.device, self.dtype)
 
-    def _double_backward(self, v: Tensor) -> Tensor:
-        """``H v`` by one backward pass through the mean gradient's graph (built at the first call)."""
+    def _double_backward(self, v: Tensor, batched: bool = False) -> Tensor:
+        """``H v`` by one backward pass through the mean gradient's graph (built at the first call); with
+        ``batched``, ``v`` holds several vectors as rows, taken in one vectorized pass."""
         if self._graph is None:
             leaf = self.theta.detach().requires_grad_()
             with torch.enable_grad():
@@ -118,7 +119,8 @@ class HessianOperator(Objective):
         if not g.requires_grad:   # a loss linear in theta: H = 0
             return torch.zeros_like(v)
         with torch.enable_grad():
-            (hv,) = torch.autograd.grad(g, leaf, v, retain_graph=True, materialize_grads=True)
+            (hv,) = torch.autograd.grad(g, leaf, v, retain_graph=True, materialize_grads=True,
+                                        is_grads_batched=batched)
         return hv
 
     def matvec(self, v: Tensor) -> Tensor:
@@ -134,15 +136,16 @@ class HessianOperator(Objective):
     def matmat(self, vs: Tensor, chunk_size: int | None = None) -> Tensor:
         """``H v_i`` for the rows of ``vs`` (shape ``[m, n]``); returns ``[m, n]``.
 
-        In the ``torch.func`` modes the rows go through ``vmap``, ``chunk_size``
-        of them at once (memory; ``None``: all ``m`` together); in
-        reverse-over-reverse mode they take one backward pass each.
+        The rows go through ``vmap`` (in reverse-over-reverse mode, one
+        vectorized backward pass), ``chunk_size`` of them at once (memory;
+        ``None``: all ``m`` together).
         """
         vs = self._check(vs, 2)
         if chunk_size is not None:
             check.integer(self.owner, "chunk_size", chunk_size, minimum=1)
         if self.mode == "reverse-over-reverse":
-            return torch.stack([self._double_backward(v) for v in vs]) if len(vs) else torch.zeros_like(vs)
+            chunks = vs.split(chunk_size or max(len(vs), 1))
+            return torch.cat([self._double_backward(c, batched=True) for c in chunks]) if len(vs) else vs.clone()
         out = sum(vmap(self._batch_hvp(b), chunk_size=chunk_size)(vs) for b in self.batches)
         return out / len(self.batches)
 

@@ -7,7 +7,7 @@ parameters, from ~100 to ~20,000), on one batch of 256 regression samples
 * **top eigenvalue**: ``neuroai.landscape.top_eigenvalues`` (Lanczos with full
   reorthogonalization, ``k=1``, relative Ritz residual ``1e-4``) against
   forming the exact Hessian (``HessianOperator.dense``: ``n`` vectorized
-  forward-over-reverse products) plus ``torch.linalg.eigvalsh``;
+  Hessian-vector products) plus ``torch.linalg.eigvalsh``;
 * **trace**: ``neuroai.landscape.hessian_trace`` (Hutchinson, 100 Rademacher
   probes, vectorized 16 at a time) against forming the exact Hessian and
   summing its diagonal.
@@ -21,7 +21,10 @@ the ratio exact/estimate (> 1: the estimate is faster) and the estimates'
 relative errors, and the script reports the crossover: the smallest size from
 which the estimate is faster at every larger measured size.
 
-Usage: ``python simulations/benchmarks/hessian.py [--quick] [--threads N]``
+Products are taken in the operator's ``--mode`` (default its default,
+reverse-over-reverse; compare ``--mode forward-over-reverse``).
+
+Usage: ``python simulations/benchmarks/hessian.py [--quick] [--threads N] [--mode MODE]``
 (``--quick``: sizes up to ~1,300 parameters plus one ~5,000 estimate-only, well under a minute).
 """
 from __future__ import annotations
@@ -48,7 +51,7 @@ def mse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((out - target) ** 2).mean()
 
 
-def problem(width: int, device: str, seed: int = 0) -> HessianOperator:
+def problem(width: int, device: str, mode: str, seed: int = 0) -> HessianOperator:
     """The Hessian operator of an MLP of the given hidden width on random regression data."""
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(IN, width), nn.Tanh(), nn.Linear(width, width), nn.Tanh(),
@@ -56,7 +59,7 @@ def problem(width: int, device: str, seed: int = 0) -> HessianOperator:
     g = torch.Generator().manual_seed(seed + 1)
     x = torch.randn(BATCH, IN, generator=g)
     y = torch.sin(x @ torch.randn(IN, 1, generator=g))
-    return HessianOperator(model, mse, (x.to(device), y.to(device)))
+    return HessianOperator(model, mse, (x.to(device), y.to(device)), mode=mode)
 
 
 def timed(fn: Callable[[], object], repeats: int, device: str) -> tuple[float, object]:
@@ -105,6 +108,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--max-exact", type=int, default=5000, help="largest n for the exact Hessian")
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--mode", default="reverse-over-reverse", choices=HessianOperator.MODES,
+                    help="how HessianOperator takes its products")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -112,7 +117,7 @@ def main() -> None:
     repeats = args.repeats or (1 if args.quick else 3)
     print(f"# Hessian estimates vs exact Hessian ({'quick' if args.quick else 'full'})\n")
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, device {args.device}, "
-          f"{torch.get_num_threads()} threads, float32, batch {BATCH}, Hutchinson {PROBES} probes, "
+          f"{torch.get_num_threads()} threads, float32, batch {BATCH}, mode {args.mode}, Hutchinson {PROBES} probes, "
           f"median of {repeats}\n")
     header = ("| params n | exact H (s) | eigvalsh (s) | top-1 Lanczos (s) | exact/top | top rel. err "
               "| Hutchinson (s) | exact/trace | trace rel. err (stderr) |")
@@ -120,7 +125,7 @@ def main() -> None:
     print("|" + "---:|" * (header.count("|") - 1))
     sizes, top_ratio, tr_ratio = [], [], []
     for h in widths:
-        H = problem(h, args.device)
+        H = problem(h, args.device, args.mode)
         n = H.num_params
         t_top, top = timed(lambda: top_eigenvalues(H, k=1, tol=1e-4, seed=0), repeats, args.device)
         t_tr, tr = timed(lambda: hessian_trace(H, num_probes=PROBES, seed=0), repeats, args.device)
