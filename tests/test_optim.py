@@ -233,6 +233,22 @@ def test_failed_line_search_leaves_the_parameters_where_they_were():
     assert float(x.detach()) == 1.0 and opt.state[x]["last_step"] == 0.0
 
 
+def test_line_search_counts_the_evaluation_at_a_stationary_point():
+    x = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    opt = LineSearchGD([x])
+    calls = []
+
+    def closure():
+        calls.append(1)
+        opt.zero_grad()
+        loss = (x ** 2).sum()
+        loss.backward()
+        return loss
+    for _ in range(3):
+        opt.step(closure)
+    assert opt.state[x]["evaluations"] == len(calls) == 3 and opt.state[x]["last_step"] == 0.0
+
+
 def quadratic_problem(n=6, seed=0):
     g = torch.Generator().manual_seed(seed)
     q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
@@ -441,6 +457,20 @@ def test_svrg_converges_linearly_where_sgd_stalls():
 
     assert fit("svrg") < 1e-8
     assert fit("sgd") > 1e-3
+
+
+def test_svrg_leaves_the_gradient_it_stepped_with():
+    x, y = least_squares(n=40, d=3)
+    w = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    loss_of = lambda xs, ys: torch.mean((xs @ w - ys) ** 2)  # noqa: E731
+    opt = SVRG([w], lambda: _backward_fn(w, lambda: loss_of(x, y)), lr=0.1, snapshot_every=5)
+    before = w.detach().clone()
+    opt.step(lambda: _backward_fn(w, lambda: loss_of(x[:8], y[:8])))   # the first step: snapshot at w
+    # at the snapshot the mini-batch terms cancel: the step took the full gradient, and p.grad holds it
+    at = before.clone().requires_grad_()
+    (full,) = torch.autograd.grad(torch.mean((x @ at - y) ** 2), at)
+    torch.testing.assert_close(w.grad, full, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(w.detach(), before - 0.1 * full, rtol=1e-12, atol=1e-14)
 
 
 def _backward_fn(w, loss_fn):

@@ -252,6 +252,7 @@ class LineSearchGD(Optimizer):
         theta = flat_values(params)
         state = self.state[params[0]]
         state["step"] = state.get("step", 0) + 1
+        state["evaluations"] = state.get("evaluations", 0) + 1
         slope = -float(grad @ grad)
         if slope == 0:  # a stationary point: nothing to do
             release_graph(params)
@@ -268,5 +269,5 @@ class LineSearchGD(Optimizer):
         result = search(params, closure, theta, -grad, float(loss.detach()), slope, first, group, curvature)
         release_graph(params)
         state["last_step"] = result.step
-        state["evaluations"] = state.get("evaluations", 0) + 1 + result.evaluations
+        state["evaluations"] += result.evaluations
         return loss

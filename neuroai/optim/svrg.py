@@ -70,7 +70,8 @@ class SVRG(Optimizer):
     def step(self, closure=None):
         """One variance-reduced step (after a :meth:`snapshot` every ``snapshot_every`` steps); ``closure``
         computes the mini-batch loss and calls backward (required: it is called at the parameters and at
-        the snapshot). Returns the mini-batch loss before the step."""
+        the snapshot). Returns the mini-batch loss before the step; ``p.grad`` then holds the
+        variance-reduced gradient the step took."""
         if closure is None:
             raise RuntimeError("SVRG.step needs a closure (the mini-batch loss, calling backward); it is "
                                "evaluated at the parameters and at the snapshot")
@@ -90,6 +91,7 @@ class SVRG(Optimizer):
                 p.copy_(current[p])
                 at_snapshot = p.grad if p.grad is not None else torch.zeros_like(p)
                 update = grads[p].sub_(at_snapshot).add_(self.state[p]["full_grad"])
+                p.grad = update.clone()   # (not the snapshot's gradient, the closure's last)
                 if group["weight_decay"]:
                     update.add_(p, alpha=group["weight_decay"])
                 p.add_(update, alpha=-group["lr"])
