@@ -299,3 +299,19 @@ def test_clear_errors(trained):
         L.loss_slice_1d(model, mse, data, direction={"0.weight": torch.zeros(3)})
     with pytest.raises(ValueError, match="shape"):
         H.matvec(torch.zeros(3, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("which", ["largest", "magnitude"])
+def test_lanczos_goes_on_past_an_invariant_subspace(which):
+    """A Hessian of rank 2 (2 x x^T + 2 z z^T): the first Krylov space is invariant after two steps, and
+    k = 4 eigenvalues need a restart orthogonal to it (the zeros)."""
+    g = torch.Generator().manual_seed(0)
+    x, z = torch.randn(2, 6, generator=g, dtype=torch.float64)
+    model = nn.Linear(6, 1, bias=False).double()
+    data = (torch.stack([x, z]), torch.zeros(2, 1, dtype=torch.float64))
+    loss = lambda out, target: ((out - target) ** 2).sum()  # noqa: E731
+    exact = torch.linalg.eigvalsh(2 * (torch.outer(x, x) + torch.outer(z, z)))
+    vals, vecs = L.top_eigenvalues(model, loss, data, k=4, which=which, seed=0)
+    want = exact.flip(0)[:4]   # (all >= 0: the largest are the largest in magnitude)
+    torch.testing.assert_close(vals, want, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(vecs @ vecs.T, torch.eye(4, dtype=torch.float64), rtol=0, atol=1e-9)

@@ -64,7 +64,7 @@ class Lanczos(NamedTuple):
 
 
 def lanczos(matvec: Callable[[Tensor], Tensor], v0: Tensor, num_iter: int,
-            stop: Callable[[Tensor, Tensor, Tensor, float], bool] | None = None) -> Lanczos:
+            stop: Callable[[Tensor, Tensor, Tensor, float], bool] | None = None, scale: float = 0.0) -> Lanczos:
     """Lanczos tridiagonalization with full reorthogonalization.
 
     Args:
@@ -75,7 +75,8 @@ def lanczos(matvec: Callable[[Tensor], Tensor], v0: Tensor, num_iter: int,
           after every step, to end early (e.g. when Ritz values converged).
 
     The run also ends when the Krylov space becomes invariant
-    (``beta < 1e-10 * ||T||``).
+    (``beta < 1e-10 * max(||T||, scale)``; ``scale``: a known size of ``H``,
+    for a run on a subspace where ``H`` is about 0).
     """
     num_iter = min(check.integer("lanczos", "num_iter", num_iter, minimum=1), v0.numel())
     q = v0 / torch.linalg.vector_norm(v0)
@@ -83,7 +84,6 @@ def lanczos(matvec: Callable[[Tensor], Tensor], v0: Tensor, num_iter: int,
     alphas: list[Tensor] = []
     betas: list[Tensor] = []
     beta_next = 0.0
-    scale = 0.0
     for j in range(num_iter):
         Q[j] = q
         w = matvec(q)
@@ -184,7 +184,10 @@ def top_eigenvalues(model: nn.Module | HessianOperator, loss_fn: LossFn | None =
         - model, loss_fn, data, params, num_batches: the Hessian (see module doc).
         - k: how many eigenpairs (``1 <= k <= n``).
         - method: ``"lanczos"`` (full reorthogonalization; stops when the ``k``
-          Ritz residuals ``|beta_m s_mi|`` fall below ``tol * |lambda_1|``) or
+          Ritz residuals ``|beta_m s_mi|`` fall below ``tol * |lambda_1|``; a
+          Krylov space found invariant with fewer than ``k`` Ritz values, as
+          for a Hessian of low rank, is continued from a random vector
+          orthogonal to it) or
           ``"power"`` (power iteration, deflated by projecting out the
           eigenvectors already found; stops when the Rayleigh quotient changes
           by less than ``tol`` relative).
@@ -239,13 +242,28 @@ def _lanczos_top(H: HessianOperator, k: int, which: str, max_iter: int | None, t
         resid = beta_next * vecs[-1, idx].abs()
         return bool((resid <= tol * vals.abs().max().clamp_min(1e-30)).all())
 
-    run = lanczos(H.matvec, v0, m, stop=converged)
-    vals, vecs = _tridiag_eigh(run.alpha, run.beta)
-    if vals.numel() < k:
-        raise RuntimeError(f"Lanczos found an invariant subspace of dimension {vals.numel()} < k = {k}; "
-                           "use method='power' or another seed")
+    values, vectors = [], []   # Ritz pairs of every run
+    found = v0.new_zeros(0, n)  # the invariant subspaces spanned so far (orthonormal rows)
+    while True:
+        def deflated(v: Tensor) -> Tensor:   # H on the complement of ``found`` (invariant too: H = H^T)
+            w = H.matvec(v)
+            return w - found.T @ (found @ w) if len(found) else w
+        size = max((float(v.abs().max()) for v in values), default=0.0)
+        run = lanczos(deflated, v0, min(m, n - len(found)), stop=converged, scale=size)
+        vals, vecs = _tridiag_eigh(run.alpha, run.beta)
+        values.append(vals)
+        vectors.append(vecs.T.to(H.device, H.dtype) @ run.basis)
+        found = torch.cat([found, run.basis])
+        if sum(map(len, values)) >= k or run.residual > 0 or len(found) >= n:
+            break
+        # the Krylov space of v0 was invariant with fewer than k Ritz values (a Hessian of low rank, as a
+        # spiking network's with silent neurons): go on from a random vector orthogonal to it
+        v0 = torch.randn(n, generator=gen, dtype=torch.float64).to(H.device, H.dtype)
+        for _ in range(2):
+            v0 = v0 - found.T @ (found @ v0)
+    vals, eigvecs = torch.cat(values), torch.cat(vectors)
     idx = _order(vals, which)[:k]
-    eigvecs = vecs[:, idx].T.to(H.device, H.dtype) @ run.basis
+    eigvecs = eigvecs[idx]
     eigvecs = eigvecs / torch.linalg.vector_norm(eigvecs, dim=1, keepdim=True)
     return Eigenpairs(vals[idx].to(H.device, H.dtype), eigvecs)
 
