@@ -321,3 +321,17 @@ def test_recurrent_spiking_cores_keep_snntorchs_gradients_and_have_a_hessian(cel
     exact = torch.linalg.eigvalsh(exact_hessian(model, nn.CrossEntropyLoss(), x, y))
     top = L.top_eigenvalues(model, nn.CrossEntropyLoss(), (x, y), k=1, seed=0).eigenvalues
     assert abs(float(top[0] - exact[-1])) <= 0.01 * abs(float(exact[-1]))
+
+
+def test_the_kept_graph_survives_buffers_rewritten_in_place(classifier):
+    """The default mode keeps the gradient's graph; tools that restore the model (slices) copy its buffers
+    back in place, which must not break the operator's next product."""
+    model, loss_fn, data, Hx, _ = classifier
+    H = L.HessianOperator(model, loss_fn, data)
+    v = torch.ones(H.num_params, dtype=torch.float64)
+    before = H.matvec(v)
+    with L.preserved(model):
+        for buffer in model.buffers():
+            buffer.mul_(1.0)
+    torch.testing.assert_close(H.matvec(v), before, rtol=0, atol=0)
+    torch.testing.assert_close(before, Hx @ v, rtol=1e-9, atol=1e-12)

@@ -260,10 +260,13 @@ class Objective:
         """Concatenate ``{name: tensor}`` (every selected name) into a vector ``[n]``."""
         return torch.cat([tensors[n].reshape(-1) for n in self.names])
 
-    def batch_loss(self, theta: Tensor, batch: tuple[Tensor, Tensor]) -> Tensor:
+    def batch_loss(self, theta: Tensor, batch: tuple[Tensor, Tensor], buffers: dict[str, Tensor] | None = None
+                   ) -> Tensor:
         """``loss_fn(model(x; theta), y)`` for one batch; differentiable in ``theta`` (a ``TypeError`` under a
-        ``torch.func`` transform if the model uses an ``autograd.Function`` it cannot transform)."""
+        ``torch.func`` transform if the model uses an ``autograd.Function`` it cannot transform).
+        ``buffers``: tensors to use in place of the model's buffers of those names."""
         frozen = {n: p.detach() for n, p in self.model.named_parameters() if n not in self._selected}
+        frozen.update(buffers or {})
         frozen.update(self.unflatten(theta))
         x, y = batch
         try:

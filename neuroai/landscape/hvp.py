@@ -111,8 +111,10 @@ class HessianOperator(Objective):
         ``batched``, ``v`` holds several vectors as rows, taken in one vectorized pass."""
         if self._graph is None:
             leaf = self.theta.detach().requires_grad_()
+            # the kept graph holds its own copies of the buffers: the model's may be rewritten in place later
+            buffers = {n: b.detach().clone() for n, b in self.model.named_buffers()}
             with torch.enable_grad():
-                loss = sum(self.batch_loss(leaf, b) for b in self.batches) / len(self.batches)
+                loss = sum(self.batch_loss(leaf, b, buffers) for b in self.batches) / len(self.batches)
                 (g,) = torch.autograd.grad(loss, leaf, create_graph=True)
             self._graph = leaf, g
         leaf, g = self._graph
