@@ -45,10 +45,7 @@ Rastrigin, Styblinski-Tang and Ackley start in the basin of a local
 minimum (for Ackley, among ripples around a non-differentiable tip), so
 local descent fails there: a method that reaches the global minimum does
 so by a long first line-search step or a large learning rate that jumps
-across basins. (Rastrigin's start has integer and half-integer coordinates,
-where the gradient of the cosines vanishes: the first gradient is that of
-the bowl ``|x|^2`` alone, and a line search that halves its trial step
-from 1 to 1/2 lands exactly on the global minimum in one step.)
+across basins.
 """
 from __future__ import annotations
 
