@@ -1,8 +1,8 @@
 """Loss landscapes: Hessian-vector products, spectra, sharpness and slices.
 
-Curvature (all from Hessian-vector products of ``torch.func``, never forming
-the Hessian; pass ``params=`` to restrict to some named parameters, e.g. one
-layer of :func:`parameter_groups`):
+Curvature (all from Hessian-vector products, by double backward or
+``torch.func``, never forming the Hessian; pass ``params=`` to restrict to
+some named parameters, e.g. one layer of :func:`parameter_groups`):
 
 * :class:`HessianOperator`: ``v -> H v`` for a model, a loss and data.
 * :func:`top_eigenvalues` (Lanczos or power iteration), :func:`hessian_trace`
