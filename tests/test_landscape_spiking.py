@@ -336,3 +336,23 @@ def test_the_kept_graph_survives_buffers_rewritten_in_place(classifier):
             buffer.mul_(1.0)
     torch.testing.assert_close(H.matvec(v), before, rtol=0, atol=0)
     torch.testing.assert_close(before, Hx @ v, rtol=1e-9, atol=1e-12)
+
+
+def test_the_spiking_policy_keeps_snntorchs_gradients_and_has_a_hessian():
+    from neuroai.rl.policies import SpikingActorCritic
+    torch.manual_seed(0)
+    policy = SpikingActorCritic(4, 2, hidden=8, steps=6)
+    twin = copy.deepcopy(policy)
+    twin.lif.spike_grad = snn_surrogate.fast_sigmoid(slope=policy.lif.spike_grad.value)
+    obs = 2 * torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
+    actions = torch.tensor([0, 1, 1, 0, 1])
+
+    def loss_fn(output, target):   # the actor's cross-entropy ((logits, values) -> scalar)
+        return nn.functional.cross_entropy(output[0], target)
+    names = [n for n, _ in policy.named_parameters() if not n.startswith("critic")]
+    ours = torch.autograd.grad(loss_fn(policy(obs), actions), [p for n, p in policy.named_parameters() if n in names])
+    theirs = torch.autograd.grad(loss_fn(twin(obs), actions), [p for n, p in twin.named_parameters() if n in names])
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))   # bitwise snnTorch's gradients
+    func = L.HessianOperator(policy, loss_fn, (obs, actions), params=names, mode="forward-over-reverse")
+    double = L.HessianOperator(policy, loss_fn, (obs, actions), params=names)
+    torch.testing.assert_close(func.dense(), double.dense(), rtol=1e-4, atol=1e-5)

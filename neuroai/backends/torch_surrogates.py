@@ -62,12 +62,12 @@ class _Spike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         (x,) = ctx.saved_tensors
-        return grad * ctx.surrogate.derivative(x), None
+        return ctx.surrogate.times_derivative(grad, x), None
 
     @staticmethod
     def jvp(ctx, x_tangent: Tensor, _):
         (x,) = ctx.saved_tensors
-        return ctx.surrogate.derivative(x) * x_tangent
+        return ctx.surrogate.times_derivative(x_tangent, x)
 
 
 class _EagerSpike(torch.autograd.Function):
@@ -109,6 +109,11 @@ class Surrogate:
     def derivative(self, x: Tensor) -> Tensor:
         """``s'(x)``, the surrogate gradient (same shape, dtype and device as ``x``), in differentiable ops."""
         raise NotImplementedError
+
+    def times_derivative(self, g: Tensor, x: Tensor) -> Tensor:
+        """``g s'(x)``, the chain rule's product (in snnTorch's arithmetic where a subclass says so, so that
+        the gradients are its bit for bit)."""
+        return g * self.derivative(x)
 
     def __call__(self, x: Tensor) -> Tensor:
         """Spikes ``H(x)`` (0/1, the shape, dtype and device of ``x``), differentiable through ``s'``."""
@@ -153,6 +158,10 @@ class FastSigmoid(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         """``1 / (1 + slope |x|)^2``."""
         return 1.0 / (1.0 + self.value * x.abs()) ** 2
+
+    def times_derivative(self, g: Tensor, x: Tensor) -> Tensor:
+        """``g / (slope |x| + 1)^2``, divided as snnTorch divides."""
+        return g / (self.value * x.abs() + 1.0) ** 2
 
 
 class Sigmoid(Surrogate):

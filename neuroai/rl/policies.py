@@ -5,7 +5,7 @@
   partially observable tasks (CartPole with the velocities hidden), with the
   state reset at episode starts;
 * :class:`SpikingActorCritic`: a spiking policy, leaky integrate-and-fire
-  neurons trained through snnTorch's surrogate gradient, with a tanh MLP critic.
+  neurons trained through a surrogate gradient (snnTorch's fast sigmoid), with a tanh MLP critic.
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import snntorch as snn
 import torch
-from snntorch import surrogate
 from torch import nn
 
 from .. import validation as check
+from ..backends import torch_surrogates
 
 
 class ActorCritic(nn.Module):
@@ -207,7 +207,9 @@ class LSTMActorCritic(ActorCritic):
 class SpikingActorCritic(ActorCritic):
     """A spiking actor: the observation is a constant input current to a layer of
     leaky integrate-and-fire neurons (``snn.Leaky``: membrane decay ``beta`` per
-    step, threshold 1, reset by subtraction, fast-sigmoid surrogate gradient)
+    step, threshold 1, reset by subtraction, snnTorch's fast-sigmoid surrogate
+    gradient, from :mod:`neuroai.backends.torch_surrogates` so that
+    ``torch.func`` and the landscape tools work through it)
     for ``steps`` simulation steps per decision; the logits are a linear read-out
     of the hidden spike counts per step (rate code). The critic is the tanh MLP
     of :class:`MLPActorCritic` (only the policy is spiking, as in PopSAN, Tang
@@ -230,8 +232,8 @@ class SpikingActorCritic(ActorCritic):
         # (CartPole at rest: ~0.1 spikes per neuron and step); at gain sqrt 2 most stay silent and learn slowly
         self.encoder = _layer(obs_size, hidden, check.real(owner, "input_gain", input_gain, positive=True)
                               * math.sqrt(2))
-        self.lif = snn.Leaky(beta=beta, spike_grad=surrogate.fast_sigmoid(slope=check.real(owner, "slope", slope,
-                                                                                            positive=True)))
+        self.lif = snn.Leaky(beta=beta, spike_grad=torch_surrogates.fast_sigmoid(check.real(owner, "slope", slope,
+                                                                                             positive=True)))
         self.actor = _layer(hidden, actions, 0.01)
         self.critic = MLPActorCritic(obs_size, actions).critic
         self.last_spike_rate = 0.0
