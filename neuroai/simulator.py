@@ -13,7 +13,7 @@ from .results import SimulationResult, Spikes, Trace
 
 
 class Simulator:
-    """Run ``network`` on ``backend`` (``"brian2"`` or ``"torch"``).
+    """Run ``network`` on ``backend`` (``"brian2"``, ``"torch"`` or ``"nest"``).
 
     Encoders draw their spikes from one generator seeded by ``seed``, in
     neuroai, and the very same rasters feed whichever backend runs, so two
@@ -26,7 +26,7 @@ class Simulator:
     ``dtype="float32" | "float64"`` (float64: bitwise with Brian2's numpy
     target), ``device`` (default CUDA when available; CPU for float64, where
     the parity holds), ``sparse`` (per-synapse weights for large sparse
-    projections).
+    projections); nest ``threads`` (NEST's threads on this process).
 
     check_finite: watch the state (the variables of every population and
     projection) every ``FINITE_CHECK_EVERY`` (500) steps and at the end of

@@ -107,8 +107,8 @@ def test_list_of_an_empty_folder_fails(tmp_path, monkeypatch, capsys):
 def test_backends_prints_the_capability_matrix(capsys):
     assert cli.main(["backends"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| feature | brian2 | torch |"
-    assert "| LIF | yes | yes |" in lines
+    assert lines[0] == "| feature | brian2 | torch | nest |"
+    assert "| LIF | yes | yes | yes |" in lines and "| HodgkinHuxley | yes | - | - |" in lines
 
 
 def test_unknown_simulation_exits_2_and_lists_known_ones(capsys):

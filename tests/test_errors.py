@@ -97,8 +97,8 @@ def test_current_name_conflict(net):
 
 
 def test_unknown_backend_and_options(net):
-    with pytest.raises(ValueError, match="Simulator: 'backend' must be one of \\['brian2', 'torch'\\], got 'nest'"):
-        na.Simulator(net, "nest")
+    with pytest.raises(ValueError, match="Simulator: 'backend' must be one of \\['brian2', 'torch', 'nest'\\], got 'nengo'"):
+        na.Simulator(net, "nengo")
     with pytest.raises(ValueError, match="'dtype' must be 'float32' or 'float64', got 'float16'"):
         na.Simulator(net, "torch", dtype="float16")
     with pytest.raises(ValueError, match="'target' must be 'numpy', 'cython' or 'cpp_standalone' .*, got 'cpp'"):

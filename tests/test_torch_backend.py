@@ -85,10 +85,11 @@ def test_sign_violations_are_reported_on_the_way_back(small_net):
 def test_unsupported_features_fail_at_build_time_naming_capable_backends(small_net, monkeypatch):
     import neuroai.backends.torch as torch_backend
     monkeypatch.setattr(torch_backend, "CAPABILITIES", torch_backend.CAPABILITIES - {"delay"})
-    with pytest.raises(NotImplementedError, match=r"backend 'torch' does not support \['delay'\]; backends that do: \['brian2'\]"):
+    with pytest.raises(NotImplementedError, match=r"backend 'torch' does not support \['delay'\]; backends that do: "
+                                                  r"\['brian2', 'nest'\]"):
         na.Simulator(small_net, "torch")
     table = backends.matrix_table()
-    assert "| delay | yes | - |" in table
+    assert "| delay | yes | - | yes |" in table
 
 
 def test_a_network_of_inputs_alone_runs():

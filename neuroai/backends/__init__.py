@@ -39,7 +39,7 @@ def nonfinite(backend: str, part: str, variable: str, step: int, finite_step: in
         f"regardless, pass check_finite=False to the Simulator")
 
 
-BACKENDS = {"brian2": "neuroai.backends.brian2", "torch": "neuroai.backends.torch"}
+BACKENDS = {"brian2": "neuroai.backends.brian2", "torch": "neuroai.backends.torch", "nest": "neuroai.backends.nest"}
 
 
 def load(name: str):
@@ -59,7 +59,7 @@ def check_supported(network, backend: str) -> None:
     caps = capabilities()
     missing = sorted(network.features() - caps[backend])
     if missing:
-        able = [b for b, c in caps.items() if set(missing) <= c]
+        able = [b for b, c in caps.items() if network.features() <= c]
         raise NotImplementedError(f"backend {backend!r} does not support {missing}; "
                                   f"backends that do: {able or 'none yet'}")
 
