@@ -137,6 +137,6 @@ def test_dropout_is_allowed_and_bad_arguments_are_reported():
     with pytest.raises(ValueError, match=r"'y' must hold one integer label per sample, shape \(20,\)"):
         conversion_accuracy(result, y[:5], [10])
     with pytest.raises(ValueError, match="unknown backend|'backend'"):
-        present(network, x, steps=10, backend="nest")
+        present(network, x, steps=10, backend="nengo")
     with pytest.raises(ValueError, match="one input 'input' and a population 'output'"):
         present(na.Network(), x, steps=10)

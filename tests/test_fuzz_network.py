@@ -398,7 +398,7 @@ def test_simulator_run(data):
                              st.just({"series": np.ones((10, 2), bool)})),
          "signals": st.sampled_from([None, {}, {"reward": 0.5}, {"reward": np.linspace(-1, 1, 10)}]),
          "progress": st.just(False)},
-        {"backend": st.one_of(st.sampled_from(["Torch", "nest"]), ANYTHING), "seed": NUMBERS,
+        {"backend": st.one_of(st.sampled_from(["Torch", "nengo"]), ANYTHING), "seed": NUMBERS,
          "check_finite": ANYTHING,
          "options": st.dictionaries(st.sampled_from(["dtype", "device", "sparse", "target", "bogus"]),
                                     st.one_of(st.sampled_from(["float16", "cuda", "numpy", 1]), ANYTHING), min_size=1,

@@ -229,7 +229,7 @@ def test_rstdp(data):
                                                          neurons_per_action=2, cue_duration=0.004,
                                                          reward_duration=0.004)), ODD), label="config")
     kwargs = corrupt(data, {"backend": st.just("torch"), "seed": st.integers(0, 9), "progress": st.just(False)},
-                     {"backend": st.one_of(st.sampled_from(["brian2", "nest", "Torch"]), ODD),
+                     {"backend": st.one_of(st.sampled_from(["brian2", "nengo", "Torch"]), ODD),
                       "seed": SEEDS, "progress": QUIET}, most=1)
     options = data.draw(st.one_of(st.just({}), st.just({}), st.just({"dtype": "float32"}),
                                   st.dictionaries(st.sampled_from(["dtype", "device"]), NOT_ARRAYS, max_size=1)),
@@ -244,7 +244,7 @@ def test_rstdp(data):
     assert_finite(result.weights, "weights")
     evaluation = corrupt(data, {"repeats": st.integers(1, 2), "backend": st.just("torch"), "seed": st.integers(0, 9)},
                          {"repeats": small_int(1, 2).filter(lambda v: not _is_int(v) or v < 1),
-                          "backend": st.one_of(st.just("nest"), ODD), "seed": SEEDS}, most=1)
+                          "backend": st.one_of(st.just("nengo"), ODD), "seed": SEEDS}, most=1)
     accuracy = attempt("evaluate_rstdp", evaluate_rstdp,
                        data.draw(either(st.just(result), ANYTHING), label="result"), **evaluation)
     if accuracy is not None:
@@ -827,7 +827,7 @@ def test_conversion(tiny_mlp, data):
                      data.draw(either(st.just(conversion.network), ANYTHING),
                                label="network"), samples, steps=steps,
                      **corrupt(data, {"backend": st.just("torch"), "seed": st.integers(0, 9)},
-                               {"backend": st.one_of(st.just("nest"), ODD), "seed": SEEDS}, most=1))
+                               {"backend": st.one_of(st.just("nengo"), ODD), "seed": SEEDS}, most=1))
     if result is None:
         return
     checkpoints = data.draw(st.one_of(st.lists(st.integers(1, steps), min_size=1, max_size=2),

@@ -353,7 +353,9 @@ def coverage(request):
         assert seen["networks"] >= 50, f"only {seen['networks']} networks were run"
         missing = sorted(EXPECTED_TAGS - set(seen))
         assert not missing, f"the generated networks never had {missing}: {seen}"
-        assert seen["spiking"] >= 0.75 * seen["networks"], f"too many silent networks: {seen}"
+        # (a bound on a drawn fraction, about 0.75 (71 and >= 75 of 100 in two derandomized sequences): it
+        # catches a generator gone silent, not a few more quiet draws)
+        assert seen["spiking"] >= 0.6 * seen["networks"], f"too many silent networks: {seen}"
         assert seen["learned"] >= 0.5 * seen["plastic"], f"weights rarely changed: {seen}"
 
 

@@ -96,7 +96,7 @@ def test_bad_arguments_fail_before_training():
     with pytest.raises(TypeError, match="train_rstdp: parameter 'config' must be an RSTDPConfig, got dict"):
         train_rstdp({"trials": 5})
     with pytest.raises(ValueError, match=r"train_rstdp: parameter 'backend' must be one of \['brian2', 'torch'\]"):
-        train_rstdp(SHORT, backend="nest")
+        train_rstdp(SHORT, backend="nengo")
     with pytest.raises(ValueError, match="train_rstdp: parameter 'seed' must be >= 0, got -1"):
         train_rstdp(SHORT, "torch", seed=-1)
     with pytest.raises(TypeError, match="evaluate_rstdp: parameter 'result' must be an RSTDPResult"):
