@@ -85,10 +85,12 @@ def _volts(model: LIF) -> float:
 def lif_parameters(model: LIF, dt: float) -> dict:
     """``iaf_psc_delta``'s parameters for ``model`` at step ``dt`` (seconds), per the contract above."""
     s_v, decay = _volts(model), math.exp(-dt / model.tau_m)
-    per_amp = 1e12 if model.units == "physical" else 1.0          # pA (or plain numbers)
+    physical = model.units == "physical"
+    per_amp = 1e12 if physical else 1.0                           # pA (or plain numbers)
+    resistance = model.R * 1e-9 if physical else model.R          # GOhm = mV / pA (or plain numbers)
     v_inf = (model.v_rest + model.R * model.i_bias) * s_v
     refractory = max(int(round(model.t_ref / dt)), 1)
-    return {"tau_m": model.tau_m * 1e3, "C_m": model.tau_m * 1e3 / (model.R * (1e-9 if per_amp > 1 else 1.0)),
+    return {"tau_m": model.tau_m * 1e3, "C_m": model.tau_m * 1e3 / resistance,
             "E_L": model.v_rest * s_v, "V_th": model.v_th * s_v, "I_e": model.i_bias * per_amp,
             "V_reset": v_inf + (model.v_reset * s_v - v_inf) * decay, "t_ref": refractory * dt * 1e3,
             "refractory_input": False}
@@ -170,10 +172,10 @@ class Runner:
                                "one network per process; build this one again to run it")
         nest = _nest()
         for name, raster in input_spikes.items():
-            steps, neurons = np.nonzero(raster)
-            times = (self.step + steps + 1) * self.dt * 1e3       # a spike at step k enters NEST's step k + 1
-            self.nodes[name].set([{"spike_times": np.round(times[neurons == i], 9)}
-                                  for i in range(raster.shape[1])])
+            neurons, steps = np.nonzero(raster.T)                  # by neuron, then step
+            times = np.round((self.step + steps + 1) * self.dt * 1e3, 9)   # step k enters NEST's step k + 1
+            per_neuron = np.split(times, np.cumsum(np.bincount(neurons, minlength=raster.shape[1]))[:-1])
+            self.nodes[name].set([{"spike_times": t} for t in per_neuron])
         nest.Simulate(n_steps * self.dt * 1e3)
         spikes = {}
         for name, rec in self.recorders.items():

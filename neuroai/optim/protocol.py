@@ -67,8 +67,8 @@ def step_protocol(optimizer: Optimizer | type[Optimizer]) -> StepProtocol:
     """The protocol of ``optimizer`` (an instance, or a class for its class-level answer): its own
     attributes where it has them, else :data:`KNOWN`'s entry for its class, else first-order."""
     cls = optimizer if isinstance(optimizer, type) else type(optimizer)
-    known = next((KNOWN[f"{c.__module__}.{c.__qualname__}"] for c in cls.__mro__
-                  if f"{c.__module__}.{c.__qualname__}" in KNOWN), StepProtocol())
+    names = (f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__)
+    known = next((KNOWN[name] for name in names if name in KNOWN), StepProtocol())
     return StepProtocol(**{name: bool(getattr(optimizer, name, getattr(known, name)))
                            for name in StepProtocol.__dataclass_fields__})
 

@@ -302,8 +302,9 @@ def make_optimizer(name, params, **hyper) -> Optimizer:
             hyper[key] = _check(owner, spec.cls, key, value)
     params = _parameters(owner, params, spec, kind, {**spec.defaults, **hyper})
     options = {**spec.defaults, **hyper, **spec.fixed}
-    _check_fits(owner, params, options, [k for k, rule in RULES.items() if rule[0] == "real"]
-                + list(CLASS_RULES.get(spec.cls, {})) if kind == "torch" else ["lr"])
+    numbers = ([k for k, rule in {**RULES, **CLASS_RULES.get(spec.cls, {})}.items() if rule[0] == "real"]
+               if kind == "torch" else ["lr"])
+    _check_fits(owner, params, options, numbers)
     if kind == "torch":
         _check_combination(owner, spec, options, params)
     if kind == "own":
