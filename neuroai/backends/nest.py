@@ -43,7 +43,7 @@ from ..results import Spikes, Trace
 from . import nest_models
 
 CAPABILITIES = frozenset({"LIF", "Izhikevich", "AdEx", "refractory", "Delta", "ExponentialCurrent",
-                          "ExponentialConductance", "delay", "STDP"})
+                          "ExponentialConductance", "delay", "STDP", "TripletSTDP"})
 
 EQUATION_LANGUAGE = {  # NeuronModel and SynapseModel are not translated to NEST
     "integration methods": "-",
@@ -141,21 +141,21 @@ class Runner:
     # --- build ------------------------------------------------------------------------------------
 
     def _rule(self, proj):
+        """NEST's translation of ``proj``'s plasticity (a function of dt and the weight scale), or None."""
         if proj.normalization is not None:
             raise NotImplementedError(f"nest backend: projection {proj.name!r} normalizes its weights, which NEST's "
                                       f"synapses do not; {OTHERS}")
         if proj.plasticity is None:
             return None
-        entry = nest_models.RULES.get(type(proj.plasticity))
-        reason = None if entry is None else entry[1](proj.plasticity)
-        if entry is None or reason:
-            what = reason or f"{type(proj.plasticity).__name__} has no NEST synapse of the same semantics"
-            raise NotImplementedError(f"nest backend: projection {proj.name!r}: {what}; {OTHERS}")
+        make, refusal = nest_models.RULES[type(proj.plasticity)]
+        reason = refusal(proj.plasticity, self._weight_scale(proj))
+        if reason:
+            raise NotImplementedError(f"nest backend: projection {proj.name!r}: {reason}; {OTHERS}")
         pairs = proj.pre_idx.astype(np.int64) * self.network.size(proj.post) + proj.post_idx
         if len(np.unique(pairs)) < proj.n_synapses:
             raise NotImplementedError(f"nest backend: plastic projection {proj.name!r} has several synapses between "
                                       f"one pair of neurons, whose learned weights NEST cannot tell apart; {OTHERS}")
-        return entry[0]
+        return lambda dt, scale: make(proj.plasticity, dt, scale)
 
     def _check_monitors(self) -> None:
         for mon in self.network.monitors:
@@ -187,13 +187,15 @@ class Runner:
             raise ValueError(
                 f"nest backend: population {name!r} is driven across its threshold within one step of a reset, so "
                 f"NEST's reset value would lie above its threshold and the spikes cannot match; {OTHERS}")
-        taus = {proj.plasticity.tau_post for proj in self.network.projections.values()
-                if proj.post == name and self.rules[proj.name] is not None}
-        if len(taus) > 1:
-            raise NotImplementedError(f"nest backend: the plastic projections onto {name!r} have different tau_post "
-                                      f"({sorted(taus)}), which NEST keeps per neuron (tau_minus); {OTHERS}")
-        if taus:
-            params["tau_minus"] = taus.pop() * 1e3
+        for proj in self.network.projections.values():   # the postsynaptic traces' time constants
+            if proj.post == name and self.rules[proj.name] is not None:
+                traces = self.rules[proj.name](self.dt, 1.0)[2]
+                clash = {k: (params[k], v) for k, v in traces.items() if k in params and params[k] != v}
+                if clash:
+                    raise NotImplementedError(
+                        f"nest backend: the plastic projections onto {name!r} differ in their postsynaptic time "
+                        f"constants (NEST's {clash}, in ms), which NEST keeps per neuron; {OTHERS}")
+                params.update(traces)
         nodes = nest.Create(tr.nest_model, pop.n, params=params)
         variables = tr.variables(pop.model)
         for variable, value in pop.initial_state().items():
@@ -223,7 +225,7 @@ class Runner:
             pre_ids = self._ids(proj.pre, proj.pre_idx)
             syn["delay"] = np.full(proj.n_synapses, delay * self.dt * 1e3)
         else:
-            base, params = make(proj.plasticity, self.dt, self._weight_scale(proj))
+            base, params, _ = make(self.dt, self._weight_scale(proj))
             nest.CopyModel(base, self._synapse_name(proj), params)
             syn.update(synapse_model=self._synapse_name(proj), delay=np.full(proj.n_synapses, self.dt * 1e3))
             pre_ids = self._plastic_sources(proj, nest)
