@@ -298,3 +298,47 @@ def test_stdp_from_a_population_through_a_delay():
     assert np.mean(np.abs(learned[0] - net.projections["p_to_q"].weights) > 1e-3) > 0.8
     assert np.mean(np.abs(learned[1] - learned[0]) < 1e-12) >= 0.9
     np.testing.assert_array_equal(learned[1], learned[2])
+
+
+def test_results_are_gathered_over_mpi_ranks(monkeypatch):
+    """With several MPI processes, spikes, traces and learned weights are gathered from every rank (here a
+    stand-in communicator whose other rank holds nothing), so each rank returns the whole result."""
+    import sys
+    import types
+
+    import nest
+
+    from neuroai.backends import nest as backend
+
+    calls = []
+
+    class TwoProcesses:   # NEST as under mpirun -n 2 (its module refuses monkeypatching)
+        def NumProcesses(self):
+            return 2
+
+        def __getattr__(self, name):
+            return getattr(nest, name)
+
+        def __setattr__(self, name, value):
+            setattr(nest, name, value)
+
+    class World:
+        @staticmethod
+        def allgather(arrays):
+            calls.append(len(arrays))
+            return [arrays, tuple(np.empty(0, dtype=a.dtype) for a in arrays)]
+
+    net = current_network(0)
+    net.connect("inp", "b", weight=1e-12, delay=2 * DT, synapse=na.ExponentialCurrent(3e-3),
+                plasticity=na.plasticity.STDP(a_plus=1e-13, a_minus=1e-13, w_max=1e-11), name="plastic")
+    alone = na.Simulator(net, "nest", seed=7)
+    expected, weights = alone.run(0.02), alone.to_network().projections["plastic"].weights
+    monkeypatch.setitem(sys.modules, "mpi4py", types.SimpleNamespace(MPI=types.SimpleNamespace(COMM_WORLD=World)))
+    monkeypatch.setattr(backend, "_nest", TwoProcesses)
+    gathered = na.Simulator(net, "nest", seed=7)
+    result = gathered.run(0.02)
+    np.testing.assert_array_equal(gathered.to_network().projections["plastic"].weights, weights)
+    assert calls.count(2) == 2 and calls.count(3) == 3   # 2 spike recorders; 2 multimeters and the weights
+    for pop in ("a", "b"):
+        np.testing.assert_array_equal(result.spikes[pop].indices, expected.spikes[pop].indices)
+    np.testing.assert_array_equal(result.traces["a.v"].values, expected.traces["a.v"].values)
