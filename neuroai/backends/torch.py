@@ -162,10 +162,18 @@ class TorchNetwork(nn.Module):
     (default): those whose dense matrix would hold more than 2**24 entries
     and be under a quarter full; True: all; False: none. Plastic projections
     are always dense (their rules update whole matrices).
+
+    layerwise: run a network without cycles between populations, plasticity
+    or SynapseModels layer by layer (default True): each population takes
+    all its steps before the next, and in float32 each projection's input
+    for all steps is one matrix product over (steps x batch), with no host
+    synchronization inside the time loop. The spikes are those of the
+    step-by-step order (bitwise in float64); False runs step by step, as
+    recurrent networks always do.
     """
 
     def __init__(self, network: Network, *, dtype="float32", device=None, surrogate_fn=None,
-                 sparse: bool | None = None):
+                 sparse: bool | None = None, layerwise: bool = True):
         super().__init__()
         if not isinstance(network, Network):
             raise TypeError(f"TorchNetwork: 'network' must be a neuroai.Network, got {type(network).__name__}")
@@ -215,6 +223,26 @@ class TorchNetwork(nn.Module):
                        if p.plasticity is not None or p.normalization is not None}
         self._normalizations = {p.name: (p.normalization.interval_steps(network.dt), p.normalization.total)
                                 for p in network.projections.values() if p.normalization is not None}
+        self._incoming = {p: [proj for proj in network.projections.values() if proj.post == p]
+                          for p in network.populations}
+        self._layers = self._layer_order() if check.flag("TorchNetwork", "layerwise", layerwise) else None
+
+    def _layer_order(self) -> tuple[str, ...] | None:
+        """The populations in an order where every projection's source comes before its target, if the
+        network can run layer by layer (no cycle between populations, no plasticity or SynapseModel, no
+        weight monitors); else None (it runs step by step)."""
+        net = self.network
+        if self._rules or self._synapse_models or any(m.target in net.projections for m in net.monitors):
+            return None
+        order, placed = [], set(net.inputs)
+        while len(order) < len(net.populations):
+            ready = [p for p in net.populations if p not in placed
+                     and all(proj.pre in placed for proj in self._incoming[p])]
+            if not ready:
+                return None   # a cycle: recurrent populations need every step's spikes before the next step
+            order += ready
+            placed.update(ready)
+        return tuple(order)
 
     def _add_sparse(self, proj, n_pre: int, dtype, device) -> None:
         """Per-synapse weights, signs and the synapses of each presynaptic
@@ -294,11 +322,13 @@ class TorchNetwork(nn.Module):
             if x.is_complex() or not (x.is_floating_point() or x.dtype in _COUNTS):
                 raise TypeError(f"TorchNetwork: input {name!r} must hold real spikes (a float, integer or bool "
                                 f"tensor), got dtype {x.dtype}")
-            if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-                raise ValueError(f"TorchNetwork: input {name!r} must be finite, got NaN or inf")
-            if x.dtype != torch.bool and x.numel() and bool((x < 0).any()):
-                raise ValueError(f"TorchNetwork: input {name!r} must be >= 0 (spikes, or counts of them), got "
-                                 f"minimum {x.min().item()}")
+            if x.dtype != torch.bool and x.numel():   # one host synchronization per input
+                valid = (x >= 0) & (x < float("inf")) if x.is_floating_point() else x >= 0   # (NaN fails both)
+                if not bool(valid.all()):
+                    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+                        raise ValueError(f"TorchNetwork: input {name!r} must be finite, got NaN or inf")
+                    raise ValueError(f"TorchNetwork: input {name!r} must be >= 0 (spikes, or counts of them), got "
+                                     f"minimum {x.min().item()}")
             shapes.add(tuple(x.shape[:2]))
             inputs[name] = x.to(dtype=self.dtype, device=self.device)
         if len(shapes) > 1:
@@ -365,7 +395,10 @@ class TorchNetwork(nn.Module):
         out_spikes = {p: [] for p in record}
         out_traces = {m.key: ([], []) for m in trace_mons}
         work = state.copy()
-        for t in range(steps):
+        if self._layers is not None and not exclusive:
+            trains = self._run_layers(work, inputs, W, steps, batch_size, out_traces, trace_mons)
+            out_spikes = {p: trains[p] for p in record}
+        for t in range(steps if self._layers is None or exclusive else 0):
             for m in trace_mons:
                 if work.step % m.every == 0:
                     out_traces[m.key][0].append(work.step)
@@ -374,7 +407,8 @@ class TorchNetwork(nn.Module):
                              {name: values[t] for name, values in signals.items()}, owners)
             for p in record:
                 out_spikes[p].append(spk[p])
-        spikes = {p: torch.stack(s) if s else torch.zeros(0, 1, net.size(p)) for p, s in out_spikes.items()}
+        spikes = {p: s if isinstance(s, torch.Tensor) else torch.stack(s) if s else torch.zeros(0, 1, net.size(p))
+                  for p, s in out_spikes.items()}
         traces = {m.key: (np.asarray(out_traces[m.key][0], dtype=np.int64),
                           torch.stack(out_traces[m.key][1]) if out_traces[m.key][1]
                           else self._sample(m, work).unsqueeze(0)[:0])
@@ -476,6 +510,75 @@ class TorchNetwork(nn.Module):
         state.step += 1
         return spk
 
+    def _run_layers(self, state: TorchState, inputs, W, steps: int, batch: int, out_traces, trace_mons):
+        """Advance ``state`` by ``steps`` steps layer by layer (in place): each population in topological
+        order runs all its steps before the next, fed by its sources' whole spike trains. The order of the
+        arithmetic within a step is the step-wise one, so the spikes are the same (bitwise in float64, where
+        each step delivers as :meth:`_step` does; in float32 each projection's input for all steps is one
+        matrix product, equal to rounding). Returns every source's spikes (steps, batch, n)."""
+        net = self.network
+        trains = dict(inputs)
+        for p in self._layers:
+            model = self._models[p]
+            feeds = [(proj, self._feed(proj, self._delayed(state, trains[proj.pre], proj), W[proj.name]))
+                     for proj in self._incoming[p]]
+            monitors = [m for m in trace_mons if m.target == p]
+            x, cur, last = state.neurons[p], state.currents[p], state.last_spike[p]
+            out = []
+            for t in range(steps):
+                step = state.step + t
+                for m in monitors:
+                    if step % m.every == 0:
+                        state.neurons[p], state.currents[p] = x, cur
+                        out_traces[m.key][0].append(step)
+                        out_traces[m.key][1].append(self._sample(m, state))
+                x, cur, spikes, is_open = model.integrate(x, cur, last, step, self.spike_fn)
+                for proj, feed in feeds:
+                    var = proj.target_variable
+                    target = x if var in x else cur
+                    gate = is_open if target is x and var in model.gated else None
+                    target[var] = feed(target[var], t, gate)
+                x = model.reset(x, spikes)
+                if model.ref_steps:
+                    last = torch.where(spikes.bool(), step, last)
+                out.append(spikes)
+            state.neurons[p], state.currents[p], state.last_spike[p] = x, cur, last
+            trains[p] = torch.stack(out) if out else torch.zeros(0, batch, net.size(p), dtype=self.dtype,
+                                                                device=self.device)
+        for src, history in state.history.items():
+            state.history[src] = list(torch.cat([torch.stack(history), trains[src]])[-len(history):].unbind(0))
+        state.step += steps
+        return trains
+
+    def _delayed(self, state: TorchState, train: torch.Tensor, proj) -> torch.Tensor:
+        """The spikes ``proj`` delivers at each step of this call, (steps, batch, n_pre): its source's,
+        ``delay`` steps earlier (from the state's history before the call's first steps)."""
+        d = proj.delay_steps
+        if d == 0:
+            return train
+        history = state.history[proj.pre]
+        return torch.cat([torch.stack(history[len(history) - d:]), train])[:len(train)]
+
+    def _feed(self, proj, spikes: torch.Tensor, weight: torch.Tensor):
+        """``feed(target, t, gate)``: ``target`` plus what ``proj`` delivers at step ``t`` of the call. In
+        float64 the step's delivery is :meth:`_step`'s, spike by spike; otherwise every step's input is
+        computed at once (one product over steps x batch) and added per step without host synchronization."""
+        deliver = _deliver
+        if proj.name in self.sparse:
+            deliver = functools.partial(_deliver_sparse, indptr=getattr(self, f"indptr__{proj.name}"),
+                                        post=getattr(self, f"post__{proj.name}"))
+        if self.dtype == torch.float64:
+            return lambda target, t, gate: deliver(target, spikes[t], weight, gate)
+        steps, batch, n_pre = spikes.shape
+        n_post = self.network.size(proj.post)
+        flat = spikes.reshape(steps * batch, n_pre)
+        if proj.name in self.sparse:
+            flat_in = deliver(flat.new_zeros(steps * batch, n_post), flat, weight, None)
+        else:
+            flat_in = flat @ weight
+        current = flat_in.reshape(steps, batch, n_post)
+        return lambda target, t, gate: target + (current[t] if gate is None else current[t] * gate)
+
     def _sign_mask(self, name: str) -> torch.Tensor:
         return getattr(self, f"sign_mask__{name}")
 
@@ -558,7 +661,16 @@ def _deliver_sparse(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Te
                     indptr: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
     """``target`` plus the signed per-synapse ``weight`` (n_synapses,) of the
     synapses of every presynaptic neuron that fired (``spikes`` (batch,
-    n_pre)), added at their targets (gated per target neuron)."""
+    n_pre)), added at their targets (gated per target neuron). On the CPU,
+    or in float64, only the synapses of the neurons that fired are visited
+    (event-driven, as Brian2 does); elsewhere every synapse is, so that
+    nothing waits for the host (a spike count) inside the time loop."""
+    if target.dtype != torch.float64 and not spikes.is_cpu:
+        pre = torch.repeat_interleave(torch.arange(len(indptr) - 1, device=spikes.device), indptr.diff(),
+                                      output_size=len(post))
+        values = spikes[:, pre] * weight
+        out = target.new_zeros(target.shape).index_add(1, post, values)
+        return target + (out if gate is None else out * gate)
     b, i = spikes.nonzero(as_tuple=True)
     if len(b) == 0:
         return target
@@ -578,8 +690,12 @@ def _deliver(target: torch.Tensor, spikes: torch.Tensor, weight: torch.Tensor, g
 
     In float64 (the parity mode) contributions are added spike by spike in
     presynaptic order, as Brian2 adds them, so results agree bit for bit. In
-    float32 a dense matmul takes over when more than 1/8 of sources spike.
+    float32 a dense matmul takes over when more than 1/8 of sources spike,
+    and always off the CPU (no spike count waits for the host).
     """
+    if target.dtype != torch.float64 and not spikes.is_cpu:
+        out = spikes @ (weight if scale is None else weight * scale)
+        return target + (out if gate is None else out * gate)
     b, i = spikes.nonzero(as_tuple=True)
     if target.dtype != torch.float64 and len(b) * 8 > spikes.numel():
         out = spikes @ (weight if scale is None else weight * scale)
