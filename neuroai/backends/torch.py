@@ -322,13 +322,13 @@ class TorchNetwork(nn.Module):
             if x.is_complex() or not (x.is_floating_point() or x.dtype in _COUNTS):
                 raise TypeError(f"TorchNetwork: input {name!r} must hold real spikes (a float, integer or bool "
                                 f"tensor), got dtype {x.dtype}")
-            if x.dtype != torch.bool and x.numel():   # one host synchronization per input
-                valid = (x >= 0) & (x < float("inf")) if x.is_floating_point() else x >= 0   # (NaN fails both)
-                if not bool(valid.all()):
+            if x.dtype != torch.bool and x.numel():   # one pass and one host synchronization per input
+                low, high = torch.aminmax(x)               # (NaN propagates into both)
+                if not bool((low >= 0) & (high < float("inf"))):
                     if x.is_floating_point() and not bool(torch.isfinite(x).all()):
                         raise ValueError(f"TorchNetwork: input {name!r} must be finite, got NaN or inf")
                     raise ValueError(f"TorchNetwork: input {name!r} must be >= 0 (spikes, or counts of them), got "
-                                     f"minimum {x.min().item()}")
+                                     f"minimum {low.item()}")
             shapes.add(tuple(x.shape[:2]))
             inputs[name] = x.to(dtype=self.dtype, device=self.device)
         if len(shapes) > 1:
@@ -568,7 +568,8 @@ class TorchNetwork(nn.Module):
             deliver = functools.partial(_deliver_sparse, indptr=getattr(self, f"indptr__{proj.name}"),
                                         post=getattr(self, f"post__{proj.name}"))
         if self.dtype == torch.float64:
-            return lambda target, t, gate: deliver(target, spikes[t], weight, gate)
+            per_step = spikes.unbind(0)   # (views whose backward is one stack, where indexing would fill T zeros)
+            return lambda target, t, gate: deliver(target, per_step[t], weight, gate)
         steps, batch, n_pre = spikes.shape
         n_post = self.network.size(proj.post)
         flat = spikes.reshape(steps * batch, n_pre)
@@ -576,7 +577,7 @@ class TorchNetwork(nn.Module):
             flat_in = deliver(flat.new_zeros(steps * batch, n_post), flat, weight, None)
         else:
             flat_in = flat @ weight
-        current = flat_in.reshape(steps, batch, n_post)
+        current = flat_in.reshape(steps, batch, n_post).unbind(0)   # (see above)
         return lambda target, t, gate: target + (current[t] if gate is None else current[t] * gate)
 
     def _sign_mask(self, name: str) -> torch.Tensor:

@@ -66,7 +66,9 @@ class LIFStep:
                         **{name: e * currents[name] for e, name in zip(self.e_g, self.conductances)}}
         else:
             drive = _sum(coef * currents[name] for coef, name in zip(self.c, self.currents))
-            v_new = self.a + (self.e_m * v if drive is None else drive + self.e_m * v)
+            v_new = self.e_m * v if drive is None else drive + self.e_m * v
+            if self.a != 0.0:   # (adding 0.0 changes nothing but the sign of a zero)
+                v_new = self.a + v_new
             currents = {name: e * currents[name] for e, name in zip(self.e, self.currents)}
         threshold = self.v_th
         x = dict(x)
@@ -99,7 +101,8 @@ class LIFStep:
         new state."""
         x = dict(x)
         if self.subtract:
-            x["v"] = x["v"] - s * (self.v_th - self.v_reset)
+            jump = self.v_th - self.v_reset
+            x["v"] = x["v"] - (s if jump == 1.0 else s * jump)
         else:
             x["v"] = x["v"] * (1.0 - s) + s * self.v_reset
         if self.adaptive:
