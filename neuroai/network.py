@@ -538,6 +538,22 @@ class Network:
         return Network(self.dt, dict(self.populations), dict(self.inputs), projections, list(self.monitors),
                        list(self.signals))
 
+    def with_models(self, models: dict) -> "Network":
+        """A copy whose populations run new models of their present kind (population -> model), such as the
+        model with a membrane time constant learned by gradient descent."""
+        populations = dict(self.populations)
+        for name, model in models.items():
+            if name not in populations:
+                raise ValueError(f"Network.with_models: no population {name!r}; the populations are "
+                                 f"{sorted(populations)}")
+            if type(model) is not type(populations[name].model):
+                raise TypeError(f"Network.with_models: population {name!r} runs a "
+                                f"{type(populations[name].model).__name__}, so its new model must be one too, got "
+                                f"{type(model).__name__}")
+            populations[name] = dataclasses.replace(populations[name], model=model)
+        return Network(self.dt, populations, dict(self.inputs), dict(self.projections), list(self.monitors),
+                       list(self.signals))
+
     def without_plasticity(self) -> "Network":
         """A copy whose projections keep their present weights but neither
         learn nor normalize (for evaluating what a network has learned)."""

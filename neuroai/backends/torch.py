@@ -15,6 +15,7 @@ Simulator's runner writes them back to the parameters after each run.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from torch import nn
 from .. import validation as check
 from ..equations import SynapseModel
 from ..network import Network, SIGNS
+from ..neurons import LIF
 from ..results import Spikes, Trace
 from . import FINITE_CHECK_EVERY, nonfinite, torch_surrogates
 from .torch_neurons import step_for
@@ -170,10 +172,15 @@ class TorchNetwork(nn.Module):
     synchronization inside the time loop. The spikes are those of the
     step-by-step order (bitwise in float64); False runs step by step, as
     recurrent networks always do.
+
+    learn_tau_m: populations whose membrane time constant trains with the
+    weights (LIF neurons without synaptic currents or conductances): each
+    gets a parameter ``self.log_tau_m[name]`` (the log of tau_m in seconds),
+    and :meth:`to_network` writes the learned value back into the model.
     """
 
     def __init__(self, network: Network, *, dtype="float32", device=None, surrogate_fn=None,
-                 sparse: bool | None = None, layerwise: bool = True):
+                 sparse: bool | None = None, layerwise: bool = True, learn_tau_m=()):
         super().__init__()
         if not isinstance(network, Network):
             raise TypeError(f"TorchNetwork: 'network' must be a neuroai.Network, got {type(network).__name__}")
@@ -226,6 +233,14 @@ class TorchNetwork(nn.Module):
         self._incoming = {p: [proj for proj in network.projections.values() if proj.post == p]
                           for p in network.populations}
         self._layers = self._layer_order() if check.flag("TorchNetwork", "layerwise", layerwise) else None
+        self.log_tau_m = nn.ParameterDict()
+        for p in self._population_names("learn_tau_m", learn_tau_m):
+            model = network.populations[p].model
+            if not isinstance(model, LIF) or network.currents(p) or network.conductances(p):
+                raise ValueError(f"TorchNetwork: 'learn_tau_m' names population {p!r}, a {type(model).__name__}"
+                                 f"{' with synaptic currents' if isinstance(model, LIF) else ''}; it takes LIF "
+                                 f"populations that receive delta synapses only")
+            self.log_tau_m[p] = nn.Parameter(torch.tensor(np.log(model.tau_m), dtype=dtype, device=device))
 
     def _layer_order(self) -> tuple[str, ...] | None:
         """The populations in an order where every projection's source comes before its target, if the
@@ -344,7 +359,8 @@ class TorchNetwork(nn.Module):
         return inputs, steps, None
 
     def forward(self, inputs=None, *, steps: int | None = None, state: TorchState | None = None,
-                record: tuple[str, ...] | None = None, signals=None, exclusive: tuple[str, ...] = ()) -> TorchOutput:
+                record: tuple[str, ...] | None = None, signals=None, exclusive: tuple[str, ...] = (),
+                weights=None) -> TorchOutput:
         """Simulate ``steps`` steps (default: the inputs' length).
 
         inputs: input name -> spike tensor (T, batch, n), real, finite and
@@ -362,6 +378,11 @@ class TorchNetwork(nn.Module):
         together through shared weights and thresholds then compete for
         neurons as one image after another would: each neuron learns from
         one copy, and every copy finds its own winners.
+
+        weights: projection name -> signed (n_pre, n_post) weight tensor to
+        use instead of :meth:`effective_weight` (a parametrization of one's
+        own, such as a convolution's shared kernel; dense projections without
+        plasticity).
         """
         if state is not None and not isinstance(state, TorchState):
             raise TypeError(f"TorchNetwork: 'state' must be a TorchState (from initial_state or a previous "
@@ -391,6 +412,9 @@ class TorchNetwork(nn.Module):
         owners = {p: torch.full((net.size(p),), -1, dtype=torch.long, device=self.device) for p in exclusive}
         record = tuple(net.populations) if record is None else tuple(record)
         W = {name: self.effective_weight(name) for name in net.projections if name not in self._rules}
+        W.update(self._weight_overrides(weights))
+        for p, log_tau in self.log_tau_m.items():
+            self._models[p].learn_decay(torch.exp(-net.dt / torch.exp(log_tau)))
         trace_mons = [m for m in net.monitors if m.variable != "spikes"]
         out_spikes = {p: [] for p in record}
         out_traces = {m.key: ([], []) for m in trace_mons}
@@ -414,6 +438,26 @@ class TorchNetwork(nn.Module):
                           else self._sample(m, work).unsqueeze(0)[:0])
                   for m in trace_mons}
         return TorchOutput(spikes, traces, work)
+
+    def _weight_overrides(self, weights) -> dict[str, torch.Tensor]:
+        """``forward``'s ``weights``, checked."""
+        if weights is None:
+            return {}
+        if not isinstance(weights, Mapping):
+            raise TypeError(f"TorchNetwork: 'weights' must be a mapping of projection name -> (n_pre, n_post) "
+                            f"tensor, got {type(weights).__name__}")
+        for name, w in weights.items():
+            dense = [n for n in self.network.projections
+                     if n not in self._rules and n not in self.sparse and n not in self._synapse_models]
+            if name not in dense:
+                raise ValueError(f"TorchNetwork: 'weights' names {name!r}; it takes dense projections without "
+                                 f"plasticity: {dense}")
+            proj = self.network.projections[name]
+            shape = (self.network.size(proj.pre), self.network.size(proj.post))
+            if not isinstance(w, torch.Tensor) or tuple(w.shape) != shape:
+                got = tuple(w.shape) if hasattr(w, "shape") else type(w).__name__
+                raise ValueError(f"TorchNetwork: 'weights'[{name!r}] must be a tensor of shape {shape}, got {got}")
+        return {name: w.to(dtype=self.dtype, device=self.device) for name, w in weights.items()}
 
     def _check_memory(self, steps: int, batch: int, record) -> None:
         """Fail at once if the spikes and traces that ``steps`` steps would record cannot fit in memory."""
@@ -616,7 +660,9 @@ class TorchNetwork(nn.Module):
         learned = {} if state is None else {
             name: {var: state.neurons[name][var][0].detach().cpu().double().numpy() for var in pop.model.learned_state}
             for name, pop in self.network.populations.items() if pop.model.learned_state}
-        return self.network.with_weights(weights).with_initial_state(learned)
+        models = {p: dataclasses.replace(self.network.populations[p].model, tau_m=float(torch.exp(log_tau.detach())))
+                  for p, log_tau in self.log_tau_m.items()}
+        return self.network.with_weights(weights).with_initial_state(learned).with_models(models)
 
 
 def _checked_surrogate(fn, dtype, device):

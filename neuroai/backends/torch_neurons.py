@@ -38,6 +38,8 @@ class LIFStep:
                  conductances: tuple[tuple[str, float, float], ...] = ()):
         a, e_m, c, e = model.propagators(dt, tuple(tau for _, tau in currents))
         self.a, self.e_m = float(a), float(e_m)
+        self.drive = model.i_bias * model.R + model.v_rest   # the value v relaxes to
+        self.add_a = self.a != 0.0
         self.c, self.e = tuple(map(float, c)), tuple(map(float, e))
         self.currents = tuple(name for name, _ in currents)
         self.dt = float(dt)
@@ -67,7 +69,7 @@ class LIFStep:
         else:
             drive = _sum(coef * currents[name] for coef, name in zip(self.c, self.currents))
             v_new = self.e_m * v if drive is None else drive + self.e_m * v
-            if self.a != 0.0:   # (adding 0.0 changes nothing but the sign of a zero)
+            if self.add_a:   # (adding 0.0 changes nothing but the sign of a zero)
                 v_new = self.a + v_new
             currents = {name: e * currents[name] for e, name in zip(self.e, self.currents)}
         threshold = self.v_th
@@ -82,6 +84,13 @@ class LIFStep:
         x["v"] = torch.where(not_ref, v_new, v)
         spikes = spike_fn(x["v"] - threshold).to(v.dtype) * not_ref
         return x, currents, spikes, not_ref & (spikes == 0)
+
+    def learn_decay(self, e_m: torch.Tensor) -> None:
+        """Integrate with the decay ``e_m = exp(-dt/tau_m)`` given as a tensor (a learned membrane time
+        constant) from now on; the population has no synaptic currents or conductances."""
+        self.e_m = e_m
+        if self.add_a:
+            self.a = self.drive + (-self.drive) * e_m
 
     def _exponential_euler(self, v, currents):
         """``v -> -A/B + (v + A/B) exp(B dt)``, terms ordered as Brian2 orders them."""
