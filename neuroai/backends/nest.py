@@ -137,6 +137,8 @@ class Runner:
                 nest.Connect(self.nodes[mon.target], self.recorders[mon.target])
             elif mon.variable != "spikes":
                 self._add_multimeter(nest, mon)
+        nest.Prepare()   # NEST builds its spike-routing tables now (once), so that runs time the simulation alone
+        nest.Cleanup()
 
     # --- build ------------------------------------------------------------------------------------
 
@@ -216,19 +218,21 @@ class Runner:
         if delay < 1:
             raise NotImplementedError(f"nest backend: projection {proj.name!r} has no delay, and NEST's "
                                       f"{tr.nest_model} needs one step at least; give it delay >= dt, or {OTHERS}")
-        syn = {"synapse_model": "static_synapse", "weight": tr.weights(post.model, self.dt, self.network, proj)}
+        make = self.rules[proj.name]
+        syn = {"synapse_model": self._synapse_name(proj), "weight": tr.weights(post.model, self.dt, self.network, proj)}
+        if make is not None:
+            base, params, _ = make(self.dt, self._weight_scale(proj))
+            nest.CopyModel(base, self._synapse_name(proj), {**params, "delay": self.dt * 1e3})
+            pre_ids = self._plastic_sources(proj, nest)
+        elif proj.pre in self.network.inputs:   # (a generator's connections must all be of one synapse type)
+            syn.update(synapse_model="static_synapse", delay=np.full(proj.n_synapses, delay * self.dt * 1e3))
+            pre_ids = self._ids(proj.pre, proj.pre_idx)
+        else:   # the delay in a synapse model of the projection's own: no array of delays
+            nest.CopyModel("static_synapse", self._synapse_name(proj), {"delay": delay * self.dt * 1e3})
+            pre_ids = self._ids(proj.pre, proj.pre_idx)
         receptor = nest_models.receptor(tr, self.network, proj)
         if receptor:
             syn["receptor_type"] = receptor
-        make = self.rules[proj.name]
-        if make is None:
-            pre_ids = self._ids(proj.pre, proj.pre_idx)
-            syn["delay"] = np.full(proj.n_synapses, delay * self.dt * 1e3)
-        else:
-            base, params, _ = make(self.dt, self._weight_scale(proj))
-            nest.CopyModel(base, self._synapse_name(proj), params)
-            syn.update(synapse_model=self._synapse_name(proj), delay=np.full(proj.n_synapses, self.dt * 1e3))
-            pre_ids = self._plastic_sources(proj, nest)
         nest.Connect(pre_ids, self._ids(proj.post, proj.post_idx), "one_to_one", syn)
 
     def _plastic_sources(self, proj, nest=None) -> np.ndarray:
