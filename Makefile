@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python simulations/benchmarks/rnnlm.py
 	$(BIN)/python simulations/benchmarks/rl.py --quick
 	$(BIN)/python simulations/benchmarks/scaling.py
+	$(BIN)/python simulations/benchmarks/sg_training.py
 	$(BIN)/python simulations/benchmarks/target_parity.py
 	$(BIN)/python simulations/benchmarks/equations.py
 

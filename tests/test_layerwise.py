@@ -143,3 +143,49 @@ def test_no_synchronization_inside_the_time_loop_on_cuda(recurrent):
                 torch.cuda.set_sync_debug_mode("default")
         counts.append(sum("synchroniz" in str(w.message) for w in caught))
     assert counts[0] == counts[1]
+
+
+def plain_lif_network(reset: str, monitored: bool) -> na.Network:
+    """Input -> 24 -> 10 plain LIF neurons (no refractory period, delta synapses): each layer runs as one fused
+    operation, unless a state monitor on it asks for the step-by-step loop."""
+    from neuroai.models import feedforward_network
+
+    net = feedforward_network([30, 24, 10], neuron=na.LIF(tau_m=8e-3, reset=reset, v_reset=0.0), gain=2.5)
+    if monitored:
+        for p in ("hidden1", "output"):
+            net.monitor(p, "v")
+    return net
+
+
+@pytest.mark.parametrize("reset", ["subtract", "value"])
+def test_fused_lif_layers_compute_the_loops_spikes_and_gradients(reset):
+    """float32: the fused run gives the step-by-step loop's spikes exactly (the same inputs and arithmetic),
+    and its gradients to rounding, a learned time constant's included, and second derivatives too."""
+    x = inputs(6, 50, 4, torch.float32)["inp"]
+    results = []
+    for monitored in (False, True):
+        module = TorchNetwork(plain_lif_network(reset, monitored), learn_tau_m=("hidden1",))
+        out = module({"input": x})
+        loss = (out.spikes["output"].sum(0) * torch.arange(1.0, 11.0)).sum() + out.spikes["hidden1"].sum()
+        params = list(module.parameters())
+        grads = torch.autograd.grad(loss, params, retain_graph=True)        # (the fused backward loop)
+        differentiable = torch.autograd.grad(loss, params, create_graph=True)   # (the replayed steps)
+        second = torch.autograd.grad(sum(g.sum() for g in differentiable), params)
+        results.append((out.spikes, list(grads), second))
+    (fused, fused_grads, fused_second), (loop, loop_grads, loop_second) = results
+    assert sum(int(s.sum()) for s in loop.values()) > 100
+    assert all(torch.equal(fused[p], loop[p]) for p in loop)
+    assert float(loop_grads[-1]) != 0.0        # the time constant's gradient
+    for g, h in zip(fused_grads + list(fused_second), loop_grads + list(loop_second)):
+        torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-6)
+
+
+def test_reading_input_values_to_check_them_can_be_skipped():
+    """By default a negative input is refused where it enters; an encoder's own spikes can skip the pass."""
+    module = TorchNetwork(plain_lif_network("subtract", False))
+    bad = -torch.ones(3, 2, 30)
+    with pytest.raises(ValueError, match=r"input 'input' must be >= 0 \(spikes, or counts of them\), got minimum -1"):
+        module({"input": bad})
+    assert module({"input": bad}, check_values=False).spikes["output"].shape == (3, 2, 10)
+    with pytest.raises(TypeError, match=r"parameter 'check_values' must be True or False"):
+        module({"input": bad.abs()}, check_values="no")

@@ -30,6 +30,7 @@ from ..network import Network, SIGNS
 from ..neurons import LIF
 from ..results import Spikes, Trace
 from . import FINITE_CHECK_EVERY, nonfinite, torch_surrogates
+from .torch_lif import LIFRun, runs_fused
 from .torch_neurons import step_for
 from .torch_plasticity import RULE_STEPS, normalize
 from .torch_synapses import SynapseStep
@@ -221,6 +222,9 @@ class TorchNetwork(nn.Module):
             self.weights[proj.name] = nn.Parameter(dense)
             self.register_buffer(f"sign_mask__{proj.name}", sign_mask)
             self.register_buffer(f"mask__{proj.name}", sign_mask.abs(), persistent=False)  # derived
+        self._unsigned_all_to_all = frozenset(
+            p.name for p in network.projections.values() if p.sign is None and p.name not in self.sparse
+            and p.name not in self._synapse_models and p.n_synapses == network.size(p.pre) * network.size(p.post))
         self.max_delay = {}
         for proj in network.projections.values():
             self.max_delay[proj.pre] = max(self.max_delay.get(proj.pre, 0), proj.delay_steps)
@@ -289,6 +293,8 @@ class TorchNetwork(nn.Module):
             return self.weights[name]
         if name in self.sparse:
             return self.weights[name] * getattr(self, f"sign__{name}")
+        if name in self._unsigned_all_to_all:   # (its mask is all ones: the product would change nothing)
+            return self.weights[name]
         return self.weights[name] * getattr(self, f"sign_mask__{name}")
 
     def initial_state(self, batch_size: int = 1) -> TorchState:
@@ -316,7 +322,7 @@ class TorchNetwork(nn.Module):
         synapses = {name: step.init_state(self.weights[name], batch_size) for name, step in self._synapse_models.items()}
         return TorchState(0, neurons, currents, last, history, plastic, synapses)
 
-    def _check_inputs(self, inputs, steps):
+    def _check_inputs(self, inputs, steps, values: bool = True):
         if inputs is not None and not isinstance(inputs, Mapping):
             raise TypeError(f"TorchNetwork: 'inputs' must be a mapping of input name -> spike tensor (time, batch, n) "
                             f"for the inputs {sorted(self.network.inputs)}, got {type(inputs).__name__}")
@@ -337,7 +343,7 @@ class TorchNetwork(nn.Module):
             if x.is_complex() or not (x.is_floating_point() or x.dtype in _COUNTS):
                 raise TypeError(f"TorchNetwork: input {name!r} must hold real spikes (a float, integer or bool "
                                 f"tensor), got dtype {x.dtype}")
-            if x.dtype != torch.bool and x.numel():   # one pass and one host synchronization per input
+            if values and x.dtype != torch.bool and x.numel():   # one pass and one host synchronization per input
                 low, high = torch.aminmax(x)               # (NaN propagates into both)
                 if not bool((low >= 0) & (high < float("inf"))):
                     if x.is_floating_point() and not bool(torch.isfinite(x).all()):
@@ -360,7 +366,7 @@ class TorchNetwork(nn.Module):
 
     def forward(self, inputs=None, *, steps: int | None = None, state: TorchState | None = None,
                 record: tuple[str, ...] | None = None, signals=None, exclusive: tuple[str, ...] = (),
-                weights=None) -> TorchOutput:
+                weights=None, check_values: bool = True) -> TorchOutput:
         """Simulate ``steps`` steps (default: the inputs' length).
 
         inputs: input name -> spike tensor (T, batch, n), real, finite and
@@ -383,6 +389,10 @@ class TorchNetwork(nn.Module):
         use instead of :meth:`effective_weight` (a parametrization of one's
         own, such as a convolution's shared kernel; dense projections without
         plasticity).
+
+        check_values: False skips reading every input value to check that it is
+        finite and >= 0 (one pass over the inputs and a host synchronization),
+        for spikes one's own encoder made; shapes and dtypes are checked always.
         """
         if state is not None and not isinstance(state, TorchState):
             raise TypeError(f"TorchNetwork: 'state' must be a TorchState (from initial_state or a previous "
@@ -392,7 +402,8 @@ class TorchNetwork(nn.Module):
         exclusive = self._population_names("exclusive", exclusive)
         if steps is not None:
             steps = check.integer("TorchNetwork", "steps", steps, minimum=0)
-        inputs, steps, batch = self._check_inputs(inputs, steps)
+        inputs, steps, batch = self._check_inputs(inputs, steps, check.flag("TorchNetwork", "check_values",
+                                                                            check_values))
         self._check_memory(steps, batch or 1, record)
         if state is not None:
             self._check_state(state)
@@ -518,11 +529,7 @@ class TorchNetwork(nn.Module):
                 continue
             st = state.plastic.get(proj.name)
             weight, scale = (W[proj.name], None) if st is None else (st["w"], self._sign_mask(proj.name))
-            if proj.name in self.sparse:
-                deliver = functools.partial(_deliver_sparse, indptr=getattr(self, f"indptr__{proj.name}"),
-                                            post=getattr(self, f"post__{proj.name}"))
-            else:
-                deliver = _deliver
+            deliver = self._deliver_function(proj)
             var, target = proj.target_variable, x[proj.post]
             if var in target:
                 gate = is_open[proj.post] if var in self._models[proj.post].gated else None
@@ -564,9 +571,19 @@ class TorchNetwork(nn.Module):
         trains = dict(inputs)
         for p in self._layers:
             model = self._models[p]
-            feeds = [(proj, self._feed(proj, self._delayed(state, trains[proj.pre], proj), W[proj.name]))
-                     for proj in self._incoming[p]]
             monitors = [m for m in trace_mons if m.target == p]
+            sources = [(proj, self._delayed(state, trains[proj.pre], proj)) for proj in self._incoming[p]]
+            if not monitors and runs_fused(model, self.spike_fn, self.dtype):
+                drive = None
+                for proj, spikes in sources:
+                    current = self._input_of_all_steps(proj, spikes, W[proj.name])
+                    drive = current if drive is None else drive + current
+                if drive is None:
+                    drive = torch.zeros(steps, batch, net.size(p), dtype=self.dtype, device=self.device)
+                trains[p], v = LIFRun.apply(drive, state.neurons[p]["v"], model.e_m, model, self.spike_fn)
+                state.neurons[p] = {**state.neurons[p], "v": v}
+                continue
+            feeds = [(proj, self._feed(proj, spikes, W[proj.name])) for proj, spikes in sources]
             x, cur, last = state.neurons[p], state.currents[p], state.last_spike[p]
             out = []
             for t in range(steps):
@@ -606,23 +623,31 @@ class TorchNetwork(nn.Module):
     def _feed(self, proj, spikes: torch.Tensor, weight: torch.Tensor):
         """``feed(target, t, gate)``: ``target`` plus what ``proj`` delivers at step ``t`` of the call. In
         float64 the step's delivery is :meth:`_step`'s, spike by spike; otherwise every step's input is
-        computed at once (one product over steps x batch) and added per step without host synchronization."""
-        deliver = _deliver
-        if proj.name in self.sparse:
-            deliver = functools.partial(_deliver_sparse, indptr=getattr(self, f"indptr__{proj.name}"),
-                                        post=getattr(self, f"post__{proj.name}"))
+        computed at once (:meth:`_input_of_all_steps`) and added per step without host synchronization."""
         if self.dtype == torch.float64:
+            deliver = self._deliver_function(proj)
             per_step = spikes.unbind(0)   # (views whose backward is one stack, where indexing would fill T zeros)
             return lambda target, t, gate: deliver(target, per_step[t], weight, gate)
+        current = self._input_of_all_steps(proj, spikes, weight).unbind(0)   # (see above)
+        return lambda target, t, gate: target + (current[t] if gate is None else current[t] * gate)
+
+    def _input_of_all_steps(self, proj, spikes: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """What ``proj`` delivers at each step, (steps, batch, n_post): one product over steps x batch."""
         steps, batch, n_pre = spikes.shape
         n_post = self.network.size(proj.post)
         flat = spikes.reshape(steps * batch, n_pre)
         if proj.name in self.sparse:
-            flat_in = deliver(flat.new_zeros(steps * batch, n_post), flat, weight, None)
+            flat_in = self._deliver_function(proj)(flat.new_zeros(steps * batch, n_post), flat, weight, None)
         else:
             flat_in = flat @ weight
-        current = flat_in.reshape(steps, batch, n_post).unbind(0)   # (see above)
-        return lambda target, t, gate: target + (current[t] if gate is None else current[t] * gate)
+        return flat_in.reshape(steps, batch, n_post)
+
+    def _deliver_function(self, proj):
+        """The delivery of ``proj``: per synapse for a sparse projection, else through its dense matrix."""
+        if proj.name in self.sparse:
+            return functools.partial(_deliver_sparse, indptr=getattr(self, f"indptr__{proj.name}"),
+                                     post=getattr(self, f"post__{proj.name}"))
+        return _deliver
 
     def _sign_mask(self, name: str) -> torch.Tensor:
         return getattr(self, f"sign_mask__{name}")

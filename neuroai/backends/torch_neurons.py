@@ -113,7 +113,9 @@ class LIFStep:
             jump = self.v_th - self.v_reset
             x["v"] = x["v"] - (s if jump == 1.0 else s * jump)
         else:
-            x["v"] = x["v"] * (1.0 - s) + s * self.v_reset
+            x["v"] = x["v"] * (1.0 - s)
+            if self.v_reset != 0.0:   # (adding 0.0 changes nothing but the sign of a zero)
+                x["v"] = x["v"] + s * self.v_reset
         if self.adaptive:
             # a threshold shared by a batch of copies that learn together (1, n) grows with all their spikes
             jump = s if s.shape[0] == x["theta"].shape[0] else s.sum(0, keepdim=True)

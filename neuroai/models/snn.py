@@ -186,7 +186,7 @@ class SpikingClassifier(nn.Module):
         x = x.flatten(1)
         x = x.to(dtype=self.net.dtype, device=self.net.device)
         spikes_in = torch_coding.encode(self.encoder, x, self.steps, self.network.dt, self.generator)
-        out = self.net({self.input: spikes_in})
+        out = self.net({self.input: spikes_in}, check_values=False)   # (its encoder's spikes: 0 or 1)
         totals = {self.input: spikes_in.sum((0, 1)), **{p: s.detach().sum((0, 1)) for p, s in out.spikes.items()}}
         batch = x.shape[0]
         self.last_spike_counts = {p: float(t.sum()) / batch for p, t in totals.items()}
