@@ -49,6 +49,8 @@ class LIFRun(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, drive, v, e_m, step: LIFStep, spike_fn: Surrogate):
+        """The T steps in place, without a graph; saves the threshold distances (and v before each reset)
+        that the backward pass reads."""
         ctx.step, ctx.spike_fn = step, spike_fn
         learned = isinstance(e_m, torch.Tensor)
         a = step.a   # (a tensor where the decay is learned and the resting value is not 0)
@@ -78,6 +80,8 @@ class LIFRun(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_v):
+        """Backpropagation through time written out (four operations per step), or a replay of the steps
+        with autograd where the gradient is itself differentiated or batched."""
         drive, start, spikes, distance, before, e_m_tensor = ctx.saved_tensors
         step, spike_fn = ctx.step, ctx.spike_fn
         e_m = e_m_tensor if ctx.learned else ctx.e_m
