@@ -1,17 +1,21 @@
-r"""Firing statistics of spike trains: rates, ISI variability, spike-train distances.
+r"""Firing statistics of spike trains: rates, ISI variability, synchrony, spike-train distances.
 
-Units: spike times in seconds, rates in Hz, the van Rossum time constant
-``tau`` in seconds, the Victor–Purpura cost ``q`` in 1/s (Hz).
+Units: spike times in seconds, rates in Hz, bin sizes and the van Rossum time
+constant ``tau`` in seconds, the Victor–Purpura cost ``q`` in 1/s (Hz).
 
 A spike train is a 1-D array of spike times in seconds (a ``neo.SpikeTrain``
 or any ``quantities`` time array is accepted too). :func:`spike_trains` gives
 one per neuron of a population of a :class:`~neuroai.SimulationResult`.
 
-Every function takes ``method``: ``"elephant"`` computes with
+The rates, the CV and the distances take ``method``: ``"elephant"`` computes with
 `Elephant <https://elephant.readthedocs.io>`_ (``pip install "neuroai[stats]"``),
 ``"numpy"`` with the vectorized implementation here, and ``"auto"`` (the
 default) with Elephant when it is installed and numpy otherwise. Both give the
-same numbers, to rounding (the test suite compares them).
+same numbers, to rounding (the test suite compares them). The binned
+statistics (:func:`spike_counts`, :func:`population_fano_factor`,
+:func:`synchrony_chi`) are numpy's only: Elephant bins spike trains too, but
+has neither of these two measures (its ``fanofactor`` is that of the total
+counts of several trains, such as trials).
 
 Definitions
 -----------
@@ -20,6 +24,22 @@ Definitions
   inter-spike intervals, with the population standard deviation (``ddof=0``, as
   ``elephant.statistics.cv``); 1 for a Poisson process, 0 for a regular train.
   NaN for neurons with fewer than ``min_intervals`` intervals.
+- binned counts: :math:`c_i(k)`, the spikes of train :math:`i` in bin :math:`k`,
+  the window ``[t_start, t_stop)`` cut into consecutive bins of ``bin_size``
+  seconds (a last, partial bin is left out, and so are spikes outside the
+  window). A spike within 1e-8 of a bin's width before an edge counts in the
+  bin that starts there, so that spikes on a grid of time steps fall where
+  their steps do (Elephant's ``BinnedSpikeTrain`` rounds the same way).
+- population Fano factor: :math:`F = \operatorname{Var}_k[C(k)] / \operatorname{E}_k[C(k)]`
+  of the population count :math:`C(k) = \sum_i c_i(k)` (variance over bins,
+  ``ddof=0``). 1 for independent Poisson trains at any bin size; above 1 when
+  the neurons fire together (it grows with the number of neurons that do).
+- synchrony :math:`\chi` (Golomb & Rinzel 1993; Golomb 2007, Scholarpedia
+  2(1):1347), with binned counts in place of membrane potentials:
+  :math:`\chi^2 = \operatorname{Var}_k[\tfrac1N \sum_i c_i(k)] \,/\,
+  \tfrac1N \sum_i \operatorname{Var}_k[c_i(k)]`. Between 0 and 1: 1 when every
+  train has the same counts, about :math:`1/\sqrt N` for N independent trains,
+  and toward 0 for an asynchronous population as N grows.
 - van Rossum distance (van Rossum 2001): with
   :math:`f(t) = \sum_i e^{-(t - t_i)/\tau} H(t - t_i)`,
   :math:`D = \sqrt{\tfrac{2}{\tau}\int (f_a - f_b)^2\,dt}
@@ -51,10 +71,12 @@ import numpy as np
 from . import validation as check
 from .results import SimulationResult
 
-__all__ = ["spike_trains", "firing_rates", "isi_cv", "van_rossum_distance", "victor_purpura_distance"]
+__all__ = ["spike_trains", "firing_rates", "isi_cv", "spike_counts", "population_fano_factor", "synchrony_chi",
+           "van_rossum_distance", "victor_purpura_distance"]
 
 METHODS = ("auto", "elephant", "numpy")
 _BLOCK = 1 << 22  # most kernel entries held at once by the numpy van Rossum path (32 MB)
+_EDGE = 1e-8      # binning: a spike this close (in bins) before an edge counts in the next bin
 
 
 # --- inputs -------------------------------------------------------------------
@@ -197,6 +219,93 @@ def isi_cv(source, population: str | None = None, *, min_intervals: int = 2, met
     var = np.bincount(lab, (d - full_mean[lab]) ** 2, minlength=len(trains))[ok] / count[ok]
     out[ok] = np.sqrt(var) / mean
     return out
+
+
+# --- binned counts and synchrony ----------------------------------------------------
+
+def _binned(owner: str, source, population, bin_size, t_start, t_stop):
+    """The binned spikes of ``source``: (train index, bin index) of every spike inside the window, the
+    number of trains and the number of bins (at least 2), per the module docstring's definition."""
+    bin_size = check.real(owner, "bin_size", bin_size, positive=True, unit="second")
+    if isinstance(source, SimulationResult):
+        if population is None:
+            raise ValueError(f"{owner}: parameter 'population' must name a population when 'source' is a "
+                             f"SimulationResult, got None")
+        s = recorded_spikes(owner, source, population)
+        check.whole_steps(owner, "bin_size", bin_size, source.dt)  # bins of unequal steps would alias
+        run = (source.start_step * source.dt, (source.start_step + source.n_steps) * source.dt)
+        lo = run[0] if t_start is None else check.real(owner, "t_start", t_start, unit="second")
+        hi = run[1] if t_stop is None else check.real(owner, "t_stop", t_stop, unit="second")
+        if lo < run[0] - _EDGE * source.dt or hi > run[1] + _EDGE * source.dt:
+            raise ValueError(f"{owner}: the window [t_start, t_stop) = [{lo:g}, {hi:g}) s must lie within the run, "
+                             f"[{run[0]:g}, {run[1]:g}) s")
+        times, labels, n = np.asarray(s.steps) * source.dt, np.asarray(s.indices, dtype=np.int64), s.n
+    else:
+        if population is not None:
+            raise ValueError(f"{owner}: parameter 'population' applies to a SimulationResult only; 'source' is a "
+                             f"sequence of spike trains, got population={population!r}")
+        if t_stop is None:
+            raise ValueError(f"{owner}: parameter 't_stop' (seconds) must be given for spike trains, got None")
+        lo = 0.0 if t_start is None else check.real(owner, "t_start", t_start, unit="second")
+        hi = check.real(owner, "t_stop", t_stop, unit="second")
+        trains = _trains(owner, source)
+        times, labels = _labelled(trains)
+        n = len(trains)
+    if n == 0:
+        raise ValueError(f"{owner}: 'source' must hold at least one spike train, got none")
+    n_bins = math.floor((hi - lo) / bin_size + _EDGE) if hi > lo else 0
+    if n_bins < 2:
+        raise ValueError(f"{owner}: the window [t_start, t_stop) = [{lo:g}, {hi:g}) s must hold at least 2 bins of "
+                         f"bin_size={bin_size:g} s, got {max(n_bins, 0)}")
+    bins = np.floor((times - lo) / bin_size + _EDGE).astype(np.int64)
+    inside = (bins >= 0) & (bins < n_bins)
+    return labels[inside], bins[inside], n, n_bins
+
+
+def spike_counts(source, population: str | None = None, *, bin_size: float, t_start: float | None = None,
+                 t_stop: float | None = None) -> np.ndarray:
+    """Spike counts of each train in consecutive bins of ``bin_size`` seconds: int64, shape (n_trains, n_bins).
+
+    - source: a :class:`~neuroai.SimulationResult` (then ``population`` names the population, ``bin_size``
+      must be a whole number of its steps, and the window defaults to the run) or a sequence of spike
+      trains (seconds; then ``t_stop`` is required and ``t_start`` defaults to 0).
+    - t_start, t_stop: the window ``[t_start, t_stop)`` in seconds; it must hold at least 2 bins.
+
+    See the module docstring for how spikes on a bin's edge are counted.
+    """
+    labels, bins, n, n_bins = _binned("spike_counts", source, population, bin_size, t_start, t_stop)
+    check.memory("spike_counts", 8.0 * n * n_bins, f"a ({n}, {n_bins}) count matrix", "use larger bins")
+    return np.bincount(labels * n_bins + bins, minlength=n * n_bins).reshape(n, n_bins)
+
+
+def population_fano_factor(source, population: str | None = None, *, bin_size: float,
+                           t_start: float | None = None, t_stop: float | None = None) -> float:
+    """Fano factor (variance / mean, over bins) of the population's summed spike count in bins of
+    ``bin_size`` seconds; dimensionless. 1 for independent Poisson trains; NaN when the window holds
+    no spike. Arguments as :func:`spike_counts`; the definition is in the module docstring."""
+    _, bins, _, n_bins = _binned("population_fano_factor", source, population, bin_size, t_start, t_stop)
+    total = np.bincount(bins, minlength=n_bins).astype(np.float64)
+    mean = total.mean()
+    return float(total.var() / mean) if mean > 0 else math.nan
+
+
+def synchrony_chi(source, population: str | None = None, *, bin_size: float, t_start: float | None = None,
+                  t_stop: float | None = None) -> float:
+    """Golomb's synchrony measure chi of the binned spike counts (bins of ``bin_size`` seconds), in
+    [0, 1]: 1 for identical trains, about 1/sqrt(N) for N independent ones. NaN when no train's count
+    varies (no spikes, say). Arguments as :func:`spike_counts`; the definition is in the module
+    docstring. Time and memory grow with the spikes, not with trains x bins."""
+    labels, bins, n, n_bins = _binned("synchrony_chi", source, population, bin_size, t_start, t_stop)
+    population_count = np.bincount(bins, minlength=n_bins) / n
+    # each train's variance over bins, from its nonzero counts: E[c^2] - E[c]^2
+    cells, counts = np.unique(labels * n_bins + bins, return_counts=True)
+    train = cells // n_bins
+    mean = np.bincount(train, counts, minlength=n) / n_bins
+    var = np.maximum(np.bincount(train, counts.astype(np.float64) ** 2, minlength=n) / n_bins - mean ** 2, 0.0)
+    single = var.mean()
+    if single == 0:
+        return math.nan
+    return float(min(np.sqrt(population_count.var() / single), 1.0))  # (rounding can only push it past 1)
 
 
 # --- distances -------------------------------------------------------------------

@@ -93,6 +93,133 @@ def test_isi_cv_paths_agree(result):
                                rtol=1e-12, equal_nan=True)
 
 
+# --- binned counts, population Fano factor, synchrony chi -----------------------------
+
+def counts_by_histogram(trains, bin_size, t_start, t_stop):
+    """The count matrix by np.histogram, train by train (spikes kept off the bins' edges by the callers)."""
+    n_bins = int(np.floor((t_stop - t_start) / bin_size + 1e-8))
+    edges = t_start + bin_size * np.arange(n_bins + 1)
+    return np.array([np.histogram(t, edges)[0] for t in trains])
+
+
+def test_spike_counts_by_hand_and_against_histograms(result):
+    trains = [[0.05, 0.15, 0.16, 0.35], [], [0.399, 0.45], [-0.1, 0.25]]
+    np.testing.assert_array_equal(st.spike_counts(trains, bin_size=0.1, t_stop=0.4),
+                                  [[1, 2, 0, 1], [0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]])  # outside: dropped
+    # a partial last bin is left out; t_start shifts the grid
+    np.testing.assert_array_equal(st.spike_counts(trains, bin_size=0.1, t_start=0.05, t_stop=0.4),
+                                  [[1, 2, 0], [0, 0, 0], [0, 0, 0], [0, 0, 1]])  # 0.15: on an edge
+    rng = np.random.default_rng(11)
+    random = [np.sort(rng.uniform(0, 2.0, k)) for k in rng.integers(0, 80, 15)]
+    np.testing.assert_array_equal(st.spike_counts(random, bin_size=0.013, t_start=0.1, t_stop=1.9),
+                                  counts_by_histogram(random, 0.013, 0.1, 1.9))
+    # a result: spikes on the grid of steps land in their step's bin (bins of 10 steps)
+    counts = st.spike_counts(result, "out", bin_size=10 * DT)
+    steps, idx = result.spikes["out"].steps - result.start_step, result.spikes["out"].indices
+    expected = np.zeros((20, result.n_steps // 10), dtype=np.int64)
+    np.add.at(expected, (idx, steps // 10), 1)
+    np.testing.assert_array_equal(counts, expected)
+
+
+def test_spike_counts_agree_with_elephant_binning():
+    import quantities as pq
+    from elephant.conversion import BinnedSpikeTrain
+    import neo
+
+    rng = np.random.default_rng(12)
+    trains = [np.sort(rng.uniform(0, 1.0, k)) for k in rng.integers(1, 60, 8)]
+    ours = st.spike_counts(trains, bin_size=0.02, t_stop=1.0)
+    theirs = BinnedSpikeTrain([neo.SpikeTrain(t, t_stop=1.0, units="s") for t in trains], bin_size=0.02 * pq.s)
+    np.testing.assert_array_equal(ours, theirs.to_array())
+
+
+def test_fano_factor_and_chi_by_hand():
+    # counts [[2, 0, 1, 1], [0, 0, 1, 3]]: population counts [2, 0, 2, 4]: mean 2, variance 2
+    trains = [[0.01, 0.02, 0.25, 0.35], [0.21, 0.31, 0.32, 0.33]]
+    assert st.population_fano_factor(trains, bin_size=0.1, t_stop=0.4) == pytest.approx(1.0)
+    # chi^2 = Var(mean count) / mean(Var(count)) = (2 / 4) / ((0.5 + 1.5) / 2)
+    assert st.synchrony_chi(trains, bin_size=0.1, t_stop=0.4) == pytest.approx(np.sqrt(0.5))
+    # the same from the count matrix, computed independently
+    c = np.array([[2, 0, 1, 1], [0, 0, 1, 3]])
+    assert np.sqrt(c.mean(0).var() / c.var(1).mean()) == pytest.approx(np.sqrt(0.5))
+    # identical trains: chi is 1, and the Fano factor grows N-fold over one train's
+    one = [0.01, 0.02, 0.25, 0.35]
+    assert st.synchrony_chi([one] * 5, bin_size=0.1, t_stop=0.4) == 1.0
+    assert st.population_fano_factor([one] * 5, bin_size=0.1, t_stop=0.4) == pytest.approx(
+        5 * st.population_fano_factor([one], bin_size=0.1, t_stop=0.4))
+    # nothing varies, or no spikes: undefined
+    assert np.isnan(st.synchrony_chi([[], []], bin_size=0.1, t_stop=0.4))
+    assert np.isnan(st.population_fano_factor([[], []], bin_size=0.1, t_stop=0.4))
+    assert np.isnan(st.synchrony_chi([[0.05, 0.15, 0.25, 0.35]], bin_size=0.1, t_stop=0.4))  # regular: var 0
+
+
+def test_poisson_trains_have_fano_one_and_chi_one_over_sqrt_n():
+    rng = np.random.default_rng(13)
+    n, t_stop, rate = 200, 20.0, 20.0
+    trains = [np.sort(rng.uniform(0, t_stop, rng.poisson(rate * t_stop))) for _ in range(n)]
+    for bin_size in (0.002, 0.01, 0.05):  # 10000, 2000 and 400 bins
+        assert st.population_fano_factor(trains, bin_size=bin_size, t_stop=t_stop) == pytest.approx(1.0, abs=0.1)
+        assert st.synchrony_chi(trains, bin_size=bin_size, t_stop=t_stop) == pytest.approx(1 / np.sqrt(n), rel=0.1)
+    # the same against the dense count matrix
+    c = counts_by_histogram(trains, 0.01, 0.0, t_stop)
+    assert st.synchrony_chi(trains, bin_size=0.01, t_stop=t_stop) == pytest.approx(
+        np.sqrt(c.mean(0).var() / c.var(1).mean()), rel=1e-12)
+    assert st.population_fano_factor(trains, bin_size=0.01, t_stop=t_stop) == pytest.approx(
+        c.sum(0).var() / c.sum(0).mean(), rel=1e-12)
+
+
+def test_shared_spikes_raise_fano_and_chi():
+    """Each neuron keeps a fraction of one common Poisson train (plus its own spikes): chi^2 -> fraction kept
+    as N grows, against 1/N for independent trains; the Fano factor of the population count is 1 + (N-1) p."""
+    rng = np.random.default_rng(14)
+    n, t_stop, rate, p = 100, 50.0, 10.0, 0.3
+    common = np.sort(rng.uniform(0, t_stop, rng.poisson(rate * t_stop)))
+    trains = [np.sort(np.concatenate([common[rng.random(common.size) < p],
+                                      rng.uniform(0, t_stop, rng.poisson((1 - p) * rate * t_stop))]))
+              for _ in range(n)]
+    # mean counts m = rate * bin; Var(c_i) = m; Cov(c_i, c_j) = p^2 m; so chi^2 = p^2 + (1 - p^2) / N
+    assert st.synchrony_chi(trains, bin_size=0.005, t_stop=t_stop) == pytest.approx(
+        np.sqrt(p ** 2 + (1 - p ** 2) / n), rel=0.05)
+    assert st.population_fano_factor(trains, bin_size=0.005, t_stop=t_stop) == pytest.approx(
+        1 + (n - 1) * p ** 2, rel=0.05)
+
+
+def test_binned_statistics_of_a_result(result):
+    """Poisson inputs of a real run: Fano ~ 1 and chi ~ 1/sqrt(20); the regular inputs, started together,
+    fire in lockstep: chi 1."""
+    assert st.population_fano_factor(result, "poisson", bin_size=10 * DT) == pytest.approx(1.0, abs=0.15)
+    assert st.synchrony_chi(result, "poisson", bin_size=10 * DT) == pytest.approx(1 / np.sqrt(20), rel=0.25)
+    assert st.synchrony_chi(result, "regular", bin_size=10 * DT) == pytest.approx(1.0)
+    # a sub-window of the run, t_start and t_stop in seconds
+    full = st.spike_counts(result, "poisson", bin_size=10 * DT)
+    part = st.spike_counts(result, "poisson", bin_size=10 * DT, t_start=0.2, t_stop=0.5)
+    np.testing.assert_array_equal(part, full[:, 200:500])
+
+
+def test_binned_statistics_name_bad_arguments(result):
+    trains = [[0.1, 0.2]]
+    with pytest.raises(ValueError, match="'bin_size'"):
+        st.synchrony_chi(trains, bin_size=0.0, t_stop=1.0)
+    with pytest.raises(ValueError, match="'t_stop'"):
+        st.population_fano_factor(trains, bin_size=0.1)
+    with pytest.raises(ValueError, match="at least 2 bins"):
+        st.spike_counts(trains, bin_size=0.6, t_stop=1.0)
+    with pytest.raises(ValueError, match="at least 2 bins"):
+        st.spike_counts(trains, bin_size=0.1, t_start=1.0, t_stop=0.5)
+    with pytest.raises(ValueError, match="at least one spike train"):
+        st.synchrony_chi([], bin_size=0.1, t_stop=1.0)
+    with pytest.raises(ValueError, match="'population' applies to a SimulationResult"):
+        st.synchrony_chi(trains, "out", bin_size=0.1, t_stop=1.0)
+    with pytest.raises(ValueError, match="'population' must name"):
+        st.synchrony_chi(result, bin_size=10 * DT)
+    with pytest.raises(ValueError, match="whole number of steps"):
+        st.synchrony_chi(result, "out", bin_size=2.5 * DT)
+    with pytest.raises(ValueError, match="within the run"):
+        st.spike_counts(result, "out", bin_size=10 * DT, t_stop=2.0)
+    with pytest.raises(KeyError, match="no spikes recorded"):
+        st.population_fano_factor(result, "nothing", bin_size=10 * DT)
+
+
 # --- van Rossum ----------------------------------------------------------------
 
 def vr_by_integration(a, b, tau, t_end):
