@@ -145,26 +145,29 @@ def test_no_synchronization_inside_the_time_loop_on_cuda(recurrent):
     assert counts[0] == counts[1]
 
 
-def plain_lif_network(reset: str, monitored: bool) -> na.Network:
+def plain_lif_network(reset: str, monitored: bool, offset: bool = False) -> na.Network:
     """Input -> 24 -> 10 plain LIF neurons (no refractory period, delta synapses): each layer runs as one fused
-    operation, unless a state monitor on it asks for the step-by-step loop."""
+    operation, unless a state monitor on it asks for the step-by-step loop. ``offset``: a resting value (so the
+    decay adds a constant), a reset value other than 0 and a threshold other than 1."""
     from neuroai.models import feedforward_network
 
-    net = feedforward_network([30, 24, 10], neuron=na.LIF(tau_m=8e-3, reset=reset, v_reset=0.0), gain=2.5)
+    levels = dict(v_rest=0.1, v_reset=-0.2, v_th=0.9) if offset else dict(v_reset=0.0)
+    net = feedforward_network([30, 24, 10], neuron=na.LIF(tau_m=8e-3, reset=reset, **levels), gain=2.5)
     if monitored:
         for p in ("hidden1", "output"):
             net.monitor(p, "v")
     return net
 
 
-@pytest.mark.parametrize("reset", ["subtract", "value"])
-def test_fused_lif_layers_compute_the_loops_spikes_and_gradients(reset):
+@pytest.mark.parametrize("reset, offset", [("subtract", False), ("value", False), ("subtract", True),
+                                           ("value", True)])
+def test_fused_lif_layers_compute_the_loops_spikes_and_gradients(reset, offset):
     """float32: the fused run gives the step-by-step loop's spikes exactly (the same inputs and arithmetic),
     and its gradients to rounding, a learned time constant's included, and second derivatives too."""
     x = inputs(6, 50, 4, torch.float32)["inp"]
     results = []
     for monitored in (False, True):
-        module = TorchNetwork(plain_lif_network(reset, monitored), learn_tau_m=("hidden1",))
+        module = TorchNetwork(plain_lif_network(reset, monitored, offset), learn_tau_m=("hidden1",))
         out = module({"input": x})
         loss = (out.spikes["output"].sum(0) * torch.arange(1.0, 11.0)).sum() + out.spikes["hidden1"].sum()
         params = list(module.parameters())

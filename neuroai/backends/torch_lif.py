@@ -49,40 +49,37 @@ class LIFRun(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, drive, v, e_m, step: LIFStep, spike_fn: Surrogate):
-        """The T steps in place, without a graph; saves the threshold distances (and v before each reset)
-        that the backward pass reads."""
+        """The T steps in place, without a graph; saves the charged potential before each threshold test, from
+        which the backward pass recomputes everything else it reads."""
         ctx.step, ctx.spike_fn = step, spike_fn
         learned = isinstance(e_m, torch.Tensor)
         a = step.a   # (a tensor where the decay is learned and the resting value is not 0)
         start, v = v, v.detach().clone()
-        distance = torch.empty_like(drive)   # v - v_th at each threshold test: where the surrogate is read
-        spikes = torch.empty_like(drive) if step.subtract else None
-        before = None if step.subtract else torch.empty_like(drive)   # v before a reset to a value
+        # (two (T, batch, n) buffers in all: every fresh one costs page faults that cost as much as the loop)
+        charged = torch.empty_like(drive)   # v after the decay, at each threshold test
+        spikes = torch.empty_like(drive)
         jump = step.v_th - step.v_reset
         for t in range(len(drive)):
-            v.mul_(e_m)
+            u = torch.mul(v, e_m, out=charged[t])
             if step.add_a:
-                v.add_(a)
-            torch.sub(v, step.v_th, out=distance[t])
-            fired = distance[t] > 0
-            v.add_(drive[t])
+                u.add_(a)
+            s = torch.gt(u, step.v_th, out=spikes[t])   # (u - v_th > 0 exactly when u > v_th, in any arithmetic)
+            torch.add(u, drive[t], out=v)
             if step.subtract:
-                spikes[t] = fired
-                v.sub_(spikes[t] if jump == 1.0 else spikes[t] * jump)
-            else:   # (v (1 - s) + s v_reset where s is 0 or 1)
-                before[t] = v
-                v.masked_fill_(fired, step.v_reset)
-        if spikes is None:
-            spikes = (distance > 0).to(drive.dtype)
-        ctx.save_for_backward(drive, start, spikes, distance, before, e_m if learned else None)
+                v.sub_(s if jump == 1.0 else s * jump)
+            else:   # v (1 - s) + s v_reset, s 0 or 1: v - v s is v or 0
+                v.addcmul_(v, s, value=-1.0)
+                if step.v_reset != 0.0:
+                    v.add_(s, alpha=step.v_reset)
+        ctx.save_for_backward(drive, start, spikes, charged, e_m if learned else None)
         ctx.e_m, ctx.learned = (None if learned else e_m), learned
         return spikes, v
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_v):
-        """Backpropagation through time written out (four operations per step), or a replay of the steps
-        with autograd where the gradient is itself differentiated or batched."""
-        drive, start, spikes, distance, before, e_m_tensor = ctx.saved_tensors
+        """Backpropagation through time written out, or a replay of the steps with autograd where the gradient
+        is itself differentiated or batched."""
+        drive, start, spikes, charged, e_m_tensor = ctx.saved_tensors
         step, spike_fn = ctx.step, ctx.spike_fn
         e_m = e_m_tensor if ctx.learned else ctx.e_m
         if torch.is_grad_enabled() or _transforming() or _batched(grad_spikes):
@@ -102,29 +99,25 @@ class LIFRun(torch.autograd.Function):
         # (per step: a step's tensors stay in the cache, where whole (T, batch, n) ones would not)
         jump = step.v_th - step.v_reset
         grad_drive = torch.empty_like(drive)
-        if step.subtract:
-            keep = None
-        else:   # v = before (1 - s) + s v_reset: d/d before = 1 - s, d/ds = v_reset - before
-            keep = 1.0 - spikes
         g_v = grad_v
         g_us = []
         for t in range(len(drive) - 1, -1, -1):
-            if step.subtract:
+            if step.subtract:   # v = before - jump s
                 grad_drive[t] = g_v
                 g_s = torch.add(grad_spikes[t], g_v, alpha=-jump)
-            else:
-                torch.mul(g_v, keep[t], out=grad_drive[t])
-                g_s = (torch.addcmul(grad_spikes[t], g_v, before[t], value=-1.0) if step.v_reset == 0.0
-                       else grad_spikes[t] + g_v * (step.v_reset - before[t]))
-            g_u = torch.addcmul(grad_drive[t], g_s, spike_fn.derivative(distance[t]))
+            else:   # v = before (1 - s) + s v_reset: d/d before = 1 - s, d/ds = v_reset - before
+                torch.addcmul(g_v, g_v, spikes[t], value=-1.0, out=grad_drive[t])
+                before = charged[t] + drive[t]
+                g_s = (torch.addcmul(grad_spikes[t], g_v, before, value=-1.0) if step.v_reset == 0.0
+                       else grad_spikes[t] + g_v * (step.v_reset - before))
+            g_u = torch.addcmul(grad_drive[t], g_s, spike_fn.derivative(charged[t] - step.v_th))
             if ctx.learned:
                 g_us.append(g_u)
             g_v = g_u * e_m
         g_e_m = None
         if ctx.learned:   # d/d e_m of a + e_m v with a = drive (1 - e_m): sum over steps of g_u (v_prev - drive)
             previous = torch.cat([start.detach().unsqueeze(0),
-                                  _reset(step, before[:-1] if before is not None else None, spikes[:-1],
-                                         drive, start, e_m, jump)])
+                                  _reset(step, charged[:-1], spikes[:-1], drive, start, e_m, jump)])
             if step.add_a:
                 previous = previous - step.drive
             g_e_m = (torch.stack(g_us[::-1]) * previous).sum()
@@ -141,10 +134,12 @@ def _batched(x: torch.Tensor) -> bool:
     return "Batched" in keys
 
 
-def _reset(step: LIFStep, before, spikes, drive, start, e_m, jump: float) -> torch.Tensor:
-    """v at the start of steps 1..T-1 (after each reset), (T - 1, batch, n): from ``before`` (v before a
-    reset to a value) or, for a reset by subtraction, by replaying the decay from ``start``."""
+def _reset(step: LIFStep, charged, spikes, drive, start, e_m, jump: float) -> torch.Tensor:
+    """v at the start of steps 1..T-1 (after each reset), (T - 1, batch, n), from the ``charged`` potential of
+    steps 0..T-2 and their input (reset to a value) or, for a reset by subtraction, by replaying the decay from
+    ``start``."""
     if not step.subtract:
+        before = charged + drive[:len(charged)]
         return before * (1.0 - spikes) + (spikes * step.v_reset if step.v_reset != 0.0 else 0.0)
     out, v = [], start.detach()
     for t in range(len(spikes)):
