@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from .. import validation as check
 from .common import (TrainResult, agent_policy, checkpoint_path, fractions,
                      load_run, plain_fields, require_finite, run_log, save_run)
-from .envs import observation_size, require_discrete, vector_env
+from .envs import close_if_made, env_name, observation_size, require_discrete, vector_env
 from .policies import ActorCritic, MLPActorCritic
 from .returns import gae
 from .rollout import bootstrap_value, collect, cursor
@@ -55,11 +55,12 @@ class A2CConfig:
         plain_fields(self)
 
 
-def train_a2c(env_id: str = "CartPole-v1", config: A2CConfig = A2CConfig(), *, policy: ActorCritic | None = None,
+def train_a2c(env="CartPole-v1", config: A2CConfig = A2CConfig(), *, policy: ActorCritic | None = None,
               seed: int = 0, device="cpu", progress: bool = True, mask_velocity: bool = False,
               checkpoint: str | Path | None = None, checkpoint_every: int = 10_000) -> TrainResult:
-    """Train ``policy`` (default :class:`MLPActorCritic`) with A2C on ``env_id``; ``mask_velocity``:
-    hide CartPole's velocities (a task for :class:`LSTMActorCritic`).
+    """Train ``policy`` (default :class:`MLPActorCritic`) with A2C on ``env`` (an id, a ``gymnasium.Env``, a
+    function making one or a vector env: :func:`~neuroai.rl.envs.vector_env`); ``mask_velocity``: hide CartPole's
+    velocities (a task for :class:`LSTMActorCritic`).
 
     ``checkpoint``: a file to which the run's whole state (policy, optimizer,
     random generators, episode and loss logs, where the rollouts stand with
@@ -77,7 +78,8 @@ def train_a2c(env_id: str = "CartPole-v1", config: A2CConfig = A2CConfig(), *, p
     progress = check.flag("train_a2c", "progress", progress)
     checkpoint_every = check.integer("train_a2c", "checkpoint_every", checkpoint_every, minimum=1)
     device = check.torch_device("train_a2c", device)
-    envs, obs = vector_env(env_id, config.num_envs, seed, mask_velocity=mask_velocity, owner="train_a2c")
+    envs, obs = vector_env(env, config.num_envs, seed, mask_velocity=mask_velocity, owner="train_a2c")
+    env_id = env_name(envs)
     checkpoint = checkpoint_path("train_a2c", checkpoint, envs)
     actions = require_discrete("train_a2c", envs)
     obs_size = observation_size("train_a2c", envs)
@@ -116,5 +118,5 @@ def train_a2c(env_id: str = "CartPole-v1", config: A2CConfig = A2CConfig(), *, p
             save_run(checkpoint, "train_a2c", env_id, config, seed, envs, update=update + 1, policy=policy,
                      optimizer=optimizer, cursor=at, episodes=episodes, losses=losses,
                      seconds=time.perf_counter() - start)
-    envs.close()
+    close_if_made(env, envs)
     return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses)

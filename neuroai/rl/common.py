@@ -13,7 +13,7 @@ import torch
 from .. import validation as check
 from ..backends import NonFiniteState
 from ..training.checkpoint import load_checkpoint, save_checkpoint
-from .envs import env_factory, env_state, restore_env_state, to_checkpoint
+from .envs import close_if_made, env_factory, env_state, restore_env_state, to_checkpoint
 
 #: Mean return over 100 consecutive episodes that counts as solved (gymnasium's reward thresholds).
 SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
@@ -100,23 +100,23 @@ class TrainResult:
 
 
 @torch.no_grad()
-def evaluate(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, episodes: int = 10, seed: int = 10_000,
+def evaluate(act: Callable[[torch.Tensor], torch.Tensor], env, episodes: int = 10, seed: int = 10_000,
              **env_options) -> np.ndarray:
     """Returns of ``episodes`` episodes of the policy ``act`` (a batch of observations ``(B, *obs)`` ->
-    actions (B,), e.g. :class:`~neuroai.rl.policies.Greedy`), one environment, seeds ``seed, seed + 1,
-    ...``. If ``act`` has a ``reset()`` method (a recurrent policy's state), it is called at each
-    episode's start."""
+    actions (B,), e.g. :class:`~neuroai.rl.policies.Greedy`), on one environment ``env`` (an id, a
+    ``gymnasium.Env``, left open, or a function making one), seeds ``seed, seed + 1, ...``. If ``act`` has a
+    ``reset()`` method (a recurrent policy's state), it is called at each episode's start."""
     episodes = check.integer("evaluate", "episodes", episodes, minimum=1)
     seed = check.seed("evaluate", seed)
     _callable("evaluate", act)
-    env = env_factory(env_id, owner="evaluate", **env_options)()
-    returns = [_episode("evaluate", env, act, seed + k)[0] for k in range(episodes)]
-    env.close()
+    made = env_factory(env, owner="evaluate", **env_options)()
+    returns = [_episode("evaluate", made, act, seed + k)[0] for k in range(episodes)]
+    close_if_made(env, made)
     return np.array(returns)
 
 
 @torch.no_grad()
-def frame_strip(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, *, frames: int = 8, every: int = 25,
+def frame_strip(act: Callable[[torch.Tensor], torch.Tensor], env, *, frames: int = 8, every: int = 25,
                 seed: int = 10_000, **env_options) -> np.ndarray:
     """One episode of the policy ``act`` (seed ``seed``) as a strip of
     ``frames`` rendered frames, one every ``every`` steps from the first,
@@ -132,9 +132,9 @@ def frame_strip(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, *, fra
     except ImportError as err:
         raise ImportError('frame_strip needs pygame to render classic-control environments: '
                           'pip install "neuroai[rl]"') from err
-    env = env_factory(env_id, render=True, owner="frame_strip", **env_options)()
-    _, shots = _episode("frame_strip", env, act, seed, shoot=lambda step: step % every == 0 and step // every < frames)
-    env.close()
+    made = env_factory(env, render=True, owner="frame_strip", **env_options)()
+    _, shots = _episode("frame_strip", made, act, seed, shoot=lambda step: step % every == 0 and step // every < frames)
+    close_if_made(env, made)
     return np.concatenate(shots, axis=1)
 
 

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from .. import validation as check
 from .buffers import ReplayBuffer
 from .common import TrainResult, checkpoint_path, fractions, load_run, plain_fields, require_finite, run_log, save_run
-from .envs import finished_episodes, observation_size, require_discrete, vector_env
+from .envs import close_if_made, env_name, finished_episodes, observation_size, require_discrete, vector_env
 from .policies import parameters, sizes, widths
 
 
@@ -116,10 +116,11 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
             t.lerp_(o, tau)
 
 
-def train_dqn(env_id: str = "CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int = 0, device="cpu",
+def train_dqn(env="CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int = 0, device="cpu",
               progress: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int = 10_000
               ) -> TrainResult:
-    """Train a DQN agent on ``env_id`` (one environment); see the module docstring.
+    """Train a DQN agent on ``env`` (one environment: an id, a ``gymnasium.Env``, a function making one or a vector
+    env of one: :func:`~neuroai.rl.envs.vector_env`); see the module docstring.
 
     ``checkpoint``: a file to which the run's whole state (networks,
     optimizer, replay buffer, random generators, episode and loss logs, and
@@ -137,7 +138,8 @@ def train_dqn(env_id: str = "CartPole-v1", config: DQNConfig = DQNConfig(), *, s
     progress = check.flag("train_dqn", "progress", progress)
     checkpoint_every = check.integer("train_dqn", "checkpoint_every", checkpoint_every, minimum=1)
     device = check.torch_device("train_dqn", device)
-    envs, obs = vector_env(env_id, 1, seed, owner="train_dqn")
+    envs, obs = vector_env(env, 1, seed, owner="train_dqn")
+    env_id = env_name(envs)
     checkpoint = checkpoint_path("train_dqn", checkpoint, envs)
     actions = require_discrete("train_dqn", envs)
     obs_size = observation_size("train_dqn", envs)
@@ -192,5 +194,5 @@ def train_dqn(env_id: str = "CartPole-v1", config: DQNConfig = DQNConfig(), *, s
                      target=target, optimizer=optimizer, buffer=buffer, rng=rng.bit_generator.state,
                      episodes=episodes, losses=losses, seconds=time.perf_counter() - start)
     bar.close()
-    envs.close()
+    close_if_made(env, envs)
     return TrainResult(episodes, online, time.perf_counter() - start, config.total_timesteps, losses)

@@ -45,47 +45,155 @@ def masked_velocity(env):
     return _mask_velocity_wrapper()(env)
 
 
-def env_factory(env_id: str, *, mask_velocity: bool = False, render: bool = False,
-                owner: str = "env_factory") -> Callable:
-    """A function building one environment (episode statistics recorded), for vector envs. ``owner``
-    (e.g. "train_dqn") names the caller in the errors: an ``env_id`` that is not a string (TypeError),
-    not registered, or whose environment cannot be made here (a missing dependency...) (ValueError)."""
+#: What the agents take as ``env``, for the errors that refuse anything else.
+ENV_KINDS = ("the id of a registered gymnasium environment such as 'CartPole-v1', a gymnasium.Env, a function "
+             "that makes one, or a gymnasium vector environment")
+
+
+def env_factory(env, *, mask_velocity: bool = False, render: bool = False, owner: str = "env_factory") -> Callable:
+    """A function building one environment from ``env``, with its episode statistics recorded (gymnasium's
+    ``RecordEpisodeStatistics``, unless it has them already), for vector envs and evaluation.
+
+    ``env``: the id of a registered environment (each call makes a new one); a ``gymnasium.Env`` (the first
+    call gives the environment itself, later ones copies made from its spec, ``gym.make(env.spec)``, which
+    holds the wrappers that record their arguments); or a function returning a ``gymnasium.Env``. ``owner``
+    (e.g. "train_dqn") names the caller in the errors: an ``env`` of another kind (TypeError), an id not
+    registered, an environment that cannot be made here (a missing dependency...), or, with ``render``, one
+    that does not render RGB arrays (ValueError). ``mask_velocity`` (CartPole only) hides its velocities."""
     g = gym()
-    if not isinstance(env_id, str):
-        raise TypeError(f"{owner}: parameter 'env_id' must be the name of a gymnasium environment such as "
-                        f"'CartPole-v1', got {env_id!r}")
-    if env_id not in g.registry:
-        raise ValueError(f"{owner}: unknown environment {env_id!r}; classic control ones include "
-                         f"['CartPole-v1', 'Acrobot-v1', 'MountainCar-v0', 'Pendulum-v1']")
     mask_velocity = check.flag(owner, "mask_velocity", mask_velocity)
-    if mask_velocity and not env_id.startswith("CartPole"):
-        raise ValueError(f"{owner}: mask_velocity hides CartPole's velocities; environment {env_id!r} is not a "
-                         f"CartPole")
+    if isinstance(env, g.vector.VectorEnv):
+        raise ValueError(f"{owner}: needs one environment, got a vector environment of {env.num_envs}; give its "
+                         f"id, a gymnasium.Env or a function that makes one")
+    if isinstance(env, str):
+        if env not in g.registry:
+            raise ValueError(f"{owner}: unknown environment {env!r}; classic control ones include "
+                             f"['CartPole-v1', 'Acrobot-v1', 'MountainCar-v0', 'Pendulum-v1']")
+        if mask_velocity and not env.startswith("CartPole"):
+            raise ValueError(f"{owner}: mask_velocity hides CartPole's velocities; environment {env!r} is not a "
+                             f"CartPole")
+        source = functools.partial(g.make, env, render_mode="rgb_array" if render else None)
+    elif isinstance(env, g.Env):
+        source = _copies(env)
+    elif callable(env):
+        source = env
+    else:
+        raise TypeError(f"{owner}: parameter 'env' must be {ENV_KINDS}; got {_shown(env)}")
 
     def make():
         try:
-            env = g.make(env_id, render_mode="rgb_array" if render else None)
+            made = source()
         except Exception as err:  # gymnasium's errors, a missing dependency (Box2D, MuJoCo, jax...), ...
-            raise ValueError(f"{owner}: environment {env_id!r} could not be created: "
+            raise ValueError(f"{owner}: environment {env_name(env)!r} could not be created: "
                              f"{check._reason(err)}") from err
+        if not isinstance(made, g.Env):
+            raise TypeError(f"{owner}: parameter 'env' must make a gymnasium.Env, but the function gave "
+                            f"{_shown(made)}")
         if mask_velocity:
-            env = masked_velocity(env)
-        return g.wrappers.RecordEpisodeStatistics(env)
+            if not isinstance(made.unwrapped, _cartpole()):
+                raise ValueError(f"{owner}: mask_velocity hides CartPole's velocities; environment "
+                                 f"{env_name(made)!r} is not a CartPole")
+            made = masked_velocity(made)
+        if render and made.render_mode != "rgb_array":
+            raise ValueError(f"{owner}: rendering needs an environment made with render_mode='rgb_array', got "
+                             f"render_mode={made.render_mode!r}")
+        return made if _records_episodes(made) else g.wrappers.RecordEpisodeStatistics(made)
 
     return make
 
 
-def vector_env(env_id: str, num_envs: int, seed: int, **options):
-    """``num_envs`` copies in one ``SyncVectorEnv`` (auto-reset at the next step), reset with seeds
-    ``seed, seed + 1, ...``; returns the env and its first observations ``(num_envs, *obs_shape)``.
-    ``options`` go to :func:`env_factory`."""
+def _copies(env) -> Callable:
+    """A function giving ``env`` itself at its first call and copies made from its spec after."""
+    given = [env]
+
+    def make():
+        if given:
+            return given.pop()
+        if env.spec is None:
+            raise ValueError(f"a {type(env).__name__} without a spec cannot be copied; give a function that "
+                             f"makes one environment, or a vector environment")
+        return gym().make(env.spec)
+
+    return make
+
+
+def _records_episodes(env) -> bool:
+    """Whether ``env`` or one of its wrappers records episode statistics."""
+    return any(isinstance(layer, gym().wrappers.RecordEpisodeStatistics) for layer in _layers(env))
+
+
+def _cartpole() -> type:
+    from gymnasium.envs.classic_control import CartPoleEnv
+    return CartPoleEnv
+
+
+def _shown(value) -> str:
+    """``value`` for an error message: short."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"a {type(value).__name__}"
+
+
+def close_if_made(given, made) -> None:
+    """Close the environment (or vector env) ``made`` from ``given`` unless the user gave it as an object
+    (a ``gymnasium.Env`` or vector env, theirs to go on using)."""
     g = gym()
-    make = env_factory(env_id, **options)
-    envs = g.vector.SyncVectorEnv([make for _ in range(num_envs)],
-                                  autoreset_mode=g.vector.AutoresetMode.SAME_STEP)
+    if not isinstance(given, (g.Env, g.vector.VectorEnv)):
+        made.close()
+
+
+def env_name(env) -> str:
+    """The name under which ``env`` (an id, an environment, a vector of them or a function making one) is
+    shown and stamped in checkpoints: its registered id where it has one, else its class's or function's name."""
+    if isinstance(env, str):
+        return env
+    g = gym()
+    if isinstance(env, g.vector.VectorEnv):
+        subs = getattr(env.unwrapped, "envs", None)
+        return env_name(subs[0]) if subs else (env.spec.id if env.spec is not None else type(env.unwrapped).__name__)
+    if isinstance(env, g.Env):
+        return env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+    return getattr(env, "__name__", type(env).__name__)
+
+
+def vector_env(env, num_envs: int, seed: int, *, owner: str = "vector_env", **options):
+    """``num_envs`` environments in one vector env that autoresets in the step an episode ends
+    (``AutoresetMode.SAME_STEP``), reset with seeds ``seed, seed + 1, ...``; returns the vector env and its
+    first observations ``(num_envs, *obs_shape)``.
+
+    ``env``: what :func:`env_factory` takes (``options`` go to it), the copies in a ``SyncVectorEnv``; or a
+    gymnasium vector environment of ``num_envs`` that autoresets in the same step, used as it is (its episode
+    statistics recorded by gymnasium's vector ``RecordEpisodeStatistics`` unless its environments record them).
+    Anything else is an error naming ``owner``."""
+    g = gym()
+    if isinstance(env, g.vector.VectorEnv):
+        envs = _given_vector_env(owner, env, num_envs, **options)
+    else:
+        make = env_factory(env, owner=owner, **options)
+        envs = g.vector.SyncVectorEnv([make for _ in range(num_envs)],
+                                      autoreset_mode=g.vector.AutoresetMode.SAME_STEP)
     obs, _ = envs.reset(seed=seed)
     envs.action_space.seed(seed)
     return envs, obs
+
+
+def _given_vector_env(owner: str, envs, num_envs: int, mask_velocity: bool = False, render: bool = False):
+    """A user's vector env checked: ``num_envs`` environments, same-step autoreset; episode statistics recorded."""
+    g = gym()
+    if check.flag(owner, "mask_velocity", mask_velocity):
+        raise ValueError(f"{owner}: mask_velocity wraps the environments neuroai makes; for a vector environment, "
+                         f"wrap its environments yourself (neuroai.rl.envs.masked_velocity)")
+    if envs.num_envs != num_envs:
+        raise ValueError(f"{owner}: the vector environment holds {envs.num_envs} environments but the config asks "
+                         f"for num_envs={num_envs}; make them agree")
+    mode = envs.metadata.get("autoreset_mode")
+    if mode != g.vector.AutoresetMode.SAME_STEP:
+        raise ValueError(f"{owner}: the vector environment must reset an environment in the step its episode ends "
+                         f"(autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP, where the last observation is "
+                         f"in info['final_obs']), got autoreset_mode {mode}")
+    subs = getattr(envs.unwrapped, "envs", None)
+    if subs and all(_records_episodes(sub) for sub in subs):
+        return envs
+    return g.wrappers.vector.RecordEpisodeStatistics(envs)
 
 
 @functools.cache
@@ -262,8 +370,10 @@ def require_discrete(owner: str, env) -> int:
 
 def finished_episodes(infos: dict) -> list[float]:
     """Returns of the episodes that ended at this step of a :func:`vector_env` (same-step autoreset:
-    their statistics are in ``infos["final_info"]``, from RecordEpisodeStatistics)."""
+    their statistics are in ``infos["final_info"]``, from each environment's RecordEpisodeStatistics, or
+    in ``infos`` itself, from the vector env's)."""
     final = infos.get("final_info", {})
-    if "episode" not in final:
+    source = final if "episode" in final else infos
+    if "episode" not in source:
         return []
-    return [float(r) for r, done in zip(final["episode"]["r"], final["_episode"]) if done]
+    return [float(r) for r, done in zip(source["episode"]["r"], source["_episode"]) if done]

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from .. import validation as check
 from .common import (TrainResult, agent_policy, checkpoint_path, fractions,
                      load_run, plain_fields, require_finite, run_log, save_run)
-from .envs import observation_size, require_discrete, vector_env
+from .envs import close_if_made, env_name, observation_size, require_discrete, vector_env
 from .policies import ActorCritic, MLPActorCritic
 from .returns import gae
 from .rollout import bootstrap_value, collect, cursor
@@ -95,10 +95,11 @@ def ppo_loss(config: PPOConfig, logits, values, actions, old_log_probs, advantag
     return loss, stats
 
 
-def train_ppo(env_id: str = "CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: ActorCritic | None = None,
+def train_ppo(env="CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: ActorCritic | None = None,
               seed: int = 0, device="cpu", progress: bool = True, mask_velocity: bool = False,
               checkpoint: str | Path | None = None) -> TrainResult:
-    """Train ``policy`` (default :class:`MLPActorCritic`) with PPO on ``env_id``; see the module docstring.
+    """Train ``policy`` (default :class:`MLPActorCritic`) with PPO on ``env`` (an id, a ``gymnasium.Env``, a
+    function making one or a vector env: :func:`~neuroai.rl.envs.vector_env`); see the module docstring.
     ``mask_velocity``: hide CartPole's velocities (a task for :class:`LSTMActorCritic`).
 
     ``checkpoint``: a file to which the run's whole state (policy, optimizer,
@@ -115,7 +116,8 @@ def train_ppo(env_id: str = "CartPole-v1", config: PPOConfig = PPOConfig(), *, p
     seed = check.seed("train_ppo", seed)
     progress = check.flag("train_ppo", "progress", progress)
     device = check.torch_device("train_ppo", device)
-    envs, obs = vector_env(env_id, config.num_envs, seed, mask_velocity=mask_velocity, owner="train_ppo")
+    envs, obs = vector_env(env, config.num_envs, seed, mask_velocity=mask_velocity, owner="train_ppo")
+    env_id = env_name(envs)
     checkpoint = checkpoint_path("train_ppo", checkpoint, envs)
     actions = require_discrete("train_ppo", envs)
     obs_size = observation_size("train_ppo", envs)
@@ -151,7 +153,7 @@ def train_ppo(env_id: str = "CartPole-v1", config: PPOConfig = PPOConfig(), *, p
             save_run(checkpoint, "train_ppo", env_id, config, seed, envs, update=update + 1, policy=policy,
                      optimizer=optimizer, cursor=at, episodes=episodes, losses=losses,
                      seconds=time.perf_counter() - start)
-    envs.close()
+    close_if_made(env, envs)
     return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses)
 
 

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .. import validation as check
 from .common import TrainResult, agent_policy, fractions, plain_fields, require_finite
-from .envs import env_factory, observation_size, require_discrete
+from .envs import close_if_made, env_factory, env_name, observation_size, require_discrete
 from .policies import ActorCritic, MLPActorCritic
 from .returns import discounted_returns
 
@@ -42,19 +42,21 @@ class ReinforceConfig:
         plain_fields(self)
 
 
-def train_reinforce(env_id: str = "CartPole-v1", config: ReinforceConfig = ReinforceConfig(), *,
+def train_reinforce(env="CartPole-v1", config: ReinforceConfig = ReinforceConfig(), *,
                     policy: ActorCritic | None = None, seed: int = 0, device="cpu",
                     progress: bool = True) -> TrainResult:
-    """Train ``policy`` (default :class:`MLPActorCritic`) with REINFORCE and a value baseline."""
+    """Train ``policy`` (default :class:`MLPActorCritic`) with REINFORCE and a value baseline on ``env`` (an id, a
+    ``gymnasium.Env`` or a function making one: :func:`~neuroai.rl.envs.env_factory`)."""
     if not isinstance(config, ReinforceConfig):
         raise TypeError(f"train_reinforce: parameter 'config' must be a ReinforceConfig, "
                         f"got {type(config).__name__}")
     seed = check.seed("train_reinforce", seed)
     progress = check.flag("train_reinforce", "progress", progress)
     device = check.torch_device("train_reinforce", device)
-    env = env_factory(env_id, owner="train_reinforce")()
-    actions = require_discrete("train_reinforce", env)
-    obs_size = observation_size("train_reinforce", env)
+    made = env_factory(env, owner="train_reinforce")()
+    env_id = env_name(made)
+    actions = require_discrete("train_reinforce", made)
+    obs_size = observation_size("train_reinforce", made)
     torch.manual_seed(seed)
     policy = agent_policy("train_reinforce", policy, obs_size, actions, device,
                           lambda: MLPActorCritic(obs_size, actions))
@@ -65,14 +67,14 @@ def train_reinforce(env_id: str = "CartPole-v1", config: ReinforceConfig = Reinf
     while step < config.total_timesteps:
         observations, actions, returns = [], [], []
         for _ in range(config.episodes_per_update):
-            obs, _ = env.reset(seed=episode_seed)
+            obs, _ = made.reset(seed=episode_seed)
             episode_seed += 1
             rewards, done = [], False
             while not done:
                 x = torch.as_tensor(obs, dtype=torch.float32, device=device)
                 with torch.no_grad():
                     action = Categorical(logits=policy(x.unsqueeze(0))[0]).sample()
-                obs, reward, terminated, truncated, _ = env.step(int(action))
+                obs, reward, terminated, truncated, _ = made.step(int(action))
                 observations.append(x)
                 actions.append(action)
                 rewards.append(float(reward))
@@ -93,5 +95,5 @@ def train_reinforce(env_id: str = "CartPole-v1", config: ReinforceConfig = Reinf
         bar.n = min(step, config.total_timesteps)
         bar.refresh()
     bar.close()
-    env.close()
+    close_if_made(env, made)
     return TrainResult(episodes, policy, time.perf_counter() - start, step, losses)
