@@ -13,6 +13,9 @@ in one dataclass whose defaults reproduce a published CartPole result:
 * :mod:`.rstdp`: a spiking circuit (a neuroai Network, on Brian2 or torch)
   learning a cue-action task by reward-modulated STDP (:func:`train_rstdp`).
 
+Every trainer returns a :class:`TrainResult` whose ``agent`` (:mod:`.agent`) predicts actions as
+Stable-Baselines3's ``predict`` does, saves to a weights-only file and comes back with :func:`load_agent`.
+
 Shared pieces: :mod:`.returns` (discounted returns, GAE), :mod:`.rollout`
 (on-policy rollouts of vector environments), :mod:`.buffers`
 (replay), :mod:`.envs` (seeded vector environments, CartPole with hidden
@@ -25,6 +28,7 @@ file and ends bit for bit as the uninterrupted run, the classic-control
 environments' episodes in progress included.
 """
 from .a2c import A2CConfig, train_a2c
+from .agent import Agent, load_agent
 from .buffers import ReplayBuffer, Transitions
 from .common import SOLVED, TrainResult, evaluate, frame_strip
 from .dqn import DQNConfig, QNetwork, train_dqn
@@ -34,7 +38,7 @@ from .reinforce import ReinforceConfig, train_reinforce
 from .returns import discounted_returns, gae
 from .rstdp import RSTDPConfig, RSTDPResult, evaluate_rstdp, train_rstdp
 
-__all__ = ["A2CConfig", "ActorCritic", "discounted_returns", "DQNConfig", "evaluate", "evaluate_rstdp", "frame_strip",
-           "gae", "Greedy", "LSTMActorCritic", "MLPActorCritic", "PPOConfig", "QNetwork", "ReinforceConfig",
+__all__ = ["A2CConfig", "ActorCritic", "Agent", "discounted_returns", "DQNConfig", "evaluate", "evaluate_rstdp", "frame_strip",
+           "gae", "Greedy", "load_agent", "LSTMActorCritic", "MLPActorCritic", "PPOConfig", "QNetwork", "ReinforceConfig",
            "ReplayBuffer", "RSTDPConfig", "RSTDPResult", "SOLVED", "SpikingActorCritic", "train_a2c",
            "train_dqn", "train_ppo", "train_reinforce", "train_rstdp", "TrainResult", "Transitions"]

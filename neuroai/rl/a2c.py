@@ -23,6 +23,7 @@ from torch.distributions import Categorical
 from tqdm.auto import tqdm
 
 from .. import validation as check
+from .agent import Agent
 from .common import (TrainResult, agent_policy, checkpoint_path, fractions,
                      load_run, plain_fields, require_finite, run_log, save_run)
 from .envs import close_if_made, env_name, observation_size, require_discrete, vector_env
@@ -119,4 +120,5 @@ def train_a2c(env="CartPole-v1", config: A2CConfig = A2CConfig(), *, policy: Act
                      optimizer=optimizer, cursor=at, episodes=episodes, losses=losses,
                      seconds=time.perf_counter() - start)
     close_if_made(env, envs)
-    return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses)
+    return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses,
+                       Agent(policy, "a2c", envs.single_observation_space, envs.single_action_space))

@@ -13,6 +13,7 @@ import torch
 from .. import validation as check
 from ..backends import NonFiniteState
 from ..training.checkpoint import load_checkpoint, save_checkpoint
+from .agent import Agent
 from .envs import close_if_made, env_factory, env_state, restore_env_state, to_checkpoint
 
 #: Mean return over 100 consecutive episodes that counts as solved (gymnasium's reward thresholds).
@@ -77,12 +78,14 @@ def agent_policy(owner: str, policy, obs_size: int, actions: int, device, make):
 @dataclass
 class TrainResult:
     """A training run: ``episodes`` as ``(global_step, return)`` pairs in the order they ended, the
-    trained ``model``, the wall time (s), environment steps taken, and ``losses`` (step, value)."""
+    trained ``model``, the wall time (s), environment steps taken, ``losses`` (step, value), and the
+    trained ``agent`` (:class:`~neuroai.rl.Agent`: predict, save, load)."""
     episodes: list[tuple[int, float]]
     model: torch.nn.Module
     seconds: float
     steps: int
     losses: list[tuple[int, float]] = field(default_factory=list)
+    agent: Agent | None = None
 
     def returns(self) -> np.ndarray:
         """The episode returns in the order the episodes ended, (episodes,)."""

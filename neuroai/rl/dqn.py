@@ -24,6 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import validation as check
+from .agent import Agent
 from .buffers import ReplayBuffer
 from .common import TrainResult, checkpoint_path, fractions, load_run, plain_fields, require_finite, run_log, save_run
 from .envs import close_if_made, env_name, finished_episodes, observation_size, require_discrete, vector_env
@@ -72,6 +73,7 @@ class QNetwork(nn.Module):
         hidden = widths("QNetwork", hidden)
         dueling = check.flag("QNetwork", "dueling", dueling)
         parameters("QNetwork", [obs_size, *hidden, actions + dueling])
+        self.arguments = {"obs_size": obs_size, "actions": actions, "hidden": list(hidden), "dueling": dueling}
         layers, width = [], obs_size
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
@@ -195,4 +197,5 @@ def train_dqn(env="CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int =
                      episodes=episodes, losses=losses, seconds=time.perf_counter() - start)
     bar.close()
     close_if_made(env, envs)
-    return TrainResult(episodes, online, time.perf_counter() - start, config.total_timesteps, losses)
+    return TrainResult(episodes, online, time.perf_counter() - start, config.total_timesteps, losses,
+                       Agent(online, "dqn", envs.single_observation_space, envs.single_action_space))

@@ -23,6 +23,9 @@ from ..backends import torch_surrogates
 class ActorCritic(nn.Module):
     """Interface of the policies of PPO, A2C and REINFORCE.
 
+    neuroai's own policies keep their constructor's arguments in ``arguments`` (plain numbers and lists), from
+    which :func:`~neuroai.rl.load_agent` rebuilds them.
+
     A feed-forward policy implements ``forward(obs (..., obs)) -> (logits
     (..., actions), value (...))``. A recurrent one sets ``recurrent = True``
     and overrides :meth:`sequence`, :meth:`initial_state` and
@@ -113,6 +116,7 @@ class MLPActorCritic(ActorCritic):
         obs_size, actions = sizes("MLPActorCritic", obs_size, actions)
         hidden = widths("MLPActorCritic", hidden)
         parameters("MLPActorCritic", [obs_size, *hidden, actions + 1], copies=2)
+        self.arguments = {"obs_size": obs_size, "actions": actions, "hidden": list(hidden)}
 
         def mlp(out: int, gain: float) -> nn.Sequential:
             layers, width = [], obs_size
@@ -176,6 +180,7 @@ class LSTMActorCritic(ActorCritic):
         shared = check.flag("LSTMActorCritic", "shared", shared)
         parameters("LSTMActorCritic", [obs_size, self.hidden, actions + 1], copies=1 if shared else 2,
                    extra=(1 if shared else 2) * 8 * self.hidden * (self.hidden + 1))
+        self.arguments = {"obs_size": obs_size, "actions": actions, "hidden": self.hidden, "shared": shared}
         self.policy_memory = _LSTMMemory(obs_size, self.hidden)
         self.value_memory = None if shared else _LSTMMemory(obs_size, self.hidden)
         self.actor, self.critic = _layer(self.hidden, actions, 0.01), _layer(self.hidden, 1, 1.0)
@@ -237,6 +242,8 @@ class SpikingActorCritic(ActorCritic):
         self.actor = _layer(hidden, actions, 0.01)
         self.critic = MLPActorCritic(obs_size, actions).critic
         self.last_spike_rate = 0.0
+        self.arguments = {"obs_size": obs_size, "actions": actions, "hidden": hidden, "steps": self.steps,
+                          "beta": float(beta), "slope": float(slope), "input_gain": float(input_gain)}
 
     def forward(self, obs):
         """``obs`` (..., obs) -> logits (..., actions) from the hidden spike rates over ``steps`` steps,

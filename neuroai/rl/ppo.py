@@ -28,6 +28,7 @@ from torch.distributions import Categorical
 from tqdm.auto import tqdm
 
 from .. import validation as check
+from .agent import Agent
 from .common import (TrainResult, agent_policy, checkpoint_path, fractions,
                      load_run, plain_fields, require_finite, run_log, save_run)
 from .envs import close_if_made, env_name, observation_size, require_discrete, vector_env
@@ -154,7 +155,8 @@ def train_ppo(env="CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: Act
                      optimizer=optimizer, cursor=at, episodes=episodes, losses=losses,
                      seconds=time.perf_counter() - start)
     close_if_made(env, envs)
-    return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses)
+    return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses,
+                       Agent(policy, "ppo", envs.single_observation_space, envs.single_action_space))
 
 
 def minibatches(config: PPOConfig, policy: ActorCritic, batch, device):

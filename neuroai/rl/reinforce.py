@@ -17,6 +17,7 @@ from torch.distributions import Categorical
 from tqdm.auto import tqdm
 
 from .. import validation as check
+from .agent import Agent
 from .common import TrainResult, agent_policy, fractions, plain_fields, require_finite
 from .envs import close_if_made, env_factory, env_name, observation_size, require_discrete
 from .policies import ActorCritic, MLPActorCritic
@@ -96,4 +97,5 @@ def train_reinforce(env="CartPole-v1", config: ReinforceConfig = ReinforceConfig
         bar.refresh()
     bar.close()
     close_if_made(env, made)
-    return TrainResult(episodes, policy, time.perf_counter() - start, step, losses)
+    return TrainResult(episodes, policy, time.perf_counter() - start, step, losses,
+                       Agent(policy, "reinforce", made.observation_space, made.action_space))
