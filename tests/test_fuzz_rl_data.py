@@ -193,9 +193,10 @@ def test_rl_training(tmp_path, data):
         options["policy"] = _policies(4)
     if train in (train_ppo, train_a2c):
         options["mask_velocity"] = either(st.just(False), ANYTHING)
+    options["logger"] = either(st.just(None), ANYTHING)
     valid = {"env_id": st.just("CartPole-v1"), "seed": st.integers(0, 3), "progress": st.just(False),
              "device": st.just("cpu"), "checkpoint": st.just(None), "checkpoint_every": st.integers(1, 20),
-             "policy": st.just(None), "mask_velocity": st.booleans()}
+             "policy": st.just(None), "mask_velocity": st.booleans(), "logger": st.just(None)}
     chosen = corrupt(data, {k: valid[k] for k in options}, options, most=2)
     env_id = chosen.pop("env_id")
     result = attempt(train.__name__, train, env_id, config, **chosen)

@@ -32,13 +32,15 @@ from .agent import Agent, load_agent
 from .buffers import ReplayBuffer, Transitions
 from .common import SOLVED, TrainResult, evaluate, frame_strip
 from .dqn import DQNConfig, QNetwork, train_dqn
+from .logs import CSVLog, RunLog, TensorBoardLog
 from .policies import ActorCritic, Greedy, LSTMActorCritic, MLPActorCritic, SpikingActorCritic
 from .ppo import PPOConfig, train_ppo
 from .reinforce import ReinforceConfig, train_reinforce
 from .returns import discounted_returns, gae
 from .rstdp import RSTDPConfig, RSTDPResult, evaluate_rstdp, train_rstdp
 
-__all__ = ["A2CConfig", "ActorCritic", "Agent", "discounted_returns", "DQNConfig", "evaluate", "evaluate_rstdp", "frame_strip",
-           "gae", "Greedy", "load_agent", "LSTMActorCritic", "MLPActorCritic", "PPOConfig", "QNetwork", "ReinforceConfig",
-           "ReplayBuffer", "RSTDPConfig", "RSTDPResult", "SOLVED", "SpikingActorCritic", "train_a2c",
-           "train_dqn", "train_ppo", "train_reinforce", "train_rstdp", "TrainResult", "Transitions"]
+__all__ = ["A2CConfig", "ActorCritic", "Agent", "CSVLog", "discounted_returns", "DQNConfig", "evaluate",
+           "evaluate_rstdp", "frame_strip", "gae", "Greedy", "load_agent", "LSTMActorCritic", "MLPActorCritic",
+           "PPOConfig", "QNetwork", "ReinforceConfig", "ReplayBuffer", "RSTDPConfig", "RSTDPResult", "RunLog",
+           "SOLVED", "SpikingActorCritic", "TensorBoardLog", "train_a2c", "train_dqn", "train_ppo",
+           "train_reinforce", "train_rstdp", "TrainResult", "Transitions"]

@@ -27,6 +27,7 @@ from .agent import Agent
 from .common import (TrainResult, agent_policy, checkpoint_path, fractions,
                      load_run, plain_fields, require_finite, run_log, save_run)
 from .envs import close_if_made, env_name, observation_size, require_discrete, vector_env
+from .logs import run_logger
 from .policies import ActorCritic, MLPActorCritic
 from .returns import gae
 from .rollout import bootstrap_value, collect, cursor
@@ -58,7 +59,7 @@ class A2CConfig:
 
 def train_a2c(env="CartPole-v1", config: A2CConfig = A2CConfig(), *, policy: ActorCritic | None = None,
               seed: int = 0, device="cpu", progress: bool = True, mask_velocity: bool = False,
-              checkpoint: str | Path | None = None, checkpoint_every: int = 10_000) -> TrainResult:
+              checkpoint: str | Path | None = None, checkpoint_every: int = 10_000, logger=None) -> TrainResult:
     """Train ``policy`` (default :class:`MLPActorCritic`) with A2C on ``env`` (an id, a ``gymnasium.Env``, a
     function making one or a vector env: :func:`~neuroai.rl.envs.vector_env`); ``mask_velocity``: hide CartPole's
     velocities (a task for :class:`LSTMActorCritic`).
@@ -72,13 +73,19 @@ def train_a2c(env="CartPole-v1", config: A2CConfig = A2CConfig(), *, policy: Act
     starts, the run resumes from it and ends exactly as the uninterrupted
     run would have, bit for bit (on the same machine and versions; on a GPU,
     as far as its kernels are deterministic). Environments outside classic
-    control cannot be checkpointed (a ValueError at the start)."""
+    control cannot be checkpointed (a ValueError at the start).
+
+    ``logger``: a :class:`~neuroai.rl.logs.CSVLog`, a :class:`~neuroai.rl.logs.TensorBoardLog` or a list of them,
+    given each episode's return and the losses of an update every
+    1,000 environment steps as the run goes (a resumed run's logs drop what was logged after its
+    checkpoint)."""
     if not isinstance(config, A2CConfig):
         raise TypeError(f"train_a2c: parameter 'config' must be an A2CConfig, got {type(config).__name__}")
     seed = check.seed("train_a2c", seed)
     progress = check.flag("train_a2c", "progress", progress)
     checkpoint_every = check.integer("train_a2c", "checkpoint_every", checkpoint_every, minimum=1)
     device = check.torch_device("train_a2c", device)
+    log = run_logger("train_a2c", logger)
     envs, obs = vector_env(env, config.num_envs, seed, mask_velocity=mask_velocity, owner="train_a2c")
     env_id = env_name(envs)
     checkpoint = checkpoint_path("train_a2c", checkpoint, envs)
@@ -94,11 +101,14 @@ def train_a2c(env="CartPole-v1", config: A2CConfig = A2CConfig(), *, policy: Act
     episodes, losses, elapsed = run_log(saved)
     begin = 0 if saved is None else int(saved["update"])
     start = time.perf_counter() - elapsed
+    log.start("train_a2c", env_id, at.step, [r for _, r in episodes])
     for update in tqdm(range(begin, updates), initial=begin, total=updates, desc=f"A2C {env_id}",
                        disable=not progress):
         batch = collect(envs, policy, at, config.num_steps, config.gamma)
         at = batch.last
         episodes += batch.episodes
+        for step, episode_return in batch.episodes:
+            log.episode(step, episode_return)
         advantages, returns = gae(batch.rewards, batch.values, batch.dones, bootstrap_value(policy, at),
                                   config.gamma, config.gae_lambda)
         logits, values, _ = policy.sequence(batch.obs, batch.state, batch.starts)
@@ -114,11 +124,14 @@ def train_a2c(env="CartPole-v1", config: A2CConfig = A2CConfig(), *, policy: Act
         require_finite("train_a2c", at.step, loss, policy)
         if len(losses) < at.step // 1000:
             losses.append((at.step, float(loss.detach())))
+            log.update(at.step, {"loss": float(loss.detach()), "policy_loss": float(policy_loss.detach()),
+                                 "value_loss": float(value_loss.detach())})
         if checkpoint is not None and (at.step // checkpoint_every > (at.step - batch_size) // checkpoint_every
                                        or update + 1 == updates):
             save_run(checkpoint, "train_a2c", env_id, config, seed, envs, update=update + 1, policy=policy,
                      optimizer=optimizer, cursor=at, episodes=episodes, losses=losses,
                      seconds=time.perf_counter() - start)
     close_if_made(env, envs)
+    log.close()
     return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses,
                        Agent(policy, "a2c", envs.single_observation_space, envs.single_action_space))

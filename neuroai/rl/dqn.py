@@ -28,6 +28,7 @@ from .agent import Agent
 from .buffers import ReplayBuffer
 from .common import TrainResult, checkpoint_path, fractions, load_run, plain_fields, require_finite, run_log, save_run
 from .envs import close_if_made, env_name, finished_episodes, observation_size, require_discrete, vector_env
+from .logs import run_logger
 from .policies import parameters, sizes, widths
 
 
@@ -119,8 +120,8 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
 
 
 def train_dqn(env="CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int = 0, device="cpu",
-              progress: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int = 10_000
-              ) -> TrainResult:
+              progress: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int = 10_000,
+              logger=None) -> TrainResult:
     """Train a DQN agent on ``env`` (one environment: an id, a ``gymnasium.Env``, a function making one or a vector
     env of one: :func:`~neuroai.rl.envs.vector_env`); see the module docstring.
 
@@ -133,6 +134,11 @@ def train_dqn(env="CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int =
     same machine and versions; on a GPU, as far as its kernels are
     deterministic). Environments outside classic control cannot be
     checkpointed (a ValueError at the start).
+
+    ``logger``: a :class:`~neuroai.rl.logs.CSVLog`, a :class:`~neuroai.rl.logs.TensorBoardLog` or a list of them,
+    given each episode's return and the loss and exploration rate every 100
+    environment steps of training as the run goes (a resumed run's logs drop what was logged after its
+    checkpoint).
     """
     if not isinstance(config, DQNConfig):
         raise TypeError(f"train_dqn: parameter 'config' must be a DQNConfig, got {type(config).__name__}")
@@ -140,6 +146,7 @@ def train_dqn(env="CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int =
     progress = check.flag("train_dqn", "progress", progress)
     checkpoint_every = check.integer("train_dqn", "checkpoint_every", checkpoint_every, minimum=1)
     device = check.torch_device("train_dqn", device)
+    log = run_logger("train_dqn", logger)
     envs, obs = vector_env(env, 1, seed, owner="train_dqn")
     env_id = env_name(envs)
     checkpoint = checkpoint_path("train_dqn", checkpoint, envs)
@@ -160,6 +167,7 @@ def train_dqn(env="CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int =
         rng.bit_generator.state = saved["rng"]
         obs, begin = saved["obs"], int(saved["step"])
     start = time.perf_counter() - elapsed
+    log.start("train_dqn", env_id, begin, [r for _, r in episodes])
     bar = tqdm(total=config.total_timesteps, initial=begin, desc=f"DQN {env_id}", disable=not progress, unit="step")
     for step in range(begin, config.total_timesteps):
         if rng.random() < epsilon(config, step):
@@ -172,7 +180,9 @@ def train_dqn(env="CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int =
         if "_final_obs" in infos:   # same-step autoreset: the episode's true last observation
             real_next[infos["_final_obs"]] = np.stack(infos["final_obs"][infos["_final_obs"]])
         buffer.add(obs, action, reward, real_next, terminated)
-        episodes += [(step, r) for r in finished_episodes(infos)]
+        for episode_return in finished_episodes(infos):
+            episodes.append((step, episode_return))
+            log.episode(step, episode_return)
         obs = next_obs
         if step >= config.learning_starts and step % config.train_frequency == 0:
             batch = buffer.sample(config.batch_size)
@@ -185,6 +195,7 @@ def train_dqn(env="CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int =
             require_finite("train_dqn", step, loss, online)
             if step % 100 == 0:
                 losses.append((step, float(loss.detach())))
+                log.update(step, {"loss": float(loss.detach()), "exploration_rate": epsilon(config, step)})
         if step >= config.learning_starts and step % config.target_update == 0:
             update_target(target, online, config.tau)
         if progress and step % 1000 == 0:
@@ -197,5 +208,6 @@ def train_dqn(env="CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int =
                      episodes=episodes, losses=losses, seconds=time.perf_counter() - start)
     bar.close()
     close_if_made(env, envs)
+    log.close()
     return TrainResult(episodes, online, time.perf_counter() - start, config.total_timesteps, losses,
                        Agent(online, "dqn", envs.single_observation_space, envs.single_action_space))

@@ -32,6 +32,7 @@ from .agent import Agent
 from .common import (TrainResult, agent_policy, checkpoint_path, fractions,
                      load_run, plain_fields, require_finite, run_log, save_run)
 from .envs import close_if_made, env_name, observation_size, require_discrete, vector_env
+from .logs import run_logger
 from .policies import ActorCritic, MLPActorCritic
 from .returns import gae
 from .rollout import bootstrap_value, collect, cursor
@@ -98,7 +99,7 @@ def ppo_loss(config: PPOConfig, logits, values, actions, old_log_probs, advantag
 
 def train_ppo(env="CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: ActorCritic | None = None,
               seed: int = 0, device="cpu", progress: bool = True, mask_velocity: bool = False,
-              checkpoint: str | Path | None = None) -> TrainResult:
+              checkpoint: str | Path | None = None, logger=None) -> TrainResult:
     """Train ``policy`` (default :class:`MLPActorCritic`) with PPO on ``env`` (an id, a ``gymnasium.Env``, a
     function making one or a vector env: :func:`~neuroai.rl.envs.vector_env`); see the module docstring.
     ``mask_velocity``: hide CartPole's velocities (a task for :class:`LSTMActorCritic`).
@@ -111,12 +112,18 @@ def train_ppo(env="CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: Act
     ends exactly as the uninterrupted run would have, bit for bit (on the
     same machine and versions; on a GPU, as far as its kernels are
     deterministic). Environments outside classic control cannot be
-    checkpointed (a ValueError at the start)."""
+    checkpointed (a ValueError at the start).
+
+    ``logger``: a :class:`~neuroai.rl.logs.CSVLog`, a :class:`~neuroai.rl.logs.TensorBoardLog` or a list of them,
+    given each episode's return and each update's losses and statistics (means over
+    its minibatches) and learning rate as the run goes (a resumed run's logs drop what was logged after its
+    checkpoint)."""
     if not isinstance(config, PPOConfig):
         raise TypeError(f"train_ppo: parameter 'config' must be a PPOConfig, got {type(config).__name__}")
     seed = check.seed("train_ppo", seed)
     progress = check.flag("train_ppo", "progress", progress)
     device = check.torch_device("train_ppo", device)
+    log = run_logger("train_ppo", logger)
     envs, obs = vector_env(env, config.num_envs, seed, mask_velocity=mask_velocity, owner="train_ppo")
     env_id = env_name(envs)
     checkpoint = checkpoint_path("train_ppo", checkpoint, envs)
@@ -131,6 +138,7 @@ def train_ppo(env="CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: Act
     episodes, losses, elapsed = run_log(saved)
     begin = 0 if saved is None else int(saved["update"])
     start = time.perf_counter() - elapsed
+    log.start("train_ppo", env_id, at.step, [r for _, r in episodes])
     for update in tqdm(range(begin, updates), initial=begin, total=updates, desc=f"PPO {env_id}",
                        disable=not progress):
         if config.anneal_lr:
@@ -138,9 +146,12 @@ def train_ppo(env="CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: Act
         batch = collect(envs, policy, at, config.num_steps, config.gamma)
         at = batch.last
         episodes += batch.episodes
+        for step, episode_return in batch.episodes:
+            log.episode(step, episode_return)
         advantages, returns = gae(batch.rewards, batch.values, batch.dones, bootstrap_value(policy, at),
                                   config.gamma, config.gae_lambda)
         targets = (batch.actions, batch.log_probs, advantages, returns)
+        totals = {}
         for _ in range(config.update_epochs):
             for logits, values, minibatch in minibatches(config, policy, batch, device):
                 loss, stats = ppo_loss(config, logits, values, *(x[minibatch].flatten() for x in targets))
@@ -149,12 +160,17 @@ def train_ppo(env="CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: Act
                 nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
                 optimizer.step()
                 require_finite("train_ppo", at.step, loss, policy)
+                totals = {k: totals.get(k, 0.0) + v for k, v in stats.items()}
         losses.append((at.step, stats["policy_loss"]))
+        runs = config.update_epochs * config.num_minibatches
+        log.update(at.step, {**{k: v / runs for k, v in totals.items()},
+                             "learning_rate": optimizer.param_groups[0]["lr"]})
         if checkpoint is not None:
             save_run(checkpoint, "train_ppo", env_id, config, seed, envs, update=update + 1, policy=policy,
                      optimizer=optimizer, cursor=at, episodes=episodes, losses=losses,
                      seconds=time.perf_counter() - start)
     close_if_made(env, envs)
+    log.close()
     return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses,
                        Agent(policy, "ppo", envs.single_observation_space, envs.single_action_space))
 

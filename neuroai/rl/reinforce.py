@@ -20,6 +20,7 @@ from .. import validation as check
 from .agent import Agent
 from .common import TrainResult, agent_policy, fractions, plain_fields, require_finite
 from .envs import close_if_made, env_factory, env_name, observation_size, require_discrete
+from .logs import run_logger
 from .policies import ActorCritic, MLPActorCritic
 from .returns import discounted_returns
 
@@ -45,15 +46,19 @@ class ReinforceConfig:
 
 def train_reinforce(env="CartPole-v1", config: ReinforceConfig = ReinforceConfig(), *,
                     policy: ActorCritic | None = None, seed: int = 0, device="cpu",
-                    progress: bool = True) -> TrainResult:
+                    progress: bool = True, logger=None) -> TrainResult:
     """Train ``policy`` (default :class:`MLPActorCritic`) with REINFORCE and a value baseline on ``env`` (an id, a
-    ``gymnasium.Env`` or a function making one: :func:`~neuroai.rl.envs.env_factory`)."""
+    ``gymnasium.Env`` or a function making one: :func:`~neuroai.rl.envs.env_factory`).
+
+    ``logger``: a :class:`~neuroai.rl.logs.CSVLog`, a :class:`~neuroai.rl.logs.TensorBoardLog` or a list of them,
+    given each episode's return and each update's loss as the run goes."""
     if not isinstance(config, ReinforceConfig):
         raise TypeError(f"train_reinforce: parameter 'config' must be a ReinforceConfig, "
                         f"got {type(config).__name__}")
     seed = check.seed("train_reinforce", seed)
     progress = check.flag("train_reinforce", "progress", progress)
     device = check.torch_device("train_reinforce", device)
+    log = run_logger("train_reinforce", logger)
     made = env_factory(env, owner="train_reinforce")()
     env_id = env_name(made)
     actions = require_discrete("train_reinforce", made)
@@ -64,6 +69,7 @@ def train_reinforce(env="CartPole-v1", config: ReinforceConfig = ReinforceConfig
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
     episodes, losses, step, episode_seed = [], [], 0, seed
     start = time.perf_counter()
+    log.start("train_reinforce", env_id, 0, [])
     bar = tqdm(total=config.total_timesteps, desc=f"REINFORCE {env_id}", disable=not progress, unit="step")
     while step < config.total_timesteps:
         observations, actions, returns = [], [], []
@@ -82,6 +88,7 @@ def train_reinforce(env="CartPole-v1", config: ReinforceConfig = ReinforceConfig
                 done = terminated or truncated
             step += len(rewards)
             episodes.append((step, sum(rewards)))
+            log.episode(step, sum(rewards))
             r = torch.tensor(rewards, device=device).unsqueeze(1)
             returns.append(discounted_returns(r, torch.zeros_like(r), config.gamma).squeeze(1))
         logits, values = policy(torch.stack(observations))
@@ -93,9 +100,11 @@ def train_reinforce(env="CartPole-v1", config: ReinforceConfig = ReinforceConfig
         optimizer.step()
         require_finite("train_reinforce", step, loss, policy)
         losses.append((step, float(loss.detach())))
+        log.update(step, {"loss": float(loss.detach())})
         bar.n = min(step, config.total_timesteps)
         bar.refresh()
     bar.close()
     close_if_made(env, made)
+    log.close()
     return TrainResult(episodes, policy, time.perf_counter() - start, step, losses,
                        Agent(policy, "reinforce", made.observation_space, made.action_space))
