@@ -123,7 +123,8 @@ def test_bad_files_and_inputs_are_refused_clearly(tmp_path):
         agent.predict(np.zeros(3))
     with pytest.raises(ValueError, match=r"predict: parameter 'episode_start' must be a bool or 16 bools"):
         agent.predict(OBS, state=(), episode_start=[1, 0])
-    with pytest.raises(TypeError, match=r"Agent: parameter 'action_space' must be a gymnasium Discrete space"):
-        Agent(Custom(), "a2c", CARTPOLE.observation_space, gym.spaces.Box(-1, 1, (1,)))
-    with pytest.raises(TypeError, match=r"Agent: parameter 'policy' must be an ActorCritic or a QNetwork"):
+    with pytest.raises(TypeError, match=r"Agent: parameter 'action_space' must be a gymnasium Discrete or Box space"):
+        Agent(Custom(), "a2c", CARTPOLE.observation_space, gym.spaces.MultiBinary(3))
+    with pytest.raises(TypeError, match=r"Agent: parameter 'policy' must be an ActorCritic or a module with act\(obs, "
+                                        r"deterministic, generator\) \(QNetwork, SquashedGaussianActor\)"):
         Agent(torch.nn.Linear(4, 2), "a2c", CARTPOLE.observation_space, CARTPOLE.action_space)

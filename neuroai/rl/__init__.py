@@ -10,6 +10,7 @@ in one dataclass whose defaults reproduce a published CartPole result:
 * :mod:`.a2c`: synchronous advantage actor-critic (:func:`train_a2c`, :class:`A2CConfig`);
 * :mod:`.reinforce`: REINFORCE with a value baseline (:func:`train_reinforce`,
   :class:`ReinforceConfig`);
+* :mod:`.sac`: soft actor-critic for continuous actions (:func:`train_sac`, :class:`SACConfig`);
 * :mod:`.rstdp`: a spiking circuit (a neuroai Network, on Brian2 or torch)
   learning a cue-action task by reward-modulated STDP (:func:`train_rstdp`).
 
@@ -33,14 +34,18 @@ from .buffers import ReplayBuffer, Transitions
 from .common import SOLVED, TrainResult, evaluate, frame_strip
 from .dqn import DQNConfig, QNetwork, train_dqn
 from .logs import CSVLog, RunLog, TensorBoardLog
-from .policies import ActorCritic, Greedy, LSTMActorCritic, MLPActorCritic, SpikingActorCritic
+from .normalization import RunningNormalizer
+from .policies import (ActorCritic, GaussianActorCritic, GaussianHead, Greedy, LSTMActorCritic, MLPActorCritic,
+                       SpikingActorCritic, SpikingGaussianActorCritic)
 from .ppo import PPOConfig, train_ppo
 from .reinforce import ReinforceConfig, train_reinforce
 from .returns import discounted_returns, gae
 from .rstdp import RSTDPConfig, RSTDPResult, evaluate_rstdp, train_rstdp
+from .sac import SACConfig, SquashedGaussianActor, TwinCritic, train_sac
 
 __all__ = ["A2CConfig", "ActorCritic", "Agent", "CSVLog", "discounted_returns", "DQNConfig", "evaluate",
-           "evaluate_rstdp", "frame_strip", "gae", "Greedy", "load_agent", "LSTMActorCritic", "MLPActorCritic",
-           "PPOConfig", "QNetwork", "ReinforceConfig", "ReplayBuffer", "RSTDPConfig", "RSTDPResult", "RunLog",
-           "SOLVED", "SpikingActorCritic", "TensorBoardLog", "train_a2c", "train_dqn", "train_ppo",
-           "train_reinforce", "train_rstdp", "TrainResult", "Transitions"]
+           "evaluate_rstdp", "frame_strip", "gae", "GaussianActorCritic", "GaussianHead", "Greedy", "load_agent",
+           "LSTMActorCritic", "MLPActorCritic", "PPOConfig", "QNetwork", "ReinforceConfig", "ReplayBuffer",
+           "RSTDPConfig", "RSTDPResult", "RunLog", "RunningNormalizer", "SACConfig", "SOLVED", "SpikingActorCritic",
+           "SpikingGaussianActorCritic", "SquashedGaussianActor", "TensorBoardLog", "train_a2c", "train_dqn",
+           "train_ppo", "train_reinforce", "train_rstdp", "train_sac", "TrainResult", "Transitions", "TwinCritic"]

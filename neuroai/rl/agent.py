@@ -27,30 +27,34 @@ FORMAT, VERSION = "neuroai.rl.agent", 1
 def _policies() -> dict[str, type]:
     """neuroai's policy classes that :func:`load_agent` rebuilds from their ``arguments``, by name."""
     from .dqn import QNetwork
-    from .policies import LSTMActorCritic, MLPActorCritic, SpikingActorCritic
+    from .policies import (GaussianActorCritic, LSTMActorCritic, MLPActorCritic, SpikingActorCritic,
+                           SpikingGaussianActorCritic)
+    from .sac import SquashedGaussianActor
 
-    return {cls.__name__: cls for cls in (MLPActorCritic, LSTMActorCritic, SpikingActorCritic, QNetwork)}
+    return {cls.__name__: cls for cls in (MLPActorCritic, LSTMActorCritic, SpikingActorCritic, GaussianActorCritic,
+                                          SpikingGaussianActorCritic, QNetwork, SquashedGaussianActor)}
 
 
 class Agent:
     """A trained ``policy`` with the ``algorithm`` that trained it (e.g. "ppo") and the spaces of its
-    environment (gymnasium spaces). ``policy``: an :class:`~neuroai.rl.policies.ActorCritic` (actions from
-    its logits) or a :class:`~neuroai.rl.QNetwork` (the action of highest value)."""
+    environment (gymnasium spaces: a Box of observations; Discrete or Box actions). ``policy``: an
+    :class:`~neuroai.rl.policies.ActorCritic` (actions from its head: logits, or a Gaussian's mean), or a
+    module with ``act(obs, deterministic, generator)`` (:class:`~neuroai.rl.QNetwork`: the action of highest
+    value; :class:`~neuroai.rl.SquashedGaussianActor`: SAC's)."""
 
     def __init__(self, policy: nn.Module, algorithm: str, observation_space, action_space):
-        from .dqn import QNetwork
         from .policies import ActorCritic
 
-        if not isinstance(policy, (ActorCritic, QNetwork)):
-            raise TypeError(f"Agent: parameter 'policy' must be an ActorCritic or a QNetwork, "
-                            f"got {type(policy).__name__}")
+        if not isinstance(policy, nn.Module) or not (isinstance(policy, ActorCritic) or hasattr(policy, "act")):
+            raise TypeError(f"Agent: parameter 'policy' must be an ActorCritic or a module with act(obs, "
+                            f"deterministic, generator) (QNetwork, SquashedGaussianActor), got {type(policy).__name__}")
         self.policy = policy
         if not isinstance(algorithm, str) or not algorithm:
             raise TypeError(f"Agent: parameter 'algorithm' must be the name of the training algorithm such as 'ppo', "
                             f"got {algorithm!r}")
         self.algorithm = algorithm
         self.observation_space = _checked_space("observation_space", observation_space, gym().spaces.Box)
-        self.action_space = _checked_space("action_space", action_space, gym().spaces.Discrete)
+        self.action_space = _checked_space("action_space", action_space, (gym().spaces.Discrete, gym().spaces.Box))
 
     def __repr__(self) -> str:
         return (f"Agent({self.algorithm}, {type(self.policy).__name__}, observations {self.observation_space}, "
@@ -61,36 +65,39 @@ class Agent:
                 generator: torch.Generator | None = None):
         """Actions for ``observation``: one observation (the observation space's shape) or a batch ``(n,
         *shape)``; returns ``(actions, state)`` as Stable-Baselines3's ``predict`` does: an action (a NumPy
-        integer array of shape ``()``) or ``n`` of them ``(n,)``, and the policy's recurrent state after this
-        step (None for a feed-forward policy), to pass back with the next observation.
+        integer array of shape ``()`` for discrete actions, a float32 array of the action space's shape, within
+        its bounds, for continuous ones) or ``n`` of them, and the policy's recurrent state after this step
+        (None for a feed-forward policy), to pass back with the next observation.
 
         ``state``: what the previous call returned (None: fresh episodes). ``episode_start``: a bool, or
         ``(n,)`` bools, True where an episode begins (the state is reset there). ``deterministic``: the most
-        probable action (else one sampled from the policy, drawn with ``generator``; a Q-network's action
-        is always its greedy one)."""
+        probable action, or a Gaussian's mean (else one sampled from the policy, drawn with ``generator``; a
+        Q-network's action is always its greedy one)."""
         deterministic = check.flag("predict", "deterministic", deterministic)
         obs, single = self._observations(observation)
         device = next(self.policy.parameters()).device
         obs = obs.to(device)
         n = len(obs)
-        if not hasattr(self.policy, "sequence"):   # a Q-network
-            return self._actions(self.policy(obs).argmax(-1), single), None
+        from .policies import ActorCritic
+
+        if not isinstance(self.policy, ActorCritic):
+            return self._actions(self.policy.act(obs, deterministic, generator), single), None
         starts = torch.ones(n, device=device) if state is None else self._starts(episode_start, n, device)
         if state is None:
             state = self.policy.initial_state(n, device)
-        logits, _, state = self.policy.sequence(obs[None], state, starts[None])
-        logits = logits[0]
-        if deterministic:
-            actions = logits.argmax(-1)
-        else:
-            actions = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
-        return self._actions(actions, single), state
+        head, _, state = self.policy.sequence(obs[None], state, starts[None])
+        return self._actions(self.policy.choose(head[0], deterministic, generator), single), state
 
-    def _actions(self, indices: torch.Tensor, single: bool) -> np.ndarray:
-        """Action indices as the action space's actions, in NumPy, without the batch dimension for a single
-        observation."""
-        actions = indices.cpu().numpy() + self.action_space.start
-        return actions.squeeze(0) if single else actions
+    def _actions(self, actions: torch.Tensor, single: bool) -> np.ndarray:
+        """The policy's actions as the action space's, in NumPy (indices shifted by the space's start;
+        continuous actions clipped to its bounds), without the batch dimension for a single observation."""
+        actions = actions.cpu().numpy()
+        if isinstance(self.action_space, gym().spaces.Discrete):
+            actions = actions + self.action_space.start
+        else:
+            actions = np.clip(actions.reshape(len(actions), *self.action_space.shape), self.action_space.low,
+                              self.action_space.high).astype(self.action_space.dtype)
+        return np.asarray(actions[0]) if single else actions
 
     def _observations(self, observation) -> tuple[torch.Tensor, bool]:
         """``observation`` as a float32 batch ``(n, *shape)``, and whether it was a single one."""
@@ -163,9 +170,10 @@ def load_agent(path: str | Path, policy: nn.Module | None = None, device="cpu") 
                  _space(state["action_space"]))
 
 
-def _checked_space(name: str, space, kind: type):
-    if not isinstance(space, kind):
-        raise TypeError(f"Agent: parameter '{name}' must be a gymnasium {kind.__name__} space, got {space!r}")
+def _checked_space(name: str, space, kinds):
+    if not isinstance(space, kinds):
+        names = " or ".join(k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
+        raise TypeError(f"Agent: parameter '{name}' must be a gymnasium {names} space, got {space!r}")
     return space
 
 

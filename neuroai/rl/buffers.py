@@ -13,8 +13,9 @@ from .. import validation as check
 
 @dataclass(frozen=True)
 class Transitions:
-    """A batch of transitions: ``obs`` and ``next_obs`` ``(B, *obs_shape)``, ``actions`` (B,) int64,
-    ``rewards`` and ``dones`` (B,) float32 (``dones``: the episode terminated at ``next_obs``)."""
+    """A batch of transitions: ``obs`` and ``next_obs`` ``(B, *obs_shape)``, ``actions`` (B,) int64 (action
+    indices) or ``(B, *action_shape)`` float32 (continuous actions), ``rewards`` and ``dones`` (B,) float32
+    (``dones``: the episode terminated at ``next_obs``)."""
     obs: torch.Tensor
     actions: torch.Tensor
     rewards: torch.Tensor
@@ -28,22 +29,25 @@ class ReplayBuffer:
     Storage is preallocated NumPy arrays (cheap to append to, one environment
     step at a time); :meth:`sample` draws indices from a generator seeded by
     ``seed`` and returns tensors on ``device``. :meth:`add` takes a batch of
-    transitions (one per environment of a vector env).
+    transitions (one per environment of a vector env). ``action_shape``: None for action indices (discrete
+    actions), else the shape of one continuous action, stored as float32.
     """
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], *, device="cpu", seed: int = 0):
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], *, action_shape: tuple[int, ...] | None = None,
+                 device="cpu", seed: int = 0):
         owner = "ReplayBuffer"
         self.capacity = capacity = check.integer(owner, "capacity", capacity, minimum=1)
-        if isinstance(obs_shape, (str, bytes)) or not isinstance(obs_shape, Sequence):
-            raise TypeError(f"{owner}: parameter 'obs_shape' must be a tuple of sizes such as (4,), got {obs_shape!r}")
-        obs_shape = tuple(check.integer(owner, "obs_shape", k, minimum=1) for k in obs_shape)
+        obs_shape = _shape(owner, "obs_shape", obs_shape)
+        action_shape = None if action_shape is None else _shape(owner, "action_shape", action_shape)
         self.device = check.torch_device(owner, device)
-        self._row = 8 * math.prod(obs_shape) + 16   # bytes of one transition (two float32 observations, ...)
+        # bytes of one transition (two float32 observations, the action, reward and done)
+        self._row = 8 * math.prod(obs_shape) + 8 + (8 if action_shape is None else 4 * math.prod(action_shape))
         check.memory(owner, capacity * self._row, f"{capacity} transitions of observations {obs_shape}",
                      "lower 'capacity'")
         self.obs = np.zeros((capacity, *obs_shape), dtype=np.float32)
         self.next_obs = np.zeros_like(self.obs)
-        self.actions = np.zeros(capacity, dtype=np.int64)
+        self.actions = (np.zeros(capacity, dtype=np.int64) if action_shape is None
+                        else np.zeros((capacity, *action_shape), dtype=np.float32))
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.dones = np.zeros(capacity, dtype=np.float32)
         self.position, self.size = 0, 0
@@ -54,7 +58,8 @@ class ReplayBuffer:
 
     def add(self, obs, actions, rewards, next_obs, dones) -> None:
         """Store a batch of ``n`` transitions (arrays with a leading dimension ``n``): observations
-        ``(n, *obs_shape)``, integer actions, rewards and dones ``(n,)``, all finite."""
+        ``(n, *obs_shape)``, actions (``(n,)`` whole numbers, or ``(n, *action_shape)``), rewards and dones
+        ``(n,)``, all finite."""
         owner = "ReplayBuffer.add"
         try:
             n = 0 if isinstance(obs, (str, bytes)) else len(obs)
@@ -67,8 +72,9 @@ class ReplayBuffer:
         if isinstance(dones, np.ndarray) and dones.dtype == bool:   # (terminated flags)
             dones = dones.astype(np.float32)
         rewards, dones = check.array(owner, "rewards", rewards, (n,)), check.array(owner, "dones", dones, (n,))
-        actions = check.array(owner, "actions", actions, (n,))
-        if np.any(actions != np.round(actions)) or np.any(np.abs(actions) > 2 ** 62):
+        actions = check.array(owner, "actions", actions, (n, *self.actions.shape[1:]))
+        indices = self.actions.dtype == np.int64
+        if indices and (np.any(actions != np.round(actions)) or np.any(np.abs(actions) > 2 ** 62)):
             raise ValueError(f"{owner}: parameter 'actions' must hold whole numbers (action indices), got {actions}")
         index = (self.position + np.arange(n)) % self.capacity if self.position + n > self.capacity \
             else slice(self.position, self.position + n)
@@ -104,3 +110,10 @@ class ReplayBuffer:
             getattr(self, name)[...] = state[name]
         self.position, self.size = int(state["position"]), int(state["size"])
         self.rng.bit_generator.state = state["rng"]
+
+
+def _shape(owner: str, name: str, shape) -> tuple[int, ...]:
+    """``shape`` checked: a sequence of sizes >= 1, as a tuple."""
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
+        raise TypeError(f"{owner}: parameter '{name}' must be a tuple of sizes such as (4,), got {shape!r}")
+    return tuple(check.integer(owner, name, k, minimum=1) for k in shape)

@@ -49,10 +49,11 @@ def require_finite(owner: str, step: int, loss: torch.Tensor, module: torch.nn.M
                              f"became NaN or infinite at environment step {step}; lower 'learning_rate'")
 
 
-def agent_policy(owner: str, policy, obs_size: int, actions: int, device, make):
+def agent_policy(owner: str, policy, obs_size: int, actions: int, device, make, continuous: bool = False):
     """The policy to train: ``make()`` (a fresh default) when ``policy`` is None, else ``policy`` once it is
     shown to be an :class:`~neuroai.rl.policies.ActorCritic` taking observations of ``obs_size`` numbers and
-    giving logits over ``actions`` actions (one probing step, without gradients)."""
+    giving logits over ``actions`` actions, or, for ``continuous`` actions, a continuous policy giving the
+    parameters of ``actions`` dimensions (one probing step, without gradients)."""
     from .policies import ActorCritic
 
     if policy is None:
@@ -60,6 +61,11 @@ def agent_policy(owner: str, policy, obs_size: int, actions: int, device, make):
     if not isinstance(policy, ActorCritic):
         raise TypeError(f"{owner}: parameter 'policy' must be an ActorCritic (e.g. MLPActorCritic), "
                         f"got {type(policy).__name__}")
+    if policy.continuous != continuous:
+        raise ValueError(f"{owner}: parameter 'policy' must act in the environment's "
+                         f"{'continuous' if continuous else 'discrete'} action space; a {type(policy).__name__} "
+                         f"gives {'continuous' if policy.continuous else 'discrete'} actions"
+                         f"{' (use GaussianActorCritic)' if continuous else ''}")
     policy = policy.to(device)
     try:
         with torch.no_grad():

@@ -84,6 +84,10 @@ class QNetwork(nn.Module):
         self.head = nn.Linear(width, actions)
         self.value = nn.Linear(width, 1) if dueling else None
 
+    def act(self, obs: torch.Tensor, deterministic: bool = True, generator: torch.Generator | None = None):
+        """The greedy actions (B,) (the behaviour policy's exploration belongs to training, not to acting)."""
+        return self(obs).argmax(-1)
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """``obs`` (B, obs) -> action values (B, actions)."""
         features = self.trunk(obs)

@@ -368,6 +368,30 @@ def require_discrete(owner: str, env) -> int:
     return int(space.n)
 
 
+def action_size(owner: str, env) -> tuple[int, bool]:
+    """``(size, continuous)`` of the action space: the number of actions of a Discrete space, or the dimension
+    of a one-dimensional Box of continuous actions; other spaces are a clear error."""
+    space = getattr(env, "single_action_space", env.action_space)
+    if isinstance(space, gym().spaces.Discrete):
+        return int(space.n), False
+    if isinstance(space, gym().spaces.Box) and len(space.shape) == 1:
+        return int(space.shape[0]), True
+    raise ValueError(f"{owner}: needs discrete actions or a vector of continuous ones (a Discrete or a "
+                     f"one-dimensional Box action space), got {space}")
+
+
+def require_box(owner: str, env):
+    """The action space of continuous actions (a bounded Box), or a clear error."""
+    space = getattr(env, "single_action_space", env.action_space)
+    if not isinstance(space, gym().spaces.Box):
+        raise ValueError(f"{owner}: needs continuous actions (a Box action space), got {space} (use an agent for "
+                         f"discrete actions, e.g. train_dqn or train_ppo)")
+    if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
+        raise ValueError(f"{owner}: needs bounded actions, got the action space {space} (wrap the environment "
+                         f"to rescale its actions to finite bounds)")
+    return space
+
+
 def finished_episodes(infos: dict) -> list[float]:
     """Returns of the episodes that ended at this step of a :func:`vector_env` (same-step autoreset:
     their statistics are in ``infos["final_info"]``, from each environment's RecordEpisodeStatistics, or

@@ -1,11 +1,15 @@
-"""Policies for the actor-critic agents (PPO, A2C, REINFORCE): logits over discrete actions and a value.
+"""Policies for the actor-critic agents (PPO, A2C, REINFORCE): logits over discrete actions, or a Gaussian
+over continuous ones, and a value.
 
 * :class:`MLPActorCritic`: separate tanh MLPs (CleanRL's CartPole policy);
+* :class:`GaussianActorCritic`: continuous actions, a Gaussian with a state-independent standard deviation,
+  observations normalized by running statistics kept in the policy (:class:`GaussianHead`);
 * :class:`LSTMActorCritic`: LSTMs over the observation history, for
   partially observable tasks (CartPole with the velocities hidden), with the
   state reset at episode starts;
 * :class:`SpikingActorCritic`: a spiking policy, leaky integrate-and-fire
-  neurons trained through a surrogate gradient (snnTorch's fast sigmoid), with a tanh MLP critic.
+  neurons trained through a surrogate gradient (snnTorch's fast sigmoid), with a tanh MLP critic, and
+  :class:`SpikingGaussianActorCritic`, the same over continuous actions.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from torch import nn
 
 from .. import validation as check
 from ..backends import torch_surrogates
+from .normalization import RunningNormalizer
 
 
 class ActorCritic(nn.Module):
@@ -33,6 +38,23 @@ class ActorCritic(nn.Module):
     """
 
     recurrent = False
+    #: Whether the head parametrizes a distribution over continuous actions (else logits over discrete ones).
+    continuous = False
+
+    def distribution(self, head: torch.Tensor) -> torch.distributions.Distribution:
+        """The action distribution that the head ``head`` (..., actions) parametrizes: categorical over logits
+        (a continuous policy overrides this)."""
+        return torch.distributions.Categorical(logits=head)
+
+    def choose(self, head: torch.Tensor, deterministic: bool, generator: torch.Generator | None = None):
+        """Actions from the head (N, actions): the most probable, or drawn with ``generator``."""
+        if deterministic:
+            return head.argmax(-1)
+        return torch.multinomial(head.softmax(-1), 1, generator=generator).squeeze(-1)
+
+    def observe(self, obs: torch.Tensor) -> None:
+        """Shown the observations (..., obs) of a rollout after the update that used them (a policy that
+        normalizes its observations folds them into its statistics here); nothing by default."""
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``obs`` (..., obs) -> logits (..., actions) and values (...); subclasses implement it."""
@@ -130,6 +152,67 @@ class MLPActorCritic(ActorCritic):
     def forward(self, obs):
         """``obs`` (..., obs) -> logits (..., actions), values (...)."""
         return self.actor(obs), self.critic(obs).squeeze(-1)
+
+
+class GaussianHead:
+    """What a policy over continuous actions adds to :class:`ActorCritic` (a mixin): its head is the mean of a
+    diagonal Gaussian whose log standard deviation is a learned vector ``log_std``, the same in every state,
+    and its observations go through a :class:`~neuroai.rl.normalization.RunningNormalizer` ``normalizer``
+    kept in the policy (saved and loaded with it; None: as they are), updated by :meth:`observe` after each
+    update and frozen wherever the policy only acts. Actions are sampled unbounded; the trainer clips what it
+    gives the environment to the action space's bounds (the log-probabilities are those of the samples)."""
+
+    continuous = True
+
+    def _gaussian(self, owner: str, obs_size: int, action_dim: int, log_std_init, normalize) -> dict:
+        """Create ``log_std`` and ``normalizer``; returns their checked arguments."""
+        log_std_init = check.real(owner, "log_std_init", log_std_init)
+        normalize = check.flag(owner, "normalize", normalize)
+        self.log_std = nn.Parameter(torch.full((action_dim,), log_std_init))
+        self.normalizer = RunningNormalizer((obs_size,)) if normalize else None
+        return {"log_std_init": log_std_init, "normalize": normalize}
+
+    def normalized(self, obs: torch.Tensor) -> torch.Tensor:
+        """``obs`` through the normalizer (if any)."""
+        return obs if self.normalizer is None else self.normalizer(obs)
+
+    def distribution(self, head):
+        """Independent Gaussians of mean ``head`` (..., action_dim) and the learned standard deviations."""
+        return torch.distributions.Independent(torch.distributions.Normal(head, self.log_std.exp()), 1)
+
+    def choose(self, head, deterministic, generator=None):
+        """The mean, or a draw ``mean + std * noise`` with ``generator``."""
+        if deterministic:
+            return head
+        return head + self.log_std.exp() * torch.randn(head.shape, generator=generator, device=head.device)
+
+    def observe(self, obs):
+        """Fold the observations into the normalizer's statistics."""
+        if self.normalizer is not None:
+            self.normalizer.update(obs)
+
+
+class GaussianActorCritic(GaussianHead, ActorCritic):
+    """Continuous actions (:class:`GaussianHead`): a tanh MLP gives the mean (``log_std_init``: the log
+    standard deviation at the start), a tanh MLP the value, initialized as :class:`MLPActorCritic`'s (the
+    mean's head at gain 0.01); observations normalized unless ``normalize=False``."""
+
+    def __init__(self, obs_size: int, action_dim: int, hidden: tuple[int, ...] = (64, 64), log_std_init: float = 0.0,
+                 normalize: bool = True):
+        super().__init__()
+        owner = "GaussianActorCritic"
+        obs_size, action_dim = sizes(owner, obs_size, action_dim)
+        hidden = widths(owner, hidden)
+        parameters(owner, [obs_size, *hidden, action_dim + 1], copies=2)
+        twin = MLPActorCritic(obs_size, action_dim, hidden)
+        self.actor, self.critic = twin.actor, twin.critic
+        self.arguments = {"obs_size": obs_size, "action_dim": action_dim, "hidden": list(hidden),
+                          **self._gaussian(owner, obs_size, action_dim, log_std_init, normalize)}
+
+    def forward(self, obs):
+        """``obs`` (..., obs) -> action means (..., action_dim), values (...)."""
+        x = self.normalized(obs)
+        return self.actor(x), self.critic(x).squeeze(-1)
 
 
 class _LSTMMemory(nn.Module):
@@ -257,3 +340,23 @@ class SpikingActorCritic(ActorCritic):
         rates = counts / self.steps
         self.last_spike_rate = float(rates.detach().mean())
         return self.actor(rates), self.critic(obs).squeeze(-1)
+
+
+class SpikingGaussianActorCritic(GaussianHead, SpikingActorCritic):
+    """The spiking policy of :class:`SpikingActorCritic` over continuous actions (:class:`GaussianHead`): the
+    linear read-out of the hidden spike rates is the Gaussian's mean (PopSAN's deterministic read-out, with
+    PPO's learned standard deviation); observations normalized unless ``normalize=False``, for the spiking
+    layer's input current and the MLP critic alike."""
+
+    def __init__(self, obs_size: int, action_dim: int, hidden: int = 64, steps: int = 8, beta: float = 0.9,
+                 slope: float = 25.0, input_gain: float = 4.0, log_std_init: float = 0.0, normalize: bool = True):
+        super().__init__(obs_size, action_dim, hidden, steps, beta, slope, input_gain)
+        arguments = self.arguments
+        self.arguments = {"obs_size": arguments["obs_size"], "action_dim": arguments["actions"],
+                          **{k: v for k, v in arguments.items() if k not in ("obs_size", "actions")},
+                          **self._gaussian("SpikingGaussianActorCritic", arguments["obs_size"],
+                                           arguments["actions"], log_std_init, normalize)}
+
+    def forward(self, obs):
+        """``obs`` (..., obs) -> action means (..., action_dim) from the hidden spike rates, values (...)."""
+        return super().forward(self.normalized(obs))

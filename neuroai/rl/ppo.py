@@ -12,7 +12,12 @@ minibatches minimize
 gradients clipped to ``max_grad_norm``, the learning rate annealed linearly
 to 0. Defaults are CleanRL's ``ppo.py`` for CartPole-v1 (published final
 return 490.0 after 500k steps). The policy is any :class:`ActorCritic`:
-an MLP, an LSTM for partial observability, or a spiking network (:mod:`neuroai.rl.policies`).
+an MLP, an LSTM for partial observability, or a spiking network (:mod:`neuroai.rl.policies`); for
+continuous actions a Gaussian (:class:`GaussianActorCritic`, its observations normalized by running
+statistics that are updated after each update), its samples clipped to the action bounds for the
+environment. rl-baselines3-zoo's Pendulum-v1 setting is ``PPOConfig(total_timesteps=100_000,
+num_steps=1024, gamma=0.9, update_epochs=10, num_minibatches=64, ent_coef=0.0, learning_rate=1e-3,
+anneal_lr=False)``.
 With ``checkpoint=`` a run can be killed at any moment and resumed from its
 last update, ending bit for bit as if it had never stopped.
 """
@@ -31,9 +36,10 @@ from .. import validation as check
 from .agent import Agent
 from .common import (TrainResult, agent_policy, checkpoint_path, fractions,
                      load_run, plain_fields, require_finite, run_log, save_run)
-from .envs import close_if_made, env_name, observation_size, require_discrete, vector_env
+from .envs import action_size, close_if_made, env_name, observation_size, vector_env
 from .logs import run_logger
-from .policies import ActorCritic, MLPActorCritic
+from .normalization import RewardScaler
+from .policies import ActorCritic, GaussianActorCritic, MLPActorCritic
 from .returns import gae
 from .rollout import bootstrap_value, collect, cursor
 
@@ -54,6 +60,7 @@ class PPOConfig:
     ent_coef: float = 0.01
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
+    normalize_rewards: bool = False   # rewards / running std of the discounted return (RewardScaler)
 
     def __post_init__(self):
         owner = "PPOConfig"
@@ -61,6 +68,7 @@ class PPOConfig:
             check.integer(owner, name, getattr(self, name), minimum=1)
         check.real(owner, "learning_rate", self.learning_rate, positive=True)
         check.flag(owner, "anneal_lr", self.anneal_lr)
+        check.flag(owner, "normalize_rewards", self.normalize_rewards)
         fractions(owner, self, ("gamma", "gae_lambda"))
         for name in ("clip_coef", "ent_coef", "vf_coef", "max_grad_norm"):
             check.real(owner, name, getattr(self, name), nonnegative=True)
@@ -75,11 +83,12 @@ class PPOConfig:
         return self.num_envs * self.num_steps
 
 
-def ppo_loss(config: PPOConfig, logits, values, actions, old_log_probs, advantages, returns):
-    """The clipped surrogate loss, value loss and entropy bonus on one minibatch (the policy's
-    ``logits`` (B, actions) and ``values`` (B,) on it); returns ``(loss, stats)`` with the policy and
-    value losses, entropy, approximate KL and clip fraction."""
-    dist = Categorical(logits=logits)
+def ppo_loss(config: PPOConfig, logits, values, actions, old_log_probs, advantages, returns, policy=None):
+    """The clipped surrogate loss, value loss and entropy bonus on one minibatch (the policy's head
+    ``logits`` (B, actions) and ``values`` (B,) on it; the head parametrizes ``policy.distribution``, or
+    logits of a categorical without ``policy``); returns ``(loss, stats)`` with the policy and value losses,
+    entropy, approximate KL and clip fraction."""
+    dist = Categorical(logits=logits) if policy is None else policy.distribution(logits)
     log_probs = dist.log_prob(actions)
     ratio = (log_probs - old_log_probs).exp()
     centred = advantages - advantages.mean()   # (a minibatch of one has no spread: its advantage is 0)
@@ -100,7 +109,8 @@ def ppo_loss(config: PPOConfig, logits, values, actions, old_log_probs, advantag
 def train_ppo(env="CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: ActorCritic | None = None,
               seed: int = 0, device="cpu", progress: bool = True, mask_velocity: bool = False,
               checkpoint: str | Path | None = None, logger=None) -> TrainResult:
-    """Train ``policy`` (default :class:`MLPActorCritic`) with PPO on ``env`` (an id, a ``gymnasium.Env``, a
+    """Train ``policy`` (default :class:`MLPActorCritic`, :class:`GaussianActorCritic` for continuous actions) with
+    PPO on ``env`` (an id, a ``gymnasium.Env``, a
     function making one or a vector env: :func:`~neuroai.rl.envs.vector_env`); see the module docstring.
     ``mask_velocity``: hide CartPole's velocities (a task for :class:`LSTMActorCritic`).
 
@@ -127,14 +137,18 @@ def train_ppo(env="CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: Act
     envs, obs = vector_env(env, config.num_envs, seed, mask_velocity=mask_velocity, owner="train_ppo")
     env_id = env_name(envs)
     checkpoint = checkpoint_path("train_ppo", checkpoint, envs)
-    actions = require_discrete("train_ppo", envs)
+    actions, continuous = action_size("train_ppo", envs)
     obs_size = observation_size("train_ppo", envs)
     torch.manual_seed(seed)
-    policy = agent_policy("train_ppo", policy, obs_size, actions, device, lambda: MLPActorCritic(obs_size, actions))
+    default = GaussianActorCritic if continuous else MLPActorCritic
+    policy = agent_policy("train_ppo", policy, obs_size, actions, device, lambda: default(obs_size, actions),
+                          continuous)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
     updates = config.total_timesteps // config.batch_size
     at = cursor(policy, obs, device)
-    saved = load_run(checkpoint, "train_ppo", env_id, config, seed, envs, policy=policy, optimizer=optimizer, cursor=at)
+    scaler = {"scaler": RewardScaler(config.num_envs, config.gamma)} if config.normalize_rewards else {}
+    saved = load_run(checkpoint, "train_ppo", env_id, config, seed, envs, policy=policy, optimizer=optimizer, cursor=at,
+                     **scaler)
     episodes, losses, elapsed = run_log(saved)
     begin = 0 if saved is None else int(saved["update"])
     start = time.perf_counter() - elapsed
@@ -143,7 +157,7 @@ def train_ppo(env="CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: Act
                        disable=not progress):
         if config.anneal_lr:
             optimizer.param_groups[0]["lr"] = config.learning_rate * (1 - update / updates)
-        batch = collect(envs, policy, at, config.num_steps, config.gamma)
+        batch = collect(envs, policy, at, config.num_steps, config.gamma, scaler.get("scaler"))
         at = batch.last
         episodes += batch.episodes
         for step, episode_return in batch.episodes:
@@ -154,13 +168,15 @@ def train_ppo(env="CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: Act
         totals = {}
         for _ in range(config.update_epochs):
             for logits, values, minibatch in minibatches(config, policy, batch, device):
-                loss, stats = ppo_loss(config, logits, values, *(x[minibatch].flatten() for x in targets))
+                picked = (x[minibatch].flatten(0, 1) if policy.recurrent else x[minibatch] for x in targets)
+                loss, stats = ppo_loss(config, logits, values, *picked, policy=policy)
                 optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
                 optimizer.step()
                 require_finite("train_ppo", at.step, loss, policy)
                 totals = {k: totals.get(k, 0.0) + v for k, v in stats.items()}
+        policy.observe(batch.obs)
         losses.append((at.step, stats["policy_loss"]))
         runs = config.update_epochs * config.num_minibatches
         log.update(at.step, {**{k: v / runs for k, v in totals.items()},
@@ -168,7 +184,7 @@ def train_ppo(env="CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: Act
         if checkpoint is not None:
             save_run(checkpoint, "train_ppo", env_id, config, seed, envs, update=update + 1, policy=policy,
                      optimizer=optimizer, cursor=at, episodes=episodes, losses=losses,
-                     seconds=time.perf_counter() - start)
+                     seconds=time.perf_counter() - start, **scaler)
     close_if_made(env, envs)
     log.close()
     return TrainResult(episodes, policy, time.perf_counter() - start, at.step, losses,

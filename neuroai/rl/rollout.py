@@ -5,18 +5,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.distributions import Categorical
 
 from .envs import finished_episodes
 
 
 @dataclass
 class Rollout:
-    """``num_steps`` steps of ``N`` environments, time-major: ``obs`` (T, N, obs), ``actions``,
-    ``log_probs``, ``values``, ``rewards``, ``dones``, ``starts`` (T, N; ``starts[t]``: ``obs[t]``
-    begins an episode); ``state``: the policy's recurrent state before ``obs[0]`` (None for
-    feed-forward policies); ``last``: the :class:`Cursor` to continue from; ``episodes``:
-    ``(step, return)`` of the episodes that ended."""
+    """``num_steps`` steps of ``N`` environments, time-major: ``obs`` (T, N, obs), ``actions`` (T, N) indices
+    or (T, N, *action_shape) continuous actions as sampled (before clipping to the bounds), ``log_probs``,
+    ``values``, ``rewards``, ``dones``, ``starts`` (T, N; ``starts[t]``: ``obs[t]`` begins an episode);
+    ``state``: the policy's recurrent state before ``obs[0]`` (None for feed-forward policies); ``last``: the
+    :class:`Cursor` to continue from; ``episodes``: ``(step, return)`` of the episodes that ended."""
     obs: torch.Tensor
     actions: torch.Tensor
     log_probs: torch.Tensor
@@ -62,27 +61,37 @@ def cursor(policy, obs, device) -> Cursor:
 
 
 @torch.no_grad()
-def collect(envs, policy, at: Cursor, num_steps: int, gamma: float) -> Rollout:
+def collect(envs, policy, at: Cursor, num_steps: int, gamma: float, scale_rewards=None) -> Rollout:
     """Step ``envs`` ``num_steps`` times from ``at`` with actions sampled from ``policy``
-    (an :class:`~neuroai.rl.ppo.ActorCritic`).
+    (an :class:`~neuroai.rl.ppo.ActorCritic`; continuous actions are clipped to the action space's bounds
+    for the environment and stored as sampled).
 
     ``dones`` marks both terminations and time-limit truncations (no
     advantage flows across either), and a truncated step's reward gets
     ``gamma V(final observation)`` added, so the cut episode is bootstrapped
-    rather than treated as ended by failure.
+    rather than treated as ended by failure. ``scale_rewards``: a
+    :class:`~neuroai.rl.normalization.RewardScaler` the rewards go through first (the values, and so the
+    bootstrap, are then in its units).
     """
     obs, starts, state, step = at.obs, at.starts, at.state, at.step
     device, n = obs.device, obs.shape[0]
     shape = (num_steps, n)
+    space = envs.single_action_space
     out = Rollout(torch.zeros((*shape, *obs.shape[1:]), device=device),
-                  torch.zeros(shape, dtype=torch.long, device=device),
+                  torch.zeros((*shape, *space.shape), device=device) if policy.continuous
+                  else torch.zeros(shape, dtype=torch.long, device=device),
                   *(torch.zeros(shape, device=device) for _ in range(5)), state, at, [])
     for t in range(num_steps):
         logits, value, next_state = policy.sequence(obs[None], state, starts[None])
-        dist = Categorical(logits=logits[0])
+        dist = policy.distribution(logits[0])
         action = dist.sample()
-        next_obs, reward, terminated, truncated, infos = envs.step(action.cpu().numpy())
+        given = action.cpu().numpy()
+        if policy.continuous:
+            given = np.clip(given, space.low, space.high).astype(space.dtype)
+        next_obs, reward, terminated, truncated, infos = envs.step(given)
         reward = torch.as_tensor(reward, dtype=torch.float32, device=device)
+        if scale_rewards is not None:
+            reward = scale_rewards(reward, torch.as_tensor(terminated | truncated, device=device))
         cut = np.flatnonzero(truncated & ~terminated)
         if cut.size:
             final = torch.as_tensor(np.stack(infos["final_obs"][cut]), dtype=torch.float32, device=device)
