@@ -28,7 +28,7 @@ class RunningNormalizer(nn.Module):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
-        """Fold the observations ``x`` (..., *shape) into the statistics."""
+        """Fold the observations ``x``, ``(..., *shape)``, into the statistics."""
         batch = x.detach().reshape(-1, *self.shape).to(torch.float64)
         n = batch.shape[0]
         if n == 0:
@@ -41,7 +41,7 @@ class RunningNormalizer(nn.Module):
         self.count.copy_(total)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` (..., *shape) normalized, in ``x``'s dtype."""
+        """``x``, ``(..., *shape)``, normalized, in ``x``'s dtype."""
         scale = (self.var + self.eps).sqrt().to(x.dtype)
         return ((x - self.mean.to(x.dtype)) / scale).clamp(-self.clip, self.clip)
 

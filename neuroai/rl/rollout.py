@@ -12,7 +12,7 @@ from .envs import finished_episodes
 @dataclass
 class Rollout:
     """``num_steps`` steps of ``N`` environments, time-major: ``obs`` (T, N, obs), ``actions`` (T, N) indices
-    or (T, N, *action_shape) continuous actions as sampled (before clipping to the bounds), ``log_probs``,
+    or ``(T, N, *action_shape)`` continuous actions as sampled (before clipping to the bounds), ``log_probs``,
     ``values``, ``rewards``, ``dones``, ``starts`` (T, N; ``starts[t]``: ``obs[t]`` begins an episode);
     ``state``: the policy's recurrent state before ``obs[0]`` (None for feed-forward policies); ``last``: the
     :class:`Cursor` to continue from; ``episodes``: ``(step, return)`` of the episodes that ended."""
