@@ -3,6 +3,7 @@ checkpoints from which a run resumes exactly (:func:`save_run`, :func:`load_run`
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,6 +241,19 @@ def load_run(path: str | Path | None, owner: str, env_id: str, config, seed: int
     for name, obj in objects.items():
         obj.load_state_dict(state[name])
     return state
+
+
+def off_policy_start(saved: dict | None, rng: np.random.Generator, obs):
+    """Where an off-policy run of one environment (DQN, SAC) starts, fresh (``saved`` None) or from the state
+    :func:`load_run` returned: ``(episodes, losses, start, begin, obs)``, the logs so far, the
+    ``time.perf_counter`` origin of its wall time, its first environment step and the observations there; the
+    exploration generator ``rng`` is put back where the checkpoint left it."""
+    episodes, losses, elapsed = run_log(saved)
+    begin = 0
+    if saved is not None:
+        rng.bit_generator.state = saved["rng"]
+        obs, begin = saved["obs"], int(saved["step"])
+    return episodes, losses, time.perf_counter() - elapsed, begin, obs
 
 
 def run_log(saved: dict | None) -> tuple[list[tuple[int, float]], list[tuple[int, float]], float]:

@@ -26,8 +26,10 @@ from tqdm.auto import tqdm
 from .. import validation as check
 from .agent import Agent
 from .buffers import ReplayBuffer
-from .common import TrainResult, checkpoint_path, fractions, load_run, plain_fields, require_finite, run_log, save_run
-from .envs import close_if_made, env_name, finished_episodes, observation_size, require_discrete, vector_env
+from .common import (TrainResult, checkpoint_path, fractions, load_run, off_policy_start, plain_fields,
+                     require_finite, save_run)
+from .envs import (close_if_made, env_name, finished_episodes, observation_size, require_discrete,
+                   true_next_observations, vector_env)
 from .logs import run_logger
 from .policies import parameters, sizes, widths
 
@@ -165,12 +167,7 @@ def train_dqn(env="CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int =
     buffer = ReplayBuffer(config.buffer_size, (obs_size,), device=device, seed=seed)
     saved = load_run(checkpoint, "train_dqn", env_id, config, seed, envs, online=online, target=target,
                      optimizer=optimizer, buffer=buffer)
-    episodes, losses, elapsed = run_log(saved)
-    begin = 0
-    if saved is not None:
-        rng.bit_generator.state = saved["rng"]
-        obs, begin = saved["obs"], int(saved["step"])
-    start = time.perf_counter() - elapsed
+    episodes, losses, start, begin, obs = off_policy_start(saved, rng, obs)
     log.start("train_dqn", env_id, begin, [r for _, r in episodes])
     bar = tqdm(total=config.total_timesteps, initial=begin, desc=f"DQN {env_id}", disable=not progress, unit="step")
     for step in range(begin, config.total_timesteps):
@@ -180,9 +177,7 @@ def train_dqn(env="CartPole-v1", config: DQNConfig = DQNConfig(), *, seed: int =
             with torch.no_grad():
                 action = online(torch.as_tensor(obs, dtype=torch.float32, device=device)).argmax(1).cpu().numpy()
         next_obs, reward, terminated, truncated, infos = envs.step(action)
-        real_next = next_obs.copy()
-        if "_final_obs" in infos:   # same-step autoreset: the episode's true last observation
-            real_next[infos["_final_obs"]] = np.stack(infos["final_obs"][infos["_final_obs"]])
+        real_next = true_next_observations(next_obs, infos)
         buffer.add(obs, action, reward, real_next, terminated)
         for episode_return in finished_episodes(infos):
             episodes.append((step, episode_return))

@@ -392,6 +392,15 @@ def require_box(owner: str, env):
     return space
 
 
+def true_next_observations(next_obs: np.ndarray, infos: dict) -> np.ndarray:
+    """The observations a step led to (N, *obs): ``next_obs`` with each ended episode's last observation in
+    place of the next episode's first (same-step autoreset puts it in ``infos["final_obs"]``), for replay."""
+    real = next_obs.copy()
+    if "_final_obs" in infos:
+        real[infos["_final_obs"]] = np.stack(infos["final_obs"][infos["_final_obs"]])
+    return real
+
+
 def finished_episodes(infos: dict) -> list[float]:
     """Returns of the episodes that ended at this step of a :func:`vector_env` (same-step autoreset:
     their statistics are in ``infos["final_info"]``, from each environment's RecordEpisodeStatistics, or

@@ -35,9 +35,11 @@ from tqdm.auto import tqdm
 from .. import validation as check
 from .agent import Agent
 from .buffers import ReplayBuffer
-from .common import TrainResult, checkpoint_path, fractions, load_run, plain_fields, require_finite, run_log, save_run
+from .common import (TrainResult, checkpoint_path, fractions, load_run, off_policy_start, plain_fields,
+                     require_finite, save_run)
 from .dqn import update_target
-from .envs import close_if_made, env_name, finished_episodes, observation_size, require_box, vector_env
+from .envs import (close_if_made, env_name, finished_episodes, observation_size, require_box,
+                   true_next_observations, vector_env)
 from .logs import run_logger
 from .policies import parameters, sizes, widths
 
@@ -187,12 +189,7 @@ def train_sac(env="Pendulum-v1", config: SACConfig = SACConfig(), *, seed: int =
     saved = load_run(checkpoint, owner, env_id, config, seed, envs, actor=actor, critic=critic, target=target,
                      actor_optimizer=actor_optimizer, critic_optimizer=critic_optimizer, temperature=temperature,
                      alpha_optimizer=alpha_optimizer, buffer=buffer)
-    episodes, losses, elapsed = run_log(saved)
-    begin = 0
-    if saved is not None:
-        rng.bit_generator.state = saved["rng"]
-        obs, begin = saved["obs"], int(saved["step"])
-    start = time.perf_counter() - elapsed
+    episodes, losses, start, begin, obs = off_policy_start(saved, rng, obs)
     log.start(owner, env_id, begin, [r for _, r in episodes])
     bar = tqdm(total=config.total_timesteps, initial=begin, desc=f"SAC {env_id}", disable=not progress, unit="step")
     for step in range(begin, config.total_timesteps):
@@ -203,9 +200,7 @@ def train_sac(env="Pendulum-v1", config: SACConfig = SACConfig(), *, seed: int =
                 squashed = actor.sample(torch.as_tensor(obs, dtype=torch.float32, device=device))[0].cpu().numpy()
         action = actor.scale(torch.from_numpy(squashed).to(device)).cpu().numpy().reshape(1, *space.shape)
         next_obs, reward, terminated, truncated, infos = envs.step(action)
-        real_next = next_obs.copy()
-        if "_final_obs" in infos:   # same-step autoreset: the episode's true last observation
-            real_next[infos["_final_obs"]] = np.stack(infos["final_obs"][infos["_final_obs"]])
+        real_next = true_next_observations(next_obs, infos)
         buffer.add(obs, squashed, reward, real_next, terminated)
         for episode_return in finished_episodes(infos):
             episodes.append((step + 1, episode_return))
