@@ -76,7 +76,7 @@ class Params:
     workers: int | None = None         # runs side by side (None: one per CPU)
 
 
-QUICK = dict(seeds=1, steps=1024, eval_episodes=2)
+QUICK = dict(seeds=1, steps=1600, eval_episodes=2)   # (PPO: 8 x 200 steps, one episode each)
 
 
 def add_arguments(parser) -> None:

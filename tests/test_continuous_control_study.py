@@ -20,7 +20,7 @@ def test_every_agent_is_trained_evaluated_and_set_beside_the_zoo(study):
     module, path, out = study
     assert list(out) == list(module.AGENTS)
     for agent, row in out.items():
-        assert row["steps"] == 1024
+        assert row["steps"] == 1600
         assert len(row["evaluation returns"]) == 1 and -2000 < row["mean"] <= 0    # Pendulum's returns
         assert row["zoo"] == module.ZOO[("sac" if agent == "sac" else "ppo", "Pendulum-v1")][0]
     for f in ("config.json", "metrics.csv", "summary.md", "continuous_control.png"):

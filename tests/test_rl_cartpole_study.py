@@ -45,9 +45,10 @@ def test_a_run_does_not_depend_on_what_ran_before_it(study):
 
 def test_an_lstm_policy_learns_the_masked_task_a_memoryless_policy_cannot(study):
     module, _, _ = study
-    p = module.Params(steps=60_000, eval_episodes=5)
+    p = module.Params(steps=40_000, eval_episodes=5)
     lstm, mlp = (module.one_run(agent, 0, p) for agent in ("lstm_ppo_masked", "mlp_ppo_masked"))
-    # with the velocities hidden the MLP stays near 43 (random: 22); the LSTM infers them from the positions
+    # with the velocities hidden the MLP stays near 45 (random: 22); the LSTM infers them from the positions
+    # (seed 0, 40,000 steps: last-100 mean 132 against 49, greedy 277 against 46)
     assert lstm["last100"] > 2 * mlp["last100"] and lstm["greedy"] > 2 * mlp["greedy"]
 
 

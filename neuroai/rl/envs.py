@@ -393,7 +393,7 @@ def require_box(owner: str, env):
 
 
 def true_next_observations(next_obs: np.ndarray, infos: dict) -> np.ndarray:
-    """The observations a step led to (N, *obs): ``next_obs`` with each ended episode's last observation in
+    """The observations a step led to, ``(N, *obs)``: ``next_obs`` with each ended episode's last observation in
     place of the next episode's first (same-step autoreset puts it in ``infos["final_obs"]``), for replay."""
     real = next_obs.copy()
     if "_final_obs" in infos:
