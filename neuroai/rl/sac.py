@@ -159,7 +159,8 @@ def train_sac(env="Pendulum-v1", config: SACConfig = SACConfig(), *, seed: int =
     ``checkpoint_every`` environment steps and at the end; if it exists when training starts, the run resumes
     from it and ends exactly as the uninterrupted run would have. ``logger``: a
     :class:`~neuroai.rl.logs.CSVLog`, a :class:`~neuroai.rl.logs.TensorBoardLog` or a list of them, given
-    each episode's return and, every 100 steps of training, the losses and the temperature."""
+    each episode's return and, after the updates that fall on a multiple of 100 environment steps, the losses
+    and the temperature."""
     if not isinstance(config, SACConfig):
         raise TypeError(f"train_sac: parameter 'config' must be a SACConfig, got {type(config).__name__}")
     owner = "train_sac"
