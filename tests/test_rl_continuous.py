@@ -1,5 +1,7 @@
 """Continuous control: running normalizers by hand, the Gaussian and squashed-Gaussian policies' probabilities,
 PPO's clipping to the action bounds, SAC's updates and exact resume, and the agents of both."""
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -62,11 +64,81 @@ def test_the_gaussian_policy_gives_the_normal_densities_and_draws_with_the_gener
     assert draws[0].equal(draws[1]) and not draws[0].equal(head)
 
 
-def test_squashed_gaussian_log_probabilities_follow_the_change_of_variables():
+def test_gsde_draws_its_actions_from_the_distribution_its_log_probabilities_come_from():
     torch.manual_seed(0)
-    actor = SquashedGaussianActor(3, 2, hidden=(8,), low=[-2.0, 0.0], high=[2.0, 1.0]).double()
+    policy = GaussianActorCritic(3, 2, hidden=(8,), log_std_init=-0.3, normalize=False, state_dependent=True)
+    assert policy.log_std.shape == (8, 2)
+    n = 40_000
+    with torch.no_grad():
+        head, _ = policy(torch.randn(1, 3).expand(n, 3))
+    policy.reset_noise(n)
+    actions = policy.sample(head)          # mean + z(s) @ E, one matrix E per row
+    with torch.no_grad():
+        normal = policy.distribution(head[:1]).base_dist
+    torch.testing.assert_close(actions.mean(0), normal.loc[0], atol=4 * float(normal.scale.max()) / n ** 0.5,
+                               rtol=0)
+    torch.testing.assert_close(actions.std(0), normal.scale[0], rtol=0.03, atol=0)
+    assert policy.sample(head).equal(actions)           # the noise holds until it is redrawn
+    policy.reset_noise(n)
+    assert not policy.sample(head).equal(actions)
+    assert policy.choose(head[:1], True).equal(normal.loc)
+    with pytest.raises(RuntimeError, match=r"reset_noise\(3\)"):
+        policy.sample(head[:3])
+
+
+def test_the_rollout_redraws_the_exploration_noise_every_sde_sample_freq_steps():
+    policy = GaussianActorCritic(3, 1, hidden=(), normalize=False, state_dependent=True)   # z(s): the observation
+    drawn = []
+    original = policy.reset_noise
+    policy.reset_noise = lambda n: (drawn.append(len(drawn)), original(n))
+    envs, obs = vector_env("Pendulum-v1", 2, seed=0)
+    batch = collect(envs, policy, cursor(policy, obs, "cpu"), 10, 0.9, noise_every=4)
+    assert len(drawn) == 3                                                          # at steps 0, 4 and 8
+    noise = batch.actions - policy(batch.obs)[0].detach()                          # (10, 2, 1) = obs @ E
+    for block in (slice(0, 4), slice(4, 8)):
+        for env in range(2):
+            z, e = batch.obs[block, env], noise[block, env]
+            solved = torch.linalg.solve(z[:3].double(), e[:3].double())           # E of that block
+            torch.testing.assert_close((z[3:].double() @ solved), e[3:].double(), rtol=1e-3, atol=1e-4)
+    assert not torch.allclose(torch.linalg.solve(batch.obs[:3, 0], noise[:3, 0]),
+                              torch.linalg.solve(batch.obs[4:7, 0], noise[4:7, 0]))
+
+
+@pytest.mark.parametrize("spiking", [False, True])
+def test_ppo_trains_a_gsde_policy_whose_agent_round_trips(tmp_path, spiking):
+    torch.manual_seed(0)
+    policy = SpikingGaussianActorCritic(3, 1, hidden=16, state_dependent=True) if spiking else \
+        GaussianActorCritic(3, 1, state_dependent=True)
+    before = policy.log_std.detach().clone()
+    result = train_ppo("Pendulum-v1", dataclasses.replace(PPO, sde_sample_freq=4), policy=policy, seed=0,
+                       progress=False)
+    assert not policy.log_std.equal(before)
+    obs = np.random.default_rng(1).normal(size=(6, 3)).astype(np.float32)
+    loaded = load_agent(result.agent.save(tmp_path / "gsde.pt"))
+    assert loaded.policy.state_dependent and loaded.policy.log_std.shape == (16 if spiking else 64, 1)
+    np.testing.assert_array_equal(loaded.predict(obs)[0], result.agent.predict(obs)[0])
+
+
+def test_ortho_init_chooses_orthogonal_layers_or_pytorchs_default():
+    torch.manual_seed(0)
+    ortho = GaussianActorCritic(3, 1, hidden=(8,))
+    w = ortho.actor[0].weight.detach()                     # (8, 3): orthonormal columns times sqrt 2
+    torch.testing.assert_close(w.T @ w, 2 * torch.eye(3))
+    assert ortho.actor[0].bias.eq(0).all()
+    plain = GaussianActorCritic(3, 1, hidden=(8,), ortho_init=False)
+    bound = 1 / 3 ** 0.5                                   # PyTorch's uniform bound, 1 / sqrt(fan_in)
+    assert plain.actor[0].weight.abs().max() <= bound and plain.actor[0].bias.ne(0).all()
+    assert not plain.arguments["ortho_init"]
+
+
+@pytest.mark.parametrize("state_dependent", [False, True])
+def test_squashed_gaussian_log_probabilities_follow_the_change_of_variables(state_dependent):
+    torch.manual_seed(0)
+    actor = SquashedGaussianActor(3, 2, hidden=(8,), low=[-2.0, 0.0], high=[2.0, 1.0],
+                                  state_dependent=state_dependent, log_std_init=-1.0).double()
     obs = torch.randn(5, 3, dtype=torch.float64)
-    actions, log_prob = actor.sample(obs, torch.Generator().manual_seed(1))
+    actor.reset_noise()
+    actions, log_prob = actor.sample(obs, None if state_dependent else torch.Generator().manual_seed(1))
     mean, log_std = actor(obs)
     u = torch.atanh(actions)
     direct = (torch.distributions.Normal(mean, log_std.exp()).log_prob(u) - torch.log(1 - actions ** 2)).sum(-1)
@@ -74,6 +146,27 @@ def test_squashed_gaussian_log_probabilities_follow_the_change_of_variables():
     scaled = actor.act(obs)
     assert ((scaled[:, 0] >= -2) & (scaled[:, 0] <= 2) & (scaled[:, 1] >= 0) & (scaled[:, 1] <= 1)).all()
     torch.testing.assert_close(actor.act(obs), actor.scale(torch.tanh(mean)))
+    if state_dependent:      # the held matrix: the same actions until it is redrawn, and u - mean = z(s) @ E
+        assert actor.sample(obs)[0].equal(actions)
+        features = actor.net[:-1](obs)
+        torch.testing.assert_close(u - mean, features @ (actor.log_std.exp() * actor.noise))
+        actor.reset_noise()
+        assert not actor.sample(obs)[0].equal(actions)
+
+
+def test_sac_gsde_explores_as_its_log_probabilities_say():
+    """Over many draws of the exploration matrix, ``u`` of one observation has the mean and spread of the
+    Gaussian whose density the log-probabilities use."""
+    torch.manual_seed(0)
+    actor = SquashedGaussianActor(3, 1, hidden=(16,), state_dependent=True, log_std_init=-0.5)
+    obs = torch.randn(1, 3)
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        u = torch.cat([torch.atanh(actor.sample(obs, generator)[0].clamp(-1 + 1e-6, 1 - 1e-6))
+                       for _ in range(3000)])
+        mean, log_std = actor(obs)
+    assert float(u.mean()) == pytest.approx(float(mean), abs=4 * float(log_std.exp()) / 3000 ** 0.5)
+    assert float(u.std()) == pytest.approx(float(log_std.exp()), rel=0.06)
 
 
 class Recorded(gym.Wrapper):
@@ -136,19 +229,24 @@ class StopAt(RunLog):
             raise Stop
 
 
-def test_sac_resumes_exactly_from_its_checkpoint(tmp_path):
-    whole = train_sac("Pendulum-v1", SAC, seed=2, progress=False)
+@pytest.mark.parametrize("config", [SAC, dataclasses.replace(SAC, state_dependent=True, train_freq=4,
+                                                             gradient_steps=4)], ids=["gaussian", "gsde"])
+def test_sac_resumes_exactly_from_its_checkpoint(tmp_path, config):
+    """(gSDE: the checkpoint at step 150 falls inside a stretch of acting with one exploration matrix)"""
+    whole = train_sac("Pendulum-v1", config, seed=2, progress=False)
     with pytest.raises(Stop):
-        train_sac("Pendulum-v1", SAC, seed=2, progress=False, checkpoint=tmp_path / "sac.pt", checkpoint_every=150,
-                  logger=StopAt(300))
-    resumed = train_sac("Pendulum-v1", SAC, seed=2, progress=False, checkpoint=tmp_path / "sac.pt")
+        train_sac("Pendulum-v1", config, seed=2, progress=False, checkpoint=tmp_path / "sac.pt",
+                  checkpoint_every=150, logger=StopAt(300))
+    resumed = train_sac("Pendulum-v1", config, seed=2, progress=False, checkpoint=tmp_path / "sac.pt")
     assert resumed.episodes == whole.episodes and resumed.losses == whole.losses
     for a, b in zip(resumed.model.parameters(), whole.model.parameters()):
         assert a.equal(b)
 
 
-def test_sac_agent_acts_within_the_bounds_and_round_trips(tmp_path):
-    result = train_sac("Pendulum-v1", SAC, seed=0, progress=False)
+@pytest.mark.parametrize("state_dependent", [False, True])
+def test_sac_agent_acts_within_the_bounds_and_round_trips(tmp_path, state_dependent):
+    result = train_sac("Pendulum-v1", dataclasses.replace(SAC, state_dependent=state_dependent), seed=0,
+                       progress=False)
     obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     actions, state = result.agent.predict(obs)
     assert state is None and actions.shape == (5, 1) and np.abs(actions).max() <= 2.0
@@ -189,3 +287,9 @@ def test_action_spaces_are_checked_where_they_enter():
         train_dqn(PENDULUM, progress=False)
     with pytest.raises(ValueError, match=r"SquashedGaussianActor: the action bounds must be finite"):
         SquashedGaussianActor(3, 1, low=-np.inf, high=1.0)
+    with pytest.raises(ValueError, match=r"train_ppo: parameter 'policy' must give actions of 1 dimensions and one "
+                                         r"value, got actions of shape \(2,\)"):
+        train_ppo("Pendulum-v1", PPO, policy=GaussianActorCritic(3, 2, state_dependent=True), progress=False)
+    with pytest.raises(ValueError, match=r"PPOConfig: parameter 'sde_sample_freq' must be -1 \(once per rollout\) "
+                                         r"or >= 1, got 0"):
+        PPOConfig(sde_sample_freq=0)

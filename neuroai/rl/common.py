@@ -75,9 +75,13 @@ def agent_policy(owner: str, policy, obs_size: int, actions: int, device, make, 
     except (RuntimeError, ValueError, TypeError, IndexError) as err:
         raise ValueError(f"{owner}: parameter 'policy' must take observations of {obs_size} numbers, as the "
                          f"environment gives; it failed on them: {check._reason(err)}") from err
-    if tuple(logits.shape) != (1, 1, actions) or tuple(values.shape) != (1, 1):
-        raise ValueError(f"{owner}: parameter 'policy' must give logits over the environment's {actions} actions "
-                         f"and one value, got logits of shape {tuple(logits.shape)[2:]} and values of shape "
+    # (a continuous policy's head may carry more than the mean: its deterministic action is what must fit)
+    given = tuple(policy.choose(logits[0], True).shape[1:]) if continuous else tuple(logits.shape[2:])
+    if given != (actions,) or tuple(values.shape) != (1, 1):
+        wanted = f"actions of {actions} dimensions" if continuous else \
+            f"logits over the environment's {actions} actions"
+        raise ValueError(f"{owner}: parameter 'policy' must give {wanted} and one value, got "
+                         f"{'actions' if continuous else 'logits'} of shape {given} and values of shape "
                          f"{tuple(values.shape)[2:]}")
     return policy
 

@@ -2,8 +2,9 @@
 over continuous ones, and a value.
 
 * :class:`MLPActorCritic`: separate tanh MLPs (CleanRL's CartPole policy);
-* :class:`GaussianActorCritic`: continuous actions, a Gaussian with a state-independent standard deviation,
-  observations normalized by running statistics kept in the policy (:class:`GaussianHead`);
+* :class:`GaussianActorCritic`: continuous actions, a Gaussian with a state-independent standard deviation
+  or state-dependent exploration (gSDE), observations normalized by running statistics kept in the policy
+  (:class:`GaussianHead`);
 * :class:`LSTMActorCritic`: LSTMs over the observation history, for
   partially observable tasks (CartPole with the velocities hidden), with the
   state reset at episode starts;
@@ -51,6 +52,15 @@ class ActorCritic(nn.Module):
         if deterministic:
             return head.argmax(-1)
         return torch.multinomial(head.softmax(-1), 1, generator=generator).squeeze(-1)
+
+    def sample(self, head: torch.Tensor) -> torch.Tensor:
+        """The exploring actions of a rollout from the head (N, actions): drawn from :meth:`distribution` with
+        torch's global generator (a policy with state-dependent exploration noise overrides this)."""
+        return self.distribution(head).sample()
+
+    def reset_noise(self, n: int) -> None:
+        """Draw new exploration noise for ``n`` environments (trainers call it at the start of each rollout,
+        and every ``sde_sample_freq`` steps); only a policy with state-dependent exploration has any."""
 
     def observe(self, obs: torch.Tensor) -> None:
         """Shown the observations (..., obs) of a rollout after the update that used them (a policy that
@@ -122,30 +132,34 @@ def parameters(owner: str, layers, copies: int = 1, extra: int = 0) -> None:
     check.memory(owner, 4.0 * count, f"{count:.3g} parameters", "use fewer or narrower hidden layers")
 
 
-def _layer(inputs: int, outputs: int, gain: float) -> nn.Linear:
+def _layer(inputs: int, outputs: int, gain: float | None) -> nn.Linear:
+    """A linear layer, orthogonally initialized with ``gain`` and zero biases (None: PyTorch's default)."""
     layer = nn.Linear(inputs, outputs)
-    nn.init.orthogonal_(layer.weight, gain)
-    nn.init.zeros_(layer.bias)
+    if gain is not None:
+        nn.init.orthogonal_(layer.weight, gain)
+        nn.init.zeros_(layer.bias)
     return layer
 
 
 class MLPActorCritic(ActorCritic):
     """Separate tanh MLPs for the policy and the value, orthogonally initialized
-    (gain sqrt 2, policy head 0.01, value head 1), as in CleanRL."""
+    (gain sqrt 2, policy head 0.01, value head 1), as in CleanRL; ``ortho_init=False``: PyTorch's default
+    initialization instead (Stable-Baselines3's option of that name)."""
 
-    def __init__(self, obs_size: int, actions: int, hidden: tuple[int, ...] = (64, 64)):
+    def __init__(self, obs_size: int, actions: int, hidden: tuple[int, ...] = (64, 64), ortho_init: bool = True):
         super().__init__()
         obs_size, actions = sizes("MLPActorCritic", obs_size, actions)
         hidden = widths("MLPActorCritic", hidden)
+        ortho_init = check.flag("MLPActorCritic", "ortho_init", ortho_init)
         parameters("MLPActorCritic", [obs_size, *hidden, actions + 1], copies=2)
-        self.arguments = {"obs_size": obs_size, "actions": actions, "hidden": list(hidden)}
+        self.arguments = {"obs_size": obs_size, "actions": actions, "hidden": list(hidden), "ortho_init": ortho_init}
 
         def mlp(out: int, gain: float) -> nn.Sequential:
             layers, width = [], obs_size
             for h in hidden:
-                layers += [_layer(width, h, math.sqrt(2)), nn.Tanh()]
+                layers += [_layer(width, h, math.sqrt(2) if ortho_init else None), nn.Tanh()]
                 width = h
-            return nn.Sequential(*layers, _layer(width, out, gain))
+            return nn.Sequential(*layers, _layer(width, out, gain if ortho_init else None))
 
         self.actor, self.critic = mlp(actions, 0.01), mlp(1, 1.0)
 
@@ -154,37 +168,89 @@ class MLPActorCritic(ActorCritic):
         return self.actor(obs), self.critic(obs).squeeze(-1)
 
 
+def sde_std(features: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """The standard deviation (..., action_dim) of gSDE's noise ``features @ E``: ``features`` (..., latent),
+    ``E`` (latent, action_dim) of independent Gaussian entries of standard deviation ``exp(log_std)``; so
+    ``sqrt(features^2 @ exp(2 log_std))`` (plus 1e-6 under the root, as Stable-Baselines3, for zero features)."""
+    return (features.square() @ (2 * log_std).exp() + 1e-6).sqrt()
+
+
 class GaussianHead:
-    """What a policy over continuous actions adds to :class:`ActorCritic` (a mixin): its head is the mean of a
-    diagonal Gaussian whose log standard deviation is a learned vector ``log_std``, the same in every state,
-    and its observations go through a :class:`~neuroai.rl.normalization.RunningNormalizer` ``normalizer``
-    kept in the policy (saved and loaded with it; None: as they are), updated by :meth:`observe` after each
-    update and frozen wherever the policy only acts. Actions are sampled unbounded; the trainer clips what it
-    gives the environment to the action space's bounds (the log-probabilities are those of the samples)."""
+    """What a policy over continuous actions adds to :class:`ActorCritic` (a mixin): a diagonal Gaussian over
+    actions around the mean the network computes, and observations that go through a
+    :class:`~neuroai.rl.normalization.RunningNormalizer` ``normalizer`` kept in the policy (saved and loaded
+    with it; None: as they are), updated by :meth:`observe` after each update and frozen wherever the policy
+    only acts. Actions are sampled unbounded; the trainer clips what it gives the environment to the action
+    space's bounds (the log-probabilities are those of the samples).
+
+    The standard deviation is either a learned vector ``exp(log_std)``, the same in every state, or, with
+    ``state_dependent=True``, generalized state-dependent exploration (gSDE, Raffin et al. 2022): the noise
+    is ``z(s) @ E``, ``z(s)`` the features (..., latent) the mean is read out from (detached: the noise does
+    not train them) and ``E`` (latent, action_dim) a matrix of Gaussian entries of standard deviation
+    ``exp(log_std)`` (``log_std`` then (latent, action_dim)), held fixed between calls of :meth:`reset_noise`;
+    so an action's distribution is Gaussian with variance ``z(s)^2 @ exp(2 log_std)``, and the exploration is
+    smooth in time and in the state instead of white. The head is then the mean and the features side by
+    side, (..., action_dim + latent)."""
 
     continuous = True
 
-    def _gaussian(self, owner: str, obs_size: int, action_dim: int, log_std_init, normalize) -> dict:
-        """Create ``log_std`` and ``normalizer``; returns their checked arguments."""
+    def _gaussian(self, owner: str, obs_size: int, action_dim: int, log_std_init, normalize,
+                  state_dependent, latent: int) -> dict:
+        """Create ``log_std``, ``normalizer`` and the exploration matrices (``latent``: the width of the features
+        the mean is read out from); returns their checked arguments."""
         log_std_init = check.real(owner, "log_std_init", log_std_init)
         normalize = check.flag(owner, "normalize", normalize)
-        self.log_std = nn.Parameter(torch.full((action_dim,), log_std_init))
+        self.state_dependent = check.flag(owner, "state_dependent", state_dependent)
+        self.action_dim = action_dim
+        shape = (latent, action_dim) if self.state_dependent else (action_dim,)
+        self.log_std = nn.Parameter(torch.full(shape, log_std_init))
+        self.register_buffer("exploration", torch.zeros((0, *shape)), persistent=False)
         self.normalizer = RunningNormalizer((obs_size,)) if normalize else None
-        return {"log_std_init": log_std_init, "normalize": normalize}
+        return {"log_std_init": log_std_init, "normalize": normalize, "state_dependent": self.state_dependent}
 
     def normalized(self, obs: torch.Tensor) -> torch.Tensor:
         """``obs`` through the normalizer (if any)."""
         return obs if self.normalizer is None else self.normalizer(obs)
 
+    def head(self, mean: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """The head from the mean (..., action_dim) and the features (..., latent) it was read out from."""
+        return torch.cat([mean, features.detach()], -1) if self.state_dependent else mean
+
+    def _mean_std(self, head):
+        mean = head[..., :self.action_dim]
+        if not self.state_dependent:
+            return mean, self.log_std.exp().expand_as(mean)
+        return mean, sde_std(head[..., self.action_dim:], self.log_std)
+
     def distribution(self, head):
-        """Independent Gaussians of mean ``head`` (..., action_dim) and the learned standard deviations."""
-        return torch.distributions.Independent(torch.distributions.Normal(head, self.log_std.exp()), 1)
+        """Independent Gaussians around the mean, of the standard deviations the class docstring describes."""
+        return torch.distributions.Independent(torch.distributions.Normal(*self._mean_std(head)), 1)
 
     def choose(self, head, deterministic, generator=None):
         """The mean, or a draw ``mean + std * noise`` with ``generator``."""
+        mean, std = self._mean_std(head)
         if deterministic:
-            return head
-        return head + self.log_std.exp() * torch.randn(head.shape, generator=generator, device=head.device)
+            return mean
+        return mean + std * torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+
+    def sample(self, head):
+        """With state-dependent noise, ``mean + z(s) @ E`` with each environment's matrix ``E`` of the last
+        :meth:`reset_noise`; else a draw of the distribution."""
+        if not self.state_dependent:
+            return super().sample(head)
+        if len(self.exploration) != len(head):
+            raise RuntimeError(f"{type(self).__name__}.sample: reset_noise({len(head)}) must draw the "
+                               f"exploration noise of {len(head)} environments first (it holds "
+                               f"{len(self.exploration)})")
+        mean, features = head[..., :self.action_dim], head[..., self.action_dim:]
+        return mean + torch.bmm(features.unsqueeze(1), self.exploration).squeeze(1)
+
+    def reset_noise(self, n):
+        """Draw each of ``n`` environments' exploration matrix ``E`` (with torch's global generator)."""
+        if self.state_dependent:
+            with torch.no_grad():
+                std = self.log_std.exp()
+                self.exploration = torch.randn((n, *std.shape), device=std.device, dtype=std.dtype) * std
 
     def observe(self, obs):
         """Fold the observations into the normalizer's statistics."""
@@ -194,25 +260,29 @@ class GaussianHead:
 
 class GaussianActorCritic(GaussianHead, ActorCritic):
     """Continuous actions (:class:`GaussianHead`): a tanh MLP gives the mean (``log_std_init``: the log
-    standard deviation at the start), a tanh MLP the value, initialized as :class:`MLPActorCritic`'s (the
-    mean's head at gain 0.01); observations normalized unless ``normalize=False``."""
+    standard deviation at the start; ``state_dependent``: gSDE on its last hidden layer), a tanh MLP the
+    value, initialized as :class:`MLPActorCritic`'s (the mean's head at gain 0.01; ``ortho_init=False``:
+    PyTorch's default); observations normalized unless ``normalize=False``."""
 
     def __init__(self, obs_size: int, action_dim: int, hidden: tuple[int, ...] = (64, 64), log_std_init: float = 0.0,
-                 normalize: bool = True):
+                 normalize: bool = True, state_dependent: bool = False, ortho_init: bool = True):
         super().__init__()
         owner = "GaussianActorCritic"
         obs_size, action_dim = sizes(owner, obs_size, action_dim)
         hidden = widths(owner, hidden)
         parameters(owner, [obs_size, *hidden, action_dim + 1], copies=2)
-        twin = MLPActorCritic(obs_size, action_dim, hidden)
+        twin = MLPActorCritic(obs_size, action_dim, hidden, check.flag(owner, "ortho_init", ortho_init))
         self.actor, self.critic = twin.actor, twin.critic
         self.arguments = {"obs_size": obs_size, "action_dim": action_dim, "hidden": list(hidden),
-                          **self._gaussian(owner, obs_size, action_dim, log_std_init, normalize)}
+                          "ortho_init": ortho_init,
+                          **self._gaussian(owner, obs_size, action_dim, log_std_init, normalize, state_dependent,
+                                           (obs_size, *hidden)[-1])}
 
     def forward(self, obs):
-        """``obs`` (..., obs) -> action means (..., action_dim), values (...)."""
+        """``obs`` (..., obs) -> the head (..., action_dim (+ latent): :class:`GaussianHead`), values (...)."""
         x = self.normalized(obs)
-        return self.actor(x), self.critic(x).squeeze(-1)
+        features = self.actor[:-1](x)
+        return self.head(self.actor[-1](features), features), self.critic(x).squeeze(-1)
 
 
 class _LSTMMemory(nn.Module):
@@ -331,6 +401,11 @@ class SpikingActorCritic(ActorCritic):
     def forward(self, obs):
         """``obs`` (..., obs) -> logits (..., actions) from the hidden spike rates over ``steps`` steps,
         values (...) from the MLP critic; sets ``last_spike_rate``."""
+        return self.actor(self.rates(obs)), self.critic(obs).squeeze(-1)
+
+    def rates(self, obs: torch.Tensor) -> torch.Tensor:
+        """The hidden neurons' spikes per step (..., hidden) over ``steps`` steps of input ``obs`` (..., obs);
+        sets ``last_spike_rate``."""
         current = self.encoder(obs)
         membrane = torch.zeros_like(current)
         counts = torch.zeros_like(current)
@@ -339,24 +414,29 @@ class SpikingActorCritic(ActorCritic):
             counts = counts + spikes
         rates = counts / self.steps
         self.last_spike_rate = float(rates.detach().mean())
-        return self.actor(rates), self.critic(obs).squeeze(-1)
+        return rates
 
 
 class SpikingGaussianActorCritic(GaussianHead, SpikingActorCritic):
     """The spiking policy of :class:`SpikingActorCritic` over continuous actions (:class:`GaussianHead`): the
     linear read-out of the hidden spike rates is the Gaussian's mean (PopSAN's deterministic read-out, with
-    PPO's learned standard deviation); observations normalized unless ``normalize=False``, for the spiking
-    layer's input current and the MLP critic alike."""
+    PPO's learned standard deviation; ``state_dependent``: gSDE on the spike rates); observations normalized
+    unless ``normalize=False``, for the spiking layer's input current and the MLP critic alike."""
 
     def __init__(self, obs_size: int, action_dim: int, hidden: int = 64, steps: int = 8, beta: float = 0.9,
-                 slope: float = 25.0, input_gain: float = 4.0, log_std_init: float = 0.0, normalize: bool = True):
+                 slope: float = 25.0, input_gain: float = 4.0, log_std_init: float = 0.0, normalize: bool = True,
+                 state_dependent: bool = False):
         super().__init__(obs_size, action_dim, hidden, steps, beta, slope, input_gain)
         arguments = self.arguments
         self.arguments = {"obs_size": arguments["obs_size"], "action_dim": arguments["actions"],
                           **{k: v for k, v in arguments.items() if k not in ("obs_size", "actions")},
                           **self._gaussian("SpikingGaussianActorCritic", arguments["obs_size"],
-                                           arguments["actions"], log_std_init, normalize)}
+                                           arguments["actions"], log_std_init, normalize, state_dependent,
+                                           arguments["hidden"])}
 
     def forward(self, obs):
-        """``obs`` (..., obs) -> action means (..., action_dim) from the hidden spike rates, values (...)."""
-        return super().forward(self.normalized(obs))
+        """``obs`` (..., obs) -> the head (..., action_dim (+ hidden): :class:`GaussianHead`) from the hidden
+        spike rates, values (...)."""
+        x = self.normalized(obs)
+        rates = self.rates(x)
+        return self.head(self.actor(rates), rates), self.critic(x).squeeze(-1)

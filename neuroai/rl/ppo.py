@@ -61,6 +61,7 @@ class PPOConfig:
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     normalize_rewards: bool = False   # rewards / running std of the discounted return (RewardScaler)
+    sde_sample_freq: int = -1         # steps between redraws of gSDE's noise (-1: once per rollout)
 
     def __post_init__(self):
         owner = "PPOConfig"
@@ -69,6 +70,8 @@ class PPOConfig:
         check.real(owner, "learning_rate", self.learning_rate, positive=True)
         check.flag(owner, "anneal_lr", self.anneal_lr)
         check.flag(owner, "normalize_rewards", self.normalize_rewards)
+        if check.integer(owner, "sde_sample_freq", self.sde_sample_freq, minimum=-1) == 0:
+            raise ValueError(f"{owner}: parameter 'sde_sample_freq' must be -1 (once per rollout) or >= 1, got 0")
         fractions(owner, self, ("gamma", "gae_lambda"))
         for name in ("clip_coef", "ent_coef", "vf_coef", "max_grad_norm"):
             check.real(owner, name, getattr(self, name), nonnegative=True)
@@ -157,7 +160,8 @@ def train_ppo(env="CartPole-v1", config: PPOConfig = PPOConfig(), *, policy: Act
                        disable=not progress):
         if config.anneal_lr:
             optimizer.param_groups[0]["lr"] = config.learning_rate * (1 - update / updates)
-        batch = collect(envs, policy, at, config.num_steps, config.gamma, scaler.get("scaler"))
+        batch = collect(envs, policy, at, config.num_steps, config.gamma, scaler.get("scaler"),
+                        config.sde_sample_freq)
         at = batch.last
         episodes += batch.episodes
         for step, episode_return in batch.episodes:

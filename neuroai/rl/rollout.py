@@ -61,7 +61,8 @@ def cursor(policy, obs, device) -> Cursor:
 
 
 @torch.no_grad()
-def collect(envs, policy, at: Cursor, num_steps: int, gamma: float, scale_rewards=None) -> Rollout:
+def collect(envs, policy, at: Cursor, num_steps: int, gamma: float, scale_rewards=None,
+            noise_every: int = -1) -> Rollout:
     """Step ``envs`` ``num_steps`` times from ``at`` with actions sampled from ``policy``
     (an :class:`~neuroai.rl.ppo.ActorCritic`; continuous actions are clipped to the action space's bounds
     for the environment and stored as sampled).
@@ -71,7 +72,8 @@ def collect(envs, policy, at: Cursor, num_steps: int, gamma: float, scale_reward
     ``gamma V(final observation)`` added, so the cut episode is bootstrapped
     rather than treated as ended by failure. ``scale_rewards``: a
     :class:`~neuroai.rl.normalization.RewardScaler` the rewards go through first (the values, and so the
-    bootstrap, are then in its units).
+    bootstrap, are then in its units). ``noise_every``: steps between redraws of a state-dependent
+    policy's exploration noise (:meth:`~neuroai.rl.policies.ActorCritic.reset_noise`; -1: only at the start).
     """
     obs, starts, state, step = at.obs, at.starts, at.state, at.step
     device, n = obs.device, obs.shape[0]
@@ -82,9 +84,11 @@ def collect(envs, policy, at: Cursor, num_steps: int, gamma: float, scale_reward
                   else torch.zeros(shape, dtype=torch.long, device=device),
                   *(torch.zeros(shape, device=device) for _ in range(5)), state, at, [])
     for t in range(num_steps):
+        if t == 0 or (noise_every > 0 and t % noise_every == 0):
+            policy.reset_noise(n)
         logits, value, next_state = policy.sequence(obs[None], state, starts[None])
         dist = policy.distribution(logits[0])
-        action = dist.sample()
+        action = policy.sample(logits[0])
         given = action.cpu().numpy()
         if policy.continuous:
             given = np.clip(given, space.low, space.high).astype(space.dtype)

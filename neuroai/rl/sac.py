@@ -14,7 +14,10 @@ space's bounds for the environment); every ``train_freq`` steps,
 
 This is Stable-Baselines3's SAC (its order of the three losses, its defaults in
 :class:`SACConfig`); rl-baselines3-zoo's Pendulum-v1 setting is
-``SACConfig(learning_rate=1e-3)``, 20,000 steps. Time-limit truncations are
+``SACConfig(learning_rate=1e-3)``, 20,000 steps; its MountainCarContinuous-v0 setting explores with gSDE
+(:class:`SquashedGaussianActor`): ``SACConfig(total_timesteps=50_000, buffer_size=50_000, batch_size=512,
+ent_coef=0.1, train_freq=32, gradient_steps=32, gamma=0.9999, tau=0.01, learning_starts=0, hidden=(64, 64),
+state_dependent=True, log_std_init=-3.67)``. Time-limit truncations are
 bootstrapped, terminations are not. With ``checkpoint=`` a run can be killed
 at any moment and resumed from its last checkpoint, ending bit for bit as if
 it had never stopped.
@@ -41,7 +44,7 @@ from .dqn import update_target
 from .envs import (close_if_made, env_name, finished_episodes, observation_size, require_box,
                    true_next_observations, vector_env)
 from .logs import run_logger
-from .policies import parameters, sizes, widths
+from .policies import parameters, sde_std, sizes, widths
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,17 @@ class SACConfig:
     init_ent_coef: float = 1.0
     target_entropy: float | None = None
     hidden: tuple[int, ...] = (256, 256)
+    state_dependent: bool = False    # gSDE (SB3's use_sde), from log std log_std_init
+    log_std_init: float = -3.0
+    sde_sample_freq: int = -1        # steps between redraws of gSDE's noise while acting (-1: every train_freq)
 
     def __post_init__(self):
         owner = "SACConfig"
+        check.flag(owner, "state_dependent", self.state_dependent)
+        check.real(owner, "log_std_init", self.log_std_init)
+        if check.integer(owner, "sde_sample_freq", self.sde_sample_freq, minimum=-1) == 0:
+            raise ValueError(f"{owner}: parameter 'sde_sample_freq' must be -1 (every train_freq steps) or >= 1, "
+                             f"got 0")
         for name in ("total_timesteps", "buffer_size", "batch_size", "train_freq", "gradient_steps"):
             check.integer(owner, name, getattr(self, name), minimum=1)
         check.integer(owner, "learning_starts", self.learning_starts, minimum=0)
@@ -89,37 +100,76 @@ def _mlp(inputs: int, hidden: tuple[int, ...], outputs: int) -> nn.Sequential:
 class SquashedGaussianActor(nn.Module):
     """SAC's policy: a ReLU MLP from observations (B, obs) to the mean and log standard deviation (clamped to
     [-20, 2]) of ``u``, and actions ``a = tanh(u)`` in [-1, 1] (:meth:`sample`), rescaled to the bounds
-    ``low``, ``high`` of the action space by :meth:`act`."""
+    ``low``, ``high`` of the action space by :meth:`act`.
 
-    def __init__(self, obs_size: int, action_dim: int, hidden: tuple[int, ...] = (256, 256), low=-1.0, high=1.0):
+    ``state_dependent=True``: generalized state-dependent exploration (gSDE, Raffin et al. 2022, as
+    Stable-Baselines3's SAC has it): the MLP gives the mean only (clipped to [-2, 2]), and the noise is
+    ``z(s) @ E``, ``z(s)`` the last hidden layer (latent) and ``E`` (latent, action_dim) a matrix of standard
+    normal entries ``noise`` scaled by the learned ``exp(log_std)`` (from ``log_std_init``), held between
+    calls of :meth:`reset_noise`: ``u`` is then Gaussian of variance ``z(s)^2 @ exp(2 log_std)``, and the
+    exploration is smooth along a trajectory. Gradients flow through ``z``, the mean and ``log_std``."""
+
+    def __init__(self, obs_size: int, action_dim: int, hidden: tuple[int, ...] = (256, 256), low=-1.0, high=1.0,
+                 state_dependent: bool = False, log_std_init: float = -3.0):
         super().__init__()
-        obs_size, action_dim = sizes("SquashedGaussianActor", obs_size, action_dim)
-        hidden = widths("SquashedGaussianActor", hidden)
-        parameters("SquashedGaussianActor", [obs_size, *hidden, 2 * action_dim])
+        owner = "SquashedGaussianActor"
+        obs_size, action_dim = sizes(owner, obs_size, action_dim)
+        hidden = widths(owner, hidden)
+        self.state_dependent = check.flag(owner, "state_dependent", state_dependent)
+        log_std_init = check.real(owner, "log_std_init", log_std_init)
+        parameters(owner, [obs_size, *hidden, 2 * action_dim])
         low = torch.as_tensor(np.broadcast_to(np.asarray(low, dtype=np.float32), (action_dim,)).copy())
         high = torch.as_tensor(np.broadcast_to(np.asarray(high, dtype=np.float32), (action_dim,)).copy())
         if not (torch.isfinite(low).all() and torch.isfinite(high).all() and (high > low).all()):
             raise ValueError(f"SquashedGaussianActor: the action bounds must be finite with high > low, got low "
                              f"{low.tolist()} and high {high.tolist()}")
         self.arguments = {"obs_size": obs_size, "action_dim": action_dim, "hidden": list(hidden),
-                          "low": low.tolist(), "high": high.tolist()}
-        self.net = _mlp(obs_size, hidden, 2 * action_dim)
+                          "low": low.tolist(), "high": high.tolist(), "state_dependent": self.state_dependent,
+                          "log_std_init": log_std_init}
+        self.net = _mlp(obs_size, hidden, action_dim if self.state_dependent else 2 * action_dim)
+        if self.state_dependent:
+            latent = (obs_size, *hidden)[-1]
+            self.log_std = nn.Parameter(torch.full((latent, action_dim), log_std_init))
+            self.register_buffer("noise", torch.zeros(latent, action_dim))
         self.register_buffer("low", low)
         self.register_buffer("high", high)
 
+    def _gaussian(self, obs: torch.Tensor):
+        """The mean and log standard deviation of ``u`` (B, action_dim), and the latent features (B, latent)
+        (None without state-dependent noise)."""
+        if not self.state_dependent:
+            mean, log_std = self.net(obs).chunk(2, dim=-1)
+            return mean, log_std.clamp(-20.0, 2.0), None
+        features = self.net[:-1](obs)
+        return self.net[-1](features).clamp(-2.0, 2.0), sde_std(features, self.log_std).log(), features
+
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``obs`` (B, obs) -> the mean and log standard deviation of ``u``, each (B, action_dim)."""
-        mean, log_std = self.net(obs).chunk(2, dim=-1)
-        return mean, log_std.clamp(-20.0, 2.0)
+        return self._gaussian(obs)[:2]
+
+    @torch.no_grad()
+    def reset_noise(self, generator: torch.Generator | None = None) -> None:
+        """Draw a new exploration matrix (state-dependent noise only), with ``generator`` or torch's global
+        one."""
+        if self.state_dependent:
+            self.noise.copy_(torch.randn(self.noise.shape, generator=generator, device=self.noise.device))
 
     def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None):
         """Reparameterized actions in [-1, 1] (B, action_dim) and their log-probabilities (B,), the tanh's
         change of variables included: ``log pi(a) = log N(u) - sum log(1 - tanh(u)^2)``, the latter written
-        ``2 (log 2 - u - softplus(-2u))`` (exact and stable for large ``|u|``)."""
-        mean, log_std = self(obs)
+        ``2 (log 2 - u - softplus(-2u))`` (exact and stable for large ``|u|``). The noise is drawn with
+        ``generator``; state-dependent noise is that of the held matrix (a ``generator`` draws a fresh one for
+        this call instead)."""
+        mean, log_std, features = self._gaussian(obs)
         std = log_std.exp()
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        u = mean + std * noise
+        if features is None:
+            noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            u = mean + std * noise
+        else:
+            matrix = self.noise if generator is None else \
+                torch.randn(self.noise.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            u = mean + features @ (self.log_std.exp() * matrix)
+            noise = (u - mean) / std
         log_prob = (-0.5 * noise.square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         log_prob = log_prob - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
         return torch.tanh(u), log_prob
@@ -176,7 +226,8 @@ def train_sac(env="Pendulum-v1", config: SACConfig = SACConfig(), *, seed: int =
     action_dim, obs_size = int(np.prod(space.shape)), observation_size(owner, envs)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    actor = SquashedGaussianActor(obs_size, action_dim, config.hidden, space.low, space.high).to(device)
+    actor = SquashedGaussianActor(obs_size, action_dim, config.hidden, space.low, space.high,
+                                  config.state_dependent, config.log_std_init).to(device)
     critic = TwinCritic(obs_size, action_dim, config.hidden).to(device)
     target = TwinCritic(obs_size, action_dim, config.hidden).to(device)
     target.load_state_dict(critic.state_dict())
@@ -197,6 +248,9 @@ def train_sac(env="Pendulum-v1", config: SACConfig = SACConfig(), *, seed: int =
         if step < config.learning_starts:
             squashed = rng.uniform(-1.0, 1.0, (1, action_dim)).astype(np.float32)
         else:
+            since_training = step % config.train_freq   # (SB3 redraws as each stretch of acting begins)
+            if since_training == 0 or (config.sde_sample_freq > 0 and since_training % config.sde_sample_freq == 0):
+                actor.reset_noise()
             with torch.no_grad():
                 squashed = actor.sample(torch.as_tensor(obs, dtype=torch.float32, device=device))[0].cpu().numpy()
         action = actor.scale(torch.from_numpy(squashed).to(device)).cpu().numpy().reshape(1, *space.shape)
@@ -253,6 +307,7 @@ def sac_update(config: SACConfig, actor, critic, target, batch, log_alpha, targe
     (unless ``config.ent_coef`` fixes it), the critics, the policy, then the target critics. Returns the
     losses and the temperature used."""
     actor_optimizer, critic_optimizer, alpha_optimizer = optimizers
+    actor.reset_noise()   # (state-dependent noise: one matrix for this update's actions and next actions)
     actions, log_prob = actor.sample(batch.obs)
     if config.ent_coef is None:
         alpha = log_alpha.detach().exp()
