@@ -30,7 +30,9 @@ from neuroai.plasticity import BCM, STDP, Hebbian, Oja, RewardSTDP, SynapticNorm
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-EXAMPLES = 100
+# (the derandomized draws of 89, 90, 95 and 100 examples cover EXPECTED_TAGS; those of 41-88 each miss one
+# or two tags, so fewer examples would need a generator that draws its rare features more often)
+EXAMPLES = 90
 DTS = (5e-5, 1e-4, 2e-4, 5e-4)
 MODELS = ("LIF", "LIF.physical", "AdaptiveLIF", "Izhikevich", "AdEx", "HodgkinHuxley", "NeuronModel")
 ENCODERS = ("PoissonRate", "RegularRate", "Latency", "SpikeArray", "DeltaEncoder", "PopulationCode")
