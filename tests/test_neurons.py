@@ -112,11 +112,12 @@ def test_hodgkin_huxley_rests_overshoots_and_starts_firing_at_a_high_rate():
         net.add_population(f"n{k}", 1, HodgkinHuxley(i_bias=current))
         net.monitor(f"n{k}")
         net.monitor(f"n{k}", "v", every=5)
-    result = na.Simulator(net, "brian2").run(0.2)
+    duration = 0.1  # s: 6 and 8 spikes at 1.5 and 3 nA
+    result = na.Simulator(net, "brian2").run(duration)
     rest = result.trace("n0.v").values
     assert result.spike_count("n0") == 0 and np.abs(rest + 65e-3).max() < 1e-3
     assert result.spike_count("n1") <= 1  # below the threshold of repetitive firing
-    rates = [result.spike_count(f"n{k}") / 0.2 for k in (2, 3)]
+    rates = [result.spike_count(f"n{k}") / duration for k in (2, 3)]
     assert 40 < rates[0] < rates[1], "class-2 excitability: repetitive firing starts at a high rate"
     v = result.trace("n3.v").values
     assert v.max() > 20e-3 and v.min() < -70e-3  # overshoot and after-hyperpolarization
