@@ -37,8 +37,8 @@ def mixed_network() -> na.Network:
 
 def test_every_model_matches_bit_for_bit_across_backends():
     net = mixed_network()
-    brian = na.Simulator(net, "brian2", seed=1).run(0.5)
-    torch_ = na.Simulator(net, "torch", seed=1, dtype="float64").run(0.5)
+    brian = na.Simulator(net, "brian2", seed=1).run(0.2)  # (115 to 1,541 spikes per population)
+    torch_ = na.Simulator(net, "torch", seed=1, dtype="float64").run(0.2)
     for pop in ("rs", "fs", "adex", "alif"):
         matched, n_a, n_b = na.spike_agreement(brian, torch_, pop)
         assert matched == n_a == n_b > 20, pop
