@@ -10,28 +10,22 @@ evaluates its agents. The table compares each seed's mean return with the
 zoo's published figure (benchmark.md of DLR-RM/rl-baselines3-zoo: one
 trained agent per algorithm, evaluated over about 150,000 steps).
 
-- **ppo**: :func:`neuroai.rl.train_ppo` with :class:`neuroai.rl.GaussianActorCritic`
-  (a state-independent log standard deviation, observations normalized by
-  running statistics stored with the policy), the zoo's Pendulum
-  hyper-parameters (rollouts of 4,096 steps, gamma 0.9, 10 epochs of
-  minibatches of 64, learning rate 1e-3, no entropy bonus), run as
-  Stable-Baselines3 runs it (whole rollouts until the budget: 25 x 4,096 =
-  102,400 steps), with three changes. The zoo explores with gSDE
-  (state-dependent noise), which this policy does not have; in its place the
-  learning rate anneals to 0, the rewards are divided by the running
-  standard deviation of the return (SB3's ``VecNormalize(norm_reward=True)``)
-  and the rollout is 8 environments x 512 steps (the zoo's: 4 x 1,024). With a
-  state-independent standard deviation the swing-up is found in some runs and
-  not others (a failed run ends near -600); the setting was chosen on seeds
-  10-12, not on the seeds reported (20 evaluation episodes, runs beating the
-  zoo's figure): 8 x 512, 2 of 3; 4 x 1,024, 0 of 3 (without annealing 1 of 3,
-  from a standard deviation of exp(-0.5) 1 of 3, with an entropy bonus of
-  0.01 0 of 3).
-- **sac**: :func:`neuroai.rl.train_sac` with the zoo's Pendulum setting
-  (Stable-Baselines3's defaults, learning rate 1e-3).
+- **ppo**: :func:`neuroai.rl.train_ppo` with :class:`neuroai.rl.GaussianActorCritic` exploring with gSDE
+  (state-dependent noise, ``state_dependent=True``) and the zoo's hyper-parameters for the environment
+  (``PPO`` and ``POLICY`` below: on Pendulum rollouts of 4 x 1,024 steps, gamma 0.9, 10 epochs of
+  minibatches of 64, learning rate 1e-3, the noise redrawn every 4 steps; on MountainCarContinuous one
+  environment, rollouts of 8 steps, gamma 0.9999, observations and rewards normalized, an initial log
+  standard deviation of -3.29), run as Stable-Baselines3 runs it (whole rollouts until the budget: on Pendulum
+  25 x 4,096 = 102,400 steps). One change on Pendulum: the learning rate anneals linearly to 0 (the zoo's is
+  constant). At the zoo's constant rate the runs end at uneven policies (seeds 10-12: -146.1, -155.5, -139.5;
+  seeds 0-2: -160.0, -158.1, -208.1, one behind the zoo's -172.2); annealed, seeds 10-14 (20 evaluation
+  episodes, chosen before the reported seeds were rerun) ended at -138.7, -147.4, -139.0, -138.5, -138.4.
+- **sac**: :func:`neuroai.rl.train_sac` with the zoo's setting for the environment (``SAC`` below: on
+  Pendulum Stable-Baselines3's defaults at learning rate 1e-3; on MountainCarContinuous gSDE, 64 x 64
+  networks, a fixed temperature of 0.1, 32 updates every 32 steps).
 - **spiking_ppo**: the same PPO training :class:`neuroai.rl.SpikingGaussianActorCritic`,
   leaky integrate-and-fire neurons (8 steps per decision) whose spike rates
-  are read out as the Gaussian's mean, through a surrogate gradient.
+  are read out as the Gaussian's mean, through a surrogate gradient, gSDE's noise drawn on the spike rates.
 
 The (agent, seed) runs are cells of a :func:`neuroai.experiments.sweep`, run
 side by side on a process pool (``--workers``, default one per CPU).
@@ -49,7 +43,8 @@ from matplotlib.figure import Figure
 
 from neuroai.cli import script_main
 from neuroai.experiments import RunRecord, grid, markdown_table, sweep
-from neuroai.rl import PPOConfig, SACConfig, SpikingGaussianActorCritic, train_ppo, train_sac
+from neuroai.rl import (GaussianActorCritic, PPOConfig, SACConfig, SpikingGaussianActorCritic, train_ppo,
+                        train_sac)
 
 AGENTS = ("ppo", "sac", "spiking_ppo")
 ENVS = ("Pendulum-v1", "MountainCarContinuous-v0")
@@ -60,10 +55,22 @@ ZOO = {("ppo", "Pendulum-v1"): (-172.225, 104.159, 100_000), ("sac", "Pendulum-v
        ("ppo", "MountainCarContinuous-v0"): (88.343, 2.572, 20_000),
        ("sac", "MountainCarContinuous-v0"): (94.679, 1.134, 50_000)}
 
-#: PPO for continuous control (the zoo's Pendulum setting, annealed, rewards scaled: see the module docstring)
-PPO = dict(num_envs=8, num_steps=512, gamma=0.9, gae_lambda=0.95, update_epochs=10, num_minibatches=64,
-           ent_coef=0.0, learning_rate=1e-3, clip_coef=0.2, anneal_lr=True, normalize_rewards=True)
-SAC = dict(learning_rate=1e-3)
+#: rl-baselines3-zoo's hyper-parameters (hyperparams/ppo.yml, sac.yml) by environment: PPO's (PPOConfig fields),
+#: its policy's (GaussianActorCritic arguments, the zoo's normalize and policy_kwargs) and SAC's (SACConfig fields).
+#: PPO's vf_coef is twice the zoo's: Stable-Baselines3's value loss is the squared error's mean, train_ppo's half it.
+PPO = {"Pendulum-v1": dict(num_envs=4, num_steps=1024, gamma=0.9, gae_lambda=0.95, update_epochs=10,
+                           num_minibatches=64, ent_coef=0.0, learning_rate=1e-3, clip_coef=0.2, anneal_lr=True,
+                           vf_coef=1.0, sde_sample_freq=4),
+       "MountainCarContinuous-v0": dict(num_envs=1, num_steps=8, num_minibatches=1, gamma=0.9999, gae_lambda=0.9,
+                                        update_epochs=10, ent_coef=0.00429, learning_rate=7.77e-5, clip_coef=0.1,
+                                        anneal_lr=False, max_grad_norm=5.0, vf_coef=0.38, normalize_rewards=True)}
+POLICY = {"Pendulum-v1": dict(normalize=False, state_dependent=True),
+          "MountainCarContinuous-v0": dict(normalize=True, state_dependent=True, log_std_init=-3.29,
+                                           ortho_init=False)}
+SAC = {"Pendulum-v1": dict(learning_rate=1e-3),
+       "MountainCarContinuous-v0": dict(buffer_size=50_000, batch_size=512, ent_coef=0.1, train_freq=32,
+                                        gradient_steps=32, gamma=0.9999, tau=0.01, learning_starts=0,
+                                        hidden=(64, 64), state_dependent=True, log_std_init=-3.67)}
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ class Params:
     workers: int | None = None         # runs side by side (None: one per CPU)
 
 
-QUICK = dict(seeds=1, steps=1600, eval_episodes=2)   # (PPO: 8 x 200 steps, one episode each)
+QUICK = dict(seeds=1, steps=1600, eval_episodes=2)   # (PPO on Pendulum: 4 x 400 steps, two episodes each)
 
 
 def add_arguments(parser) -> None:
@@ -97,16 +104,23 @@ def train(agent: str, p: Params, seed: int):
     """One run; returns its TrainResult."""
     steps = budget(agent, p)
     if agent == "sac":
-        return train_sac(p.env, SACConfig(total_timesteps=steps, **SAC), seed=seed, progress=False)
-    settings = {**PPO, "num_steps": min(PPO["num_steps"], steps // PPO["num_envs"])}
+        return train_sac(p.env, SACConfig(total_timesteps=steps, **SAC[p.env]), seed=seed, progress=False)
+    settings = PPO[p.env]
+    settings = {**settings, "num_steps": min(settings["num_steps"], steps // settings["num_envs"])}
     rollout = settings["num_envs"] * settings["num_steps"]
     # as Stable-Baselines3, whole rollouts until the budget is reached (the zoo's 100,000: 25 x 4,096 = 102,400)
     config = PPOConfig(total_timesteps=math.ceil(steps / rollout) * rollout, **settings)
-    policy = None
+    torch.manual_seed(seed)   # (the policy draws its weights before the trainer seeds torch)
+    return train_ppo(p.env, config, policy=ppo_policy(agent, p.env), seed=seed, progress=False)
+
+
+def ppo_policy(agent: str, env_id: str):
+    """The policy PPO trains: the zoo's Gaussian, or the spiking one with the same exploration (its input layer
+    keeps the strong orthogonal initialization that makes its neurons fire from the start)."""
     if agent == "spiking_ppo":
-        torch.manual_seed(seed)   # (the policy draws its weights before the trainer seeds torch)
-        policy = SpikingGaussianActorCritic(*_sizes(p.env))
-    return train_ppo(p.env, config, policy=policy, seed=seed, progress=False)
+        options = {k: v for k, v in POLICY[env_id].items() if k != "ortho_init"}
+        return SpikingGaussianActorCritic(*_sizes(env_id), **options)
+    return GaussianActorCritic(*_sizes(env_id), **POLICY[env_id])
 
 
 def _sizes(env_id: str) -> tuple[int, int]:
@@ -171,7 +185,8 @@ def run(record: RunRecord, *, quick: bool = False, seed: int = 0, env: str | Non
     overrides = {k: v for k, v in dict(env=env, steps=steps, seeds=seeds, workers=workers,
                                        agents=tuple(agents) if agents else None).items() if v is not None}
     p = dataclasses.replace(Params(), **{**(QUICK if quick else {}), **overrides})
-    record.write_config({**dataclasses.asdict(p), "quick": quick, "ppo": PPO, "sac": SAC}, seed)
+    record.write_config({**dataclasses.asdict(p), "quick": quick, "ppo": PPO[p.env], "policy": POLICY[p.env],
+                         "sac": SAC[p.env]}, seed)
     cells = [{**cell, "p": p} for cell in grid(agent=list(p.agents), seed=list(range(seed, seed + p.seeds)))]
     done = sweep(one_run, cells, executor="serial" if p.workers == 1 else "process", workers=p.workers,
                  progress=False)

@@ -29,3 +29,17 @@ def test_every_agent_is_trained_evaluated_and_set_beside_the_zoo(study):
         rows = list(csv.DictReader(f))
     assert {r["agent"] for r in rows} == set(module.AGENTS)
     assert "-172.225 at 100,000" in (path / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("env", ["Pendulum-v1", "MountainCarContinuous-v0"])
+def test_the_zoo_settings_of_every_environment_build_their_agents(env):
+    """(a cheap check that the study's per-environment settings are valid; its runs are the quick study's)"""
+    from neuroai.rl import PPOConfig, SACConfig
+
+    module = cli.load("continuous_control")
+    assert set(module.PPO) == set(module.POLICY) == set(module.SAC) == set(module.ENVS)
+    assert {algorithm for algorithm, e in module.ZOO if e == env} == {"ppo", "sac"}
+    PPOConfig(**module.PPO[env])
+    SACConfig(**module.SAC[env])
+    for agent in ("ppo", "spiking_ppo"):
+        assert module.ppo_policy(agent, env).state_dependent
