@@ -1,6 +1,7 @@
 """The Diehl & Cook STDP learner: the same learning on both backends, the
 readout, and the test-time re-presentation of silent images."""
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -77,16 +78,33 @@ def test_batched_learning_shares_thresholds_and_weights(digits):
     x, _ = digits
     trained = dc.train(SMALL, x[:6], backend="torch", batch_size=3, chunk=6)
     assert trained.counts.shape == (6, SMALL.n_neurons) and trained.counts.sum() > 5
-    # one threshold per neuron, raised by every copy's spikes (tau_theta = 1e4 s: no decay to speak of),
-    # those counted in the presentations and any in the rests after them
+    # one threshold per neuron, raised by every copy's spikes (tau_theta = 1e4 s: 6 presentations decay
+    # it by 1e-4), those counted in the presentations and any in the rests after them
     jumps = trained.theta / SMALL.theta_plus
-    np.testing.assert_allclose(jumps, np.round(jumps), atol=1e-3)
+    np.testing.assert_allclose(jumps, np.round(jumps), rtol=1e-4, atol=1e-3)
     assert np.all(np.round(jumps) >= trained.counts.sum(0)) and jumps.sum() <= trained.counts.sum() + 3
     np.testing.assert_allclose(trained.weights.sum(0), SMALL.total_per_input * 64 * dc.NS, rtol=1e-6)
     with pytest.raises(ValueError, match="batch_size > 1 needs backend='torch'"):
         dc.train(SMALL, x[:6], backend="brian2", batch_size=3)
     with pytest.raises(ValueError, match=r"batch_size \(13\) must be <= n_neurons \(12\)"):
         dc.train(SMALL, x[:6], backend="torch", batch_size=13)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_thresholds_decay_per_presentation_whatever_the_batch(tmp_path, batch_size):
+    # start from raised thresholds (a checkpoint after 0 images) and present black images: nothing fires,
+    # so the thresholds only decay, for 8 presentations of t_on + t_off each, batched or not
+    config = dataclasses.replace(SMALL, tau_theta=2.0)
+    n = config.n_neurons
+    theta = np.linspace(1e-3, 5e-3, n)
+    path = tmp_path / "start.npz"
+    np.savez(path, done=0, counts=np.zeros((0, n), dtype=np.int64), weights=np.full((64, n), 0.1 * dc.NS),
+             theta=theta, rng_state=json.dumps(np.random.default_rng(0).bit_generator.state))
+    trained = dc.train(config, np.zeros((8, 64)), backend="torch", batch_size=batch_size, chunk=8,
+                       checkpoint=path, dtype="float64")
+    assert trained.counts.sum() == 0
+    decay = np.exp(-8 * (config.t_on + config.t_off) / config.tau_theta)  # 0.55
+    np.testing.assert_allclose(trained.theta, theta * decay, rtol=1e-9)
 
 
 def test_the_images_of_a_batch_compete_for_neurons(digits):

@@ -178,8 +178,10 @@ def train(config: DiehlCook, images, *, backend: str = "brian2", seed: int = 0, 
     ``batch_size > 1`` (torch backend only; at most ``n_neurons``): the
     images of a chunk are presented ``batch_size`` at a time to copies of
     the circuit that share the input weights and the adaptive thresholds;
-    the copies' STDP changes and threshold increments add up step by step.
-    The copies compete for neurons (``exclusive`` in
+    the copies' STDP changes and threshold increments add up step by step,
+    and between steps the thresholds decay for the batch's other
+    presentations too, so that they decay per image as in the sequential
+    algorithm (a step lasts one presentation). The copies compete for neurons (``exclusive`` in
     :meth:`~neuroai.backends.torch.TorchNetwork.forward`): an excitatory
     neuron fires in the copy where it fired first and stays silent in the
     others, so each image finds its own winners and each neuron learns one
@@ -259,6 +261,7 @@ class _BatchedRun:
         self.state = self.module.initial_state(1)
         self.rng = np.random.default_rng(seed)
         self.on, self.off = int(round(config.t_on / config.dt)), int(round(config.t_off / config.dt))
+        self.decay = float(np.exp(-(config.t_on + config.t_off) / config.tau_theta))  # of theta, per presentation
 
     def present(self, images: np.ndarray) -> np.ndarray:
         import torch
@@ -274,6 +277,9 @@ class _BatchedRun:
                                   record=(EXCITATORY,), exclusive=(EXCITATORY,))
             counts.append(out.spikes[EXCITATORY][:self.on].sum(0).cpu().numpy().astype(np.int64))
             self.state = out.state.take(-1)  # after the rest, the copies' other variables are near rest
+            if len(x) > 1:  # the step stood for len(x) presentations, but the thresholds decayed during one
+                exc = self.state.neurons[EXCITATORY]
+                exc["theta"] = exc["theta"] * self.decay ** (len(x) - 1)
         return np.concatenate(counts)
 
     def learned(self) -> tuple[np.ndarray, np.ndarray]:
