@@ -102,6 +102,14 @@ def _seed(text: str) -> int:
     return int(text)
 
 
+def count(text: str) -> int:
+    """argparse ``type`` of a study's option that counts something (neurons, passes, images): a whole
+    number >= 1, else a usage error naming the option."""
+    if not (text.strip().isascii() and text.strip().isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="short version, well under a minute")
     parser.add_argument("--seed", type=_seed, default=0, help="seed of everything random (default 0)")

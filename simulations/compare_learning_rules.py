@@ -44,7 +44,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from neuroai import conversion
-from neuroai.cli import script_main
+from neuroai import validation as check
+from neuroai.cli import count, script_main
 from neuroai.data import AddNoise, Cutout, load_digits, load_mnist5k, train_val_test_split
 from neuroai.decoding import LabelAssignment
 from neuroai.experiments import RunRecord, markdown_table
@@ -163,15 +164,17 @@ QUICK = dict(stdp_images=600, sg_epochs=5, sg_lr=1e-2, ann_epochs=20, brian2_ima
 
 def add_arguments(parser) -> None:
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
-    parser.add_argument("--neurons", type=int, default=None, help="hidden/excitatory neurons (default 100)")
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--neurons", type=count, default=None, help="hidden/excitatory neurons (default 100)")
+    parser.add_argument("--epochs", type=count, default=None,
                         help="STDP passes over the training set (default 1; mnist5k: 5)")
     parser.add_argument("--stdp-backend", choices=("brian2", "torch"), default=None,
                         help="backend of STDP training (default brian2; mnist5k: torch)")
-    parser.add_argument("--stdp-batch", type=int, default=None,
+    parser.add_argument("--stdp-images", type=count, default=None, metavar="N",
+                        help="STDP: learn from the first N training images of each pass only (default: all)")
+    parser.add_argument("--stdp-batch", type=count, default=None,
                         help="torch STDP: images learned side by side (default 1, the sequential algorithm; "
                              "mnist5k: neurons // 16)")
-    parser.add_argument("--stdp-labels", type=int, default=None, metavar="N",
+    parser.add_argument("--stdp-labels", type=count, default=None, metavar="N",
                         help="label the STDP neurons from N labelled training images only (default: all)")
     parser.add_argument("--stdp-checkpoint", default=None, metavar="FILE",
                         help="save STDP training to FILE after every 100 images; resume from it if it exists")
@@ -355,13 +358,16 @@ def figure(rows: list[dict], extras: dict) -> Figure:
 def run(record: RunRecord, *, quick: bool = False, seed: int = 0, dataset: str = "digits",
         neurons: int | None = None, epochs: int | None = None, stdp_backend: str | None = None,
         stdp_batch: int | None = None, stdp_checkpoint: str | None = None, stdp_labels: int | None = None,
-        **overrides) -> dict:
+        stdp_images: int | None = None, **overrides) -> dict:
     """Train and evaluate the four learners; returns each one's table row.
     ``overrides`` set any other field of :class:`Params`."""
     given = {k: v for k, v in dict(neurons=neurons, stdp_epochs=epochs, stdp_backend=stdp_backend,
                                    stdp_batch=stdp_batch, stdp_checkpoint=stdp_checkpoint,
-                                   stdp_labels=stdp_labels).items()
+                                   stdp_labels=stdp_labels, stdp_images=stdp_images).items()
              if v is not None}
+    for name in ("neurons", "stdp_epochs", "stdp_batch", "stdp_labels", "stdp_images"):
+        if name in given:
+            check.integer("compare_learning_rules", name, given[name], minimum=1)
     chosen = {**(QUICK if quick else {}), **given, **overrides}
     p = Params(dataset=dataset, **stdp_defaults(dataset, chosen), **chosen)
     record.write_config({**dataclasses.asdict(p), "quick": quick}, seed)

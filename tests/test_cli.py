@@ -125,6 +125,14 @@ def test_a_seed_outside_what_every_generator_takes_is_a_usage_error(seed, capsys
     assert f"--seed: must be a whole number from 0 to 4294967295, got {seed!r}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("given", ["0", "-3", "2.5", "many"])
+def test_a_count_below_one_is_a_usage_error(given, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "compare_learning_rules", "--stdp-images", given])
+    assert exit_info.value.code == 2
+    assert f"--stdp-images: must be a whole number >= 1, got {given!r}" in capsys.readouterr().err
+
+
 def test_an_out_folder_that_cannot_be_created_is_refused_before_the_run(toy_dir, tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("")

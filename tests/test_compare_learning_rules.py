@@ -64,3 +64,11 @@ def test_the_stdp_defaults_on_mnist5k():
     assert study.stdp_defaults("mnist5k", {"neurons": 400, "stdp_batch": 8}) == dict(stdp_epochs=5,
                                                                                       stdp_backend="torch")
     assert study.stdp_defaults("digits", {"neurons": 400}) == {}
+
+
+@pytest.mark.parametrize("name", ["neurons", "stdp_images", "stdp_batch"])
+def test_a_count_below_one_is_refused_before_the_run(tmp_path, name):
+    study = cli.load("compare_learning_rules")
+    with pytest.raises(ValueError, match=f"parameter '{name}' must be >= 1, got 0"):
+        study.run(RunRecord("compare_learning_rules", tmp_path), **{name: 0})
+    assert not any(tmp_path.rglob("config.json"))
