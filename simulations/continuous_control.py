@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from neuroai.cli import script_main
+from neuroai.cli import count, script_main
 from neuroai.experiments import RunRecord, grid, markdown_table, sweep
 from neuroai.rl import (GaussianActorCritic, PPOConfig, SACConfig, SpikingGaussianActorCritic, train_ppo,
                         train_sac)
@@ -88,10 +88,10 @@ QUICK = dict(seeds=1, steps=1600, eval_episodes=2)   # (PPO on Pendulum: 4 x 400
 
 def add_arguments(parser) -> None:
     parser.add_argument("--env", choices=ENVS, default=None)
-    parser.add_argument("--steps", type=int, default=None, help="environment steps per run (default: the zoo's)")
-    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--steps", type=count, default=None, help="environment steps per run (default: the zoo's)")
+    parser.add_argument("--seeds", type=count, default=None)
     parser.add_argument("--agents", nargs="+", choices=AGENTS, default=None)
-    parser.add_argument("--workers", type=int, default=None, help="runs side by side (default: one per CPU)")
+    parser.add_argument("--workers", type=count, default=None, help="runs side by side (default: one per CPU)")
 
 
 def budget(agent: str, p: Params) -> int:

@@ -83,7 +83,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from neuroai.cli import script_main
+from neuroai.cli import count, script_main
 from neuroai.data.sequences import copy_memory, copy_memory_baseline
 from neuroai.experiments import RunRecord, markdown_table
 from neuroai.models.recurrent import SequenceModel, input_gradient_norms, recurrent_weights
@@ -120,9 +120,9 @@ QUICK = dict(delays=(5, 20), steps=300)
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--delays", type=int, nargs="+", default=None, metavar="N",
+    parser.add_argument("--delays", type=count, nargs="+", default=None, metavar="N",
                         help="copy-task delays of the sweep (default 5 10 30 60 100; quick 5 20)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps per run (default 1500; quick 300)")
+    parser.add_argument("--steps", type=count, default=None, help="training steps per run (default 1500; quick 300)")
 
 
 def profile_models(p: Params) -> dict[str, dict]:

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from neuroai.cli import script_main
+from neuroai.cli import count, script_main
 from neuroai.experiments import RunRecord, grid, markdown_table, sweep
 from neuroai.rl import (SOLVED, A2CConfig, DQNConfig, Greedy, LSTMActorCritic, MLPActorCritic, PPOConfig,
                         ReinforceConfig, SpikingActorCritic, evaluate, train_a2c, train_dqn, train_ppo,
@@ -77,10 +77,10 @@ QUICK = dict(steps=15_000, seeds=1, agents=("dqn", "ppo", "a2c", "spiking_ppo"),
 
 def add_arguments(parser) -> None:
     parser.add_argument("--env", choices=sorted(SOLVED), default=None)
-    parser.add_argument("--steps", type=int, default=None, help="environment steps per run (default 500,000)")
-    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--steps", type=count, default=None, help="environment steps per run (default 500,000)")
+    parser.add_argument("--seeds", type=count, default=None)
     parser.add_argument("--agents", nargs="+", choices=AGENTS, default=None)
-    parser.add_argument("--workers", type=int, default=None, help="runs side by side (default: one per CPU)")
+    parser.add_argument("--workers", type=count, default=None, help="runs side by side (default: one per CPU)")
 
 
 def train(agent: str, p: Params, seed: int):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
-from neuroai.cli import script_main
+from neuroai.cli import count, script_main
 from neuroai.data import load_corpus, python_docs_corpus
 from neuroai.experiments import RunRecord, markdown_table
 from neuroai.models.rnnlm import LMTraining, RNNLanguageModel, fit_language_model, generate, unigram_perplexity
@@ -53,7 +53,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", default=None, metavar="DIR", help="a PTB/WikiText-format corpus folder "
                         "(default: the embedded corpus)")
     parser.add_argument("--cell", choices=("lstm", "gru", "rnn"), default=None)
-    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--epochs", type=count, default=None)
     parser.add_argument("--tie", action="store_true", default=None, help="tie decoder and embedding weights")
     parser.add_argument("--checkpoint", default=None, metavar="FILE", help="save every epoch; resume from FILE")
 

@@ -63,7 +63,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from neuroai.cli import script_main
+from neuroai.cli import count, script_main
 from neuroai.data import load_corpus, python_docs_corpus
 from neuroai.data.sequences import copy_memory
 from neuroai.data.text import Corpus, batchify, bptt_windows
@@ -110,7 +110,7 @@ QUICK = dict(delays=(5,), copy_hidden=32, copy_iterations=150, eval_sequences=50
 def add_arguments(parser) -> None:
     parser.add_argument("--data", default=None, metavar="DIR", help="a PTB/WikiText-format corpus folder for the "
                         "language model (default: the embedded corpus)")
-    parser.add_argument("--lm-epochs", dest="lm_epochs", type=int, default=None)
+    parser.add_argument("--lm-epochs", dest="lm_epochs", type=count, default=None)
 
 
 def spiking_options(cell: str, p: Params, readout: str = "spikes") -> dict | None:

@@ -67,7 +67,7 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from torch import nn
 from torch.nn import functional as F
 
-from neuroai.cli import script_main
+from neuroai.cli import count, script_main
 from neuroai.data import DISTORTIONS, distort, load_digits, load_mnist5k, train_val_test_split
 from neuroai.experiments import RunRecord, markdown_table
 from neuroai.models import MLP, SpatialTransformer, SpikingClassifier, STClassifier, feedforward_network
@@ -103,8 +103,8 @@ QUICK = dict(dataset="digits", distortions=("R", "RTS"), epochs=10, snn_epochs=3
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--epochs", type=int, default=None, help="ANN epochs (default 20)")
-    parser.add_argument("--snn-epochs", type=int, default=None, help="SNN epochs (default 8)")
+    parser.add_argument("--epochs", type=count, default=None, help="ANN epochs (default 20)")
+    parser.add_argument("--snn-epochs", type=count, default=None, help="SNN epochs (default 8)")
     parser.add_argument("--transform", choices=tuple(TRANSFORMS), default=None,
                         help="transformation family of the spatial transformers (default affine)")
 

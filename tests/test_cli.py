@@ -126,11 +126,14 @@ def test_a_seed_outside_what_every_generator_takes_is_a_usage_error(seed, capsys
 
 
 @pytest.mark.parametrize("given", ["0", "-3", "2.5", "many"])
-def test_a_count_below_one_is_a_usage_error(given, capsys):
+@pytest.mark.parametrize("study, option", [("compare_learning_rules", "--stdp-images"), ("rl_cartpole", "--seeds"),
+                                           ("continuous_control", "--workers"), ("gradients_through_time", "--delays"),
+                                           ("rnnlm", "--epochs"), ("stn_distorted_digits", "--snn-epochs")])
+def test_a_count_below_one_is_a_usage_error(study, option, given, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["run", "compare_learning_rules", "--stdp-images", given])
+        cli.main(["run", study, option, given])
     assert exit_info.value.code == 2
-    assert f"--stdp-images: must be a whole number >= 1, got {given!r}" in capsys.readouterr().err
+    assert f"{option}: must be a whole number >= 1, got {given!r}" in capsys.readouterr().err
 
 
 def test_an_out_folder_that_cannot_be_created_is_refused_before_the_run(toy_dir, tmp_path, capsys):
