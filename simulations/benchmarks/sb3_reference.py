@@ -22,7 +22,7 @@ from the same distribution".
 Needs Stable-Baselines3: ``pip install -e ".[sb3]"``.
 Usage: ``python simulations/benchmarks/sb3_reference.py [--env ENV] [--agents ppo sac] [--seeds K]
 [--first-seed S] [--eval-episodes N] [--workers W]`` (default: MountainCarContinuous-v0, PPO, 10 seeds from
-10, 10 episodes; about 10 minutes on 2 CPU cores for PPO; SAC takes 5 to 15 minutes per seed and side).
+10, 10 episodes; about 10 minutes on 2 CPU cores for PPO; SAC takes 4 to 10 minutes per seed and side).
 """
 from __future__ import annotations
 
@@ -117,12 +117,16 @@ def main() -> None:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     cells = [{**cell, "p": p} for cell in grid(agent=args.agents, seed=seeds, side=["neuroai", "SB3"])]
     done = sweep(one_seed, cells, workers=args.workers, progress=False)
-    returns = {(r["side"], r["agent"], r["seed"]): r["eval mean"] for r in done.rows if r["status"] == "ok"}
+    ok = [r for r in done.rows if r["status"] == "ok"]
+    returns = {(r["side"], r["agent"], r["seed"]): r["eval mean"] for r in ok}
+    seconds = {(r["side"], r["agent"], r["seed"]): r["train seconds"] for r in ok}
     per_seed, summary = [], []
     for agent in args.agents:
         zoo = study.ZOO[(agent, args.env)][0]
         per_seed += [{"agent": agent, "seed": s, "neuroai": returns.get(("neuroai", agent, s), "failed"),
-                      "SB3": returns.get(("SB3", agent, s), "failed"), "zoo": zoo} for s in seeds]
+                      "SB3": returns.get(("SB3", agent, s), "failed"), "zoo": zoo,
+                      "neuroai train s": seconds.get(("neuroai", agent, s), "-"),
+                      "SB3 train s": seconds.get(("SB3", agent, s), "-")} for s in seeds]
         sides = {side: [returns[(side, agent, s)] for s in seeds if (side, agent, s) in returns]
                  for side in ("neuroai", "SB3")}
         test = mannwhitneyu(sides["neuroai"], sides["SB3"]) if all(sides.values()) else None
