@@ -365,9 +365,11 @@ def run(record: RunRecord, *, quick: bool = False, seed: int = 0, dataset: str =
                                    stdp_batch=stdp_batch, stdp_checkpoint=stdp_checkpoint,
                                    stdp_labels=stdp_labels, stdp_images=stdp_images).items()
              if v is not None}
-    for name in ("neurons", "stdp_epochs", "stdp_batch", "stdp_labels", "stdp_images"):
-        if name in given:
-            check.integer("compare_learning_rules", name, given[name], minimum=1)
+    counts = dict(neurons=neurons, epochs=epochs, stdp_batch=stdp_batch, stdp_labels=stdp_labels,
+                  stdp_images=stdp_images)
+    for name, value in counts.items():   # named as the caller named them
+        if value is not None:
+            check.integer("compare_learning_rules", name, value, minimum=1)
     chosen = {**(QUICK if quick else {}), **given, **overrides}
     p = Params(dataset=dataset, **stdp_defaults(dataset, chosen), **chosen)
     record.write_config({**dataclasses.asdict(p), "quick": quick}, seed)

@@ -66,7 +66,7 @@ def test_the_stdp_defaults_on_mnist5k():
     assert study.stdp_defaults("digits", {"neurons": 400}) == {}
 
 
-@pytest.mark.parametrize("name", ["neurons", "stdp_images", "stdp_batch"])
+@pytest.mark.parametrize("name", ["neurons", "epochs", "stdp_images", "stdp_batch"])
 def test_a_count_below_one_is_refused_before_the_run(tmp_path, name):
     study = cli.load("compare_learning_rules")
     with pytest.raises(ValueError, match=f"parameter '{name}' must be >= 1, got 0"):
